@@ -1,0 +1,124 @@
+"""fourfold: turn one YAML domain manifest into a deployed assistant.
+
+This module is the public API. Plugins import from ``fourfold`` only, never from its
+submodules: what is listed in ``__all__`` is what the plugin API version promises.
+
+A plugin in five lines::
+
+    import fourfold
+
+    FOURFOLD_PLUGIN_API = "1.0"
+
+    @fourfold.hookimpl
+    def register_prompt_strategies(register):
+        register(MyStrategy)
+
+See ``docs/writing_plugins.md`` for the guide and ``docs/plugin_hooks.md`` for every hook.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from fourfold.components import (
+    Component,
+    ComponentConfig,
+    ComponentContext,
+    Embedder,
+    FineTuner,
+    Generator,
+    IndexStore,
+    Loader,
+    NullProgress,
+    Progress,
+    PromptStrategy,
+    Retriever,
+    RetrieverConfig,
+    Trainer,
+    VersionReader,
+    VersionWriter,
+)
+from fourfold.domain import Domain
+from fourfold.errors import (
+    ComponentError,
+    ConfigError,
+    FourfoldError,
+    IndexVersionError,
+    KnowledgeError,
+    ManifestError,
+    PluginError,
+)
+from fourfold.manifest import Manifest, load_manifest
+from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
+from fourfold.runtime import AnswerRequest, citations_for
+from fourfold.settings import Settings, get_settings
+from fourfold.types import (
+    Answer,
+    Chunk,
+    Citation,
+    GenerationLimits,
+    LoadedDocument,
+    Message,
+    Passage,
+    Prompt,
+    SearchFilters,
+    Section,
+    SourceFile,
+    TrainingResult,
+    chunk_point_id,
+    content_hash,
+)
+
+try:
+    __version__ = _version("fourfold")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "Answer",
+    "AnswerRequest",
+    "Chunk",
+    "Citation",
+    "Component",
+    "ComponentConfig",
+    "ComponentContext",
+    "ComponentError",
+    "ConfigError",
+    "Domain",
+    "Embedder",
+    "FineTuner",
+    "FourfoldError",
+    "GenerationLimits",
+    "Generator",
+    "IndexStore",
+    "IndexVersionError",
+    "KnowledgeError",
+    "LoadedDocument",
+    "Loader",
+    "Manifest",
+    "ManifestError",
+    "Message",
+    "NullProgress",
+    "Passage",
+    "PluginError",
+    "PluginHost",
+    "Progress",
+    "Prompt",
+    "PromptStrategy",
+    "Retriever",
+    "RetrieverConfig",
+    "SearchFilters",
+    "Section",
+    "Settings",
+    "SourceFile",
+    "Trainer",
+    "TrainingResult",
+    "VersionReader",
+    "VersionWriter",
+    "__version__",
+    "chunk_point_id",
+    "citations_for",
+    "content_hash",
+    "get_settings",
+    "hookimpl",
+    "load_manifest",
+]

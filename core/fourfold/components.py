@@ -1,0 +1,405 @@
+"""The component contract: one abstract base class per kind.
+
+A component is a class with a unique kebab-case ``name`` and a pydantic ``Config``
+model. A manifest refers to it by ``name`` and its ``with:`` block is validated against
+``Config``; the host then builds it as ``Component(config, context)``. Components
+validate anything further in ``__init__`` and fail early with a
+:class:`fourfold.ComponentError`-friendly message.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fourfold.types import (
+    Chunk,
+    GenerationLimits,
+    LoadedDocument,
+    Message,
+    Passage,
+    Prompt,
+    SearchFilters,
+    SourceFile,
+    TrainingResult,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fourfold.settings import Settings
+
+__all__ = [
+    "Component",
+    "ComponentConfig",
+    "ComponentContext",
+    "Progress",
+    "NullProgress",
+    "Loader",
+    "Embedder",
+    "Retriever",
+    "RetrieverConfig",
+    "IndexStore",
+    "VersionWriter",
+    "VersionReader",
+    "PromptStrategy",
+    "Generator",
+    "Trainer",
+    "FineTuner",
+    "KINDS",
+    "KIND_HOOKS",
+    "NAME_PATTERN",
+]
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+class ComponentConfig(BaseModel):
+    """Base for component ``Config`` models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Progress(Protocol):
+    """Where long work reports how far it got (a rich bar, a Celery task state, …)."""
+
+    def start(self, stage: str, total: int | None = None) -> None:
+        """Begin ``stage`` with ``total`` units of work (None: unknown)."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` more units of the current stage are done."""
+
+
+class NullProgress:
+    """A :class:`Progress` that reports nowhere."""
+
+    def start(self, stage: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass
+class ComponentContext:
+    """What a component may know about the domain it serves.
+
+    :ivar domain: the domain's name (from the manifest).
+    :ivar base_dir: folder of the manifest file; relative paths resolve against it.
+    :ivar state_dir: this domain's private folder in the state dir, for caches and
+        models; created on first use.
+    :ivar settings: process settings (state dir, broker, Qdrant URL, …).
+    """
+
+    domain: str
+    base_dir: Path
+    state_dir: Path
+    settings: "Settings"
+    plugin: str | None = None
+    _services: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False)
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a path from the manifest against the manifest's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def embedder(self) -> "Embedder":
+        """The domain's embedder (shared, built on first use)."""
+        return self._service("embedder")
+
+    def resolve_model(self, ref: str) -> Path:
+        """Turn ``artifact:NAME`` or a path into a model directory."""
+        return self._service("resolve_model")(ref)
+
+    def _service(self, key: str) -> Any:
+        try:
+            factory = self._services[key]
+        except KeyError:
+            raise RuntimeError(f"no '{key}' is available to components of domain '{self.domain}'") from None
+        return factory()
+
+
+class Component:
+    """Base of every component kind.
+
+    :cvar kind: the component kind (set by the kind's base class).
+    :cvar name: unique kebab-case name the manifest uses.
+    :cvar Config: pydantic model for the manifest's ``with:`` block.
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]] = ComponentConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: BaseModel | None = None, context: ComponentContext | None = None):
+        self.config = config if config is not None else self.Config()
+        self.context = context
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name!r}>"
+
+
+# -------------------------------------------------------------------------
+# loader
+# -------------------------------------------------------------------------
+
+
+class Loader(Component):
+    """Reads one file format into sections.
+
+    :cvar extensions: lower-case extensions without the dot (``("md", "markdown")``).
+    """
+
+    kind = "loader"
+    extensions: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def load(self, file: SourceFile) -> LoadedDocument:
+        """Read ``file``. Raise any exception for a broken file: the scan records it as a
+        warning naming the file and carries on."""
+
+
+# -------------------------------------------------------------------------
+# embedder
+# -------------------------------------------------------------------------
+
+
+class Embedder(Component):
+    """Turns text into L2-normalised float32 vectors."""
+
+    kind = "embedder"
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """Identity of the weights; it changes whenever vectors would change."""
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int:
+        """Length of each vector."""
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input (in tokens) the model reads; chunks are cut below it."""
+        return 256
+
+    @abstractmethod
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character ``(start, end)`` of each token of ``text`` (no special tokens).
+        Chunking cuts text only at these boundaries."""
+
+    @abstractmethod
+    def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> "np.ndarray":
+        """Vectors for passages, shape ``(len(texts), dimension)``, in input order."""
+
+    def embed_query(self, text: str) -> "np.ndarray":
+        """Vector for a search query, shape ``(dimension,)``."""
+        return self.embed_documents([text])[0]
+
+
+# -------------------------------------------------------------------------
+# retriever and the index stores it owns
+# -------------------------------------------------------------------------
+
+
+class RetrieverConfig(ComponentConfig):
+    """Settings every retriever accepts."""
+
+    top_k: int = Field(5, ge=1, le=100, description="Passages returned per question.")
+
+
+class VersionWriter(ABC):
+    """Writes one new index version. Used by exactly one process."""
+
+    @abstractmethod
+    def upsert(self, chunks: Sequence[Chunk], vectors: "np.ndarray | None") -> None:
+        """Add or replace chunks (``vectors`` row i belongs to ``chunks[i]``)."""
+
+    @abstractmethod
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        """Remove chunks by id; unknown ids are ignored."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Chunks in the version so far."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Finish the version (build indexes, flush, close). After this it is immutable."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Close and throw the unfinished version away."""
+
+
+class VersionReader(ABC):
+    """Reads one published index version."""
+
+    version: str
+
+    @abstractmethod
+    def count(self) -> int:
+        """Chunks in this version."""
+
+    @abstractmethod
+    def chunks(self) -> Iterator[Chunk]:
+        """Every chunk, in no particular order."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release files and locks."""
+
+
+class IndexStore(ABC):
+    """Where a retriever keeps index versions (a folder per version, or a server).
+
+    ``location`` arguments are the folders fourfold gives each version; a store that
+    keeps its data elsewhere (a Qdrant server) still uses the folder name as key.
+    """
+
+    @property
+    @abstractmethod
+    def store_id(self) -> str:
+        """Identifies the on-disk layout (engine, vector size, sparse settings). A
+        version built under another id cannot be reused as a base."""
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Whether ``upsert`` needs dense vectors (False for purely lexical stores)."""
+        return True
+
+    @abstractmethod
+    def create_version(self, location: Path, base: Path | None) -> VersionWriter:
+        """Start a new version at ``location``, starting as a copy of ``base`` when given
+        (an earlier committed version of the same ``store_id``)."""
+
+    @abstractmethod
+    def open_version(self, location: Path) -> VersionReader:
+        """Open a committed version for reading."""
+
+    def publish(self, location: Path) -> None:
+        """Make ``location`` the version that readers of a shared engine see (e.g. an
+        alias swap on a Qdrant server). fourfold records the published version itself."""
+
+    def delete_version(self, location: Path) -> None:
+        """Remove whatever the store keeps for ``location`` beyond the folder itself."""
+
+
+class Retriever(Component):
+    """Finds the passages of a domain's knowledge that answer a question."""
+
+    kind = "retriever"
+    Config: ClassVar[type[BaseModel]] = RetrieverConfig
+
+    @abstractmethod
+    def open_store(self) -> IndexStore:
+        """The index store this retriever reads (and the lifecycle writes)."""
+
+    @abstractmethod
+    def search(
+        self,
+        reader: VersionReader,
+        query: str,
+        *,
+        top_k: int | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[Passage]:
+        """At most ``top_k`` (default ``config.top_k``) passages matching ``filters``,
+        best first, scores descending."""
+
+
+# -------------------------------------------------------------------------
+# prompt strategy and generator
+# -------------------------------------------------------------------------
+
+
+class PromptStrategy(Component):
+    """Turns a question and passages into a prompt, and checks the model's output.
+
+    :cvar uses_retrieval: False for strategies that answer without passages.
+    """
+
+    kind = "prompt_strategy"
+    uses_retrieval: ClassVar[bool] = True
+
+    @abstractmethod
+    def build(self, question: str, passages: list[Passage], history: list[Message]) -> Prompt:
+        """The prompt for ``question``."""
+
+    def finish(self, text: str, prompt: Prompt) -> tuple[str, list[int], list[str]]:
+        """Post-process generated ``text``.
+
+        :returns: the final text, the passage numbers (1-based, into
+            ``prompt.passages``) it cites, and flags (e.g. ``"invalid-citation:[7]"``).
+        """
+        return text, [], []
+
+
+class Generator(Component):
+    """Produces answer text from a prompt."""
+
+    kind = "generator"
+
+    @abstractmethod
+    def generate(self, prompt: Prompt, limits: GenerationLimits) -> str:
+        """The whole answer text."""
+
+    def stream(self, prompt: Prompt, limits: GenerationLimits) -> Iterable[str]:
+        """The answer in pieces, as the backend produces them."""
+        yield self.generate(prompt, limits)
+
+
+# -------------------------------------------------------------------------
+# trainer and fine-tuner
+# -------------------------------------------------------------------------
+
+
+class Trainer(Component):
+    """Trains a model from scratch on domain text."""
+
+    kind = "trainer"
+
+    @abstractmethod
+    def train(self, texts: Sequence[str], output_dir: Path, progress: Progress) -> TrainingResult:
+        """Train on ``texts`` and save the model (loadable by transformers) in
+        ``output_dir``; resume from checkpoints already there."""
+
+
+class FineTuner(Component):
+    """Adapts an existing model to domain data."""
+
+    kind = "fine_tuner"
+
+    @abstractmethod
+    def fine_tune(self, output_dir: Path, progress: Progress) -> TrainingResult:
+        """Fine-tune as configured and save the result in ``output_dir``."""
+
+
+KINDS: dict[str, type[Component]] = {
+    "trainer": Trainer,
+    "fine_tuner": FineTuner,
+    "prompt_strategy": PromptStrategy,
+    "retriever": Retriever,
+    "loader": Loader,
+    "embedder": Embedder,
+    "generator": Generator,
+}
+"""Component kinds by name."""
+
+KIND_HOOKS: dict[str, str] = {
+    "trainer": "register_trainers",
+    "fine_tuner": "register_fine_tuners",
+    "prompt_strategy": "register_prompt_strategies",
+    "retriever": "register_retrievers",
+    "loader": "register_loaders",
+    "embedder": "register_embedders",
+    "generator": "register_generators",
+}
+"""The registration hook of each kind."""

@@ -1,0 +1,192 @@
+"""A manifest brought to life: the domain's components, built on first use."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fourfold.components import (
+    Component,
+    ComponentContext,
+    Embedder,
+    Generator,
+    Loader,
+    PromptStrategy,
+    Retriever,
+)
+from fourfold.errors import ComponentError, FourfoldError, ManifestError
+from fourfold.manifest import Manifest, UseBlock, load_manifest
+from fourfold.settings import Settings
+from fourfold.types import Passage, SearchFilters
+
+if TYPE_CHECKING:
+    from fourfold.index import PublishedIndex
+    from fourfold.plugins import PluginHost
+
+__all__ = ["Domain", "call_component"]
+
+def call_component(component: Component, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``component.method`` and turn any exception into a :class:`ComponentError`
+    naming the component, its plugin and its domain."""
+    try:
+        return getattr(component, method)(*args, **kwargs)
+    except FourfoldError:
+        raise
+    except Exception as exc:
+        raise _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}") from exc
+
+
+def _component_error(component: Component, message: str) -> ComponentError:
+    ctx = component.context
+    return ComponentError(
+        message,
+        kind=component.kind,
+        name=component.name,
+        plugin=ctx.plugin if ctx else None,
+        domain=ctx.domain if ctx else None,
+    )
+
+
+class Domain:
+    """One domain assistant: its manifest, state folder and components.
+
+    Components are built lazily and shared by all requests of this domain; a component
+    that fails to build raises a :class:`ComponentError` for this domain only.
+    """
+
+    def __init__(self, manifest: Manifest, host: "PluginHost", settings: Settings | None = None):
+        self.manifest = manifest
+        self.host = host
+        self.settings = settings or host.settings
+        self._lock = threading.RLock()
+        self._instances: dict[int, Component] = {}
+
+    @classmethod
+    def from_file(cls, path: str | Path, host: "PluginHost | None" = None, settings: Settings | None = None) -> "Domain":
+        from fourfold.plugins import get_host
+
+        host = host or get_host()
+        return cls(load_manifest(path, host), host, settings)
+
+    # -- identity ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.manifest.domain
+
+    @property
+    def title(self) -> str:
+        return self.manifest.title
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.domain_dir(self.name)
+
+    def __repr__(self) -> str:
+        return f"<Domain {self.name!r}>"
+
+    # -- components -------------------------------------------------------------------
+
+    def context(self, plugin: str | None = None) -> ComponentContext:
+        return ComponentContext(
+            domain=self.name,
+            base_dir=self.manifest.base_dir,
+            state_dir=self.state_dir,
+            settings=self.settings,
+            plugin=plugin,
+            _services={"embedder": lambda: self.embedder, "resolve_model": lambda: self.resolve_model},
+        )
+
+    def build(self, kind: str, name: str, config: Any = None) -> Component:
+        """Build a component of this domain by kind and name (not cached)."""
+        spec = self.host.get(kind, name)
+        if spec is None:
+            raise ManifestError([f"{self.manifest.path}: {self.host.missing_component_message(kind, name)}"])
+        if config is None:
+            config = spec.cls.Config()
+        try:
+            return spec.cls(config, self.context(spec.plugin))
+        except FourfoldError:
+            raise
+        except Exception as exc:
+            raise ComponentError(
+                f"could not be set up: {type(exc).__name__}: {exc}", kind=kind, name=name, plugin=spec.plugin, domain=self.name
+            ) from exc
+
+    def component(self, block: UseBlock) -> Component:
+        """The shared instance for a manifest block."""
+        with self._lock:
+            key = id(block)
+            if key not in self._instances:
+                config = block.config
+                if config is None:  # manifest built in code, not loaded from a file
+                    spec = self.host.get(block.kind, block.use)
+                    config = spec.cls.Config.model_validate(block.with_) if spec else None
+                self._instances[key] = self.build(block.kind, block.use, config)
+            return self._instances[key]
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return self.component(self.manifest.embedding)  # type: ignore[return-value]
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return self.component(self.manifest.retrieval)  # type: ignore[return-value]
+
+    @cached_property
+    def prompt_strategy(self) -> PromptStrategy:
+        return self.component(self.manifest.prompt)  # type: ignore[return-value]
+
+    @cached_property
+    def generator(self) -> Generator:
+        return self.component(self.manifest.generation)  # type: ignore[return-value]
+
+    @cached_property
+    def loaders(self) -> dict[str, Loader]:
+        """Loader instances by file extension (first registered wins per extension)."""
+        out: dict[str, Loader] = {}
+        for name, spec in sorted(self.host.components("loader").items(), key=lambda kv: (not self._is_builtin(kv[1].plugin), kv[0])):
+            loader = self.build("loader", name)
+            for ext in spec.cls.extensions:
+                out.setdefault(ext.lower().lstrip("."), loader)  # type: ignore[arg-type]
+        return out
+
+    def _is_builtin(self, plugin: str) -> bool:
+        record = self.host.plugins.get(plugin)
+        return bool(record and record.builtin)
+
+    def resolve_model(self, ref: str) -> Path:
+        """``artifact:NAME`` → the artifact's model folder; anything else → a path."""
+        if ref.startswith("artifact:"):
+            from fourfold.artifacts import ArtifactStore
+
+            return ArtifactStore(self.settings).model_dir(ref.split(":", 1)[1])
+        return self.context().path(ref)
+
+    # -- work ------------------------------------------------------------------------
+
+    def answer(self, question: str, history: list | None = None) -> Any:
+        """Answer ``question`` through the ``answer_question`` hook (and its wrappers)."""
+        from fourfold.runtime import AnswerRequest
+
+        return self.host.hook.answer_question(request=AnswerRequest(domain=self, question=question, history=list(history or [])))
+
+    @cached_property
+    def index(self) -> "PublishedIndex":
+        """The published index version of this domain, followed across publishes."""
+        from fourfold.index import PublishedIndex
+
+        return PublishedIndex(self)
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        filters: SearchFilters | None = None,
+        retriever: Retriever | None = None,
+    ) -> tuple[list[Passage], str | None]:
+        """Passages for ``query`` from the published version, and that version's name."""
+        return self.index.search(query, top_k=top_k, filters=filters, retriever=retriever)

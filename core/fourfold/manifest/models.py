@@ -1,0 +1,219 @@
+"""Pydantic models of a domain manifest. These models are the manifest's definition;
+``docs/manifest.md`` describes them and ``fourfold schema`` exports them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = [
+    "Manifest",
+    "Knowledge",
+    "Source",
+    "Chunking",
+    "Refresh",
+    "Gate",
+    "Limits",
+    "Serve",
+    "UseBlock",
+    "EmbeddingBlock",
+    "TrainingBlock",
+    "FineTuningBlock",
+    "PromptBlock",
+    "RetrievalBlock",
+    "GenerationBlock",
+    "parse_duration",
+    "DEFAULT_INCLUDE",
+]
+
+DEFAULT_INCLUDE = ["**/*.md", "**/*.markdown", "**/*.txt", "**/*.html", "**/*.htm", "**/*.pdf"]
+DOMAIN_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30m"``, ``"1h30m"``, ``"2d"``, ``"45s"`` → timedelta."""
+    m = _DURATION.match(text or "")
+    if not m or not any(m.groups()):
+        raise ValueError(f"'{text}' is not a duration like '30m', '1h', '1h30m', '2d' or '45s'")
+    d, h, mi, s = (int(g or 0) for g in m.groups())
+    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class UseBlock(_Strict):
+    """Picks a registered component by name and configures it."""
+
+    kind: ClassVar[str] = ""
+    use: str = Field(description="Name of a registered component of this kind.")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The component's configuration.")
+    _config: Any = PrivateAttr(default=None)
+
+    @property
+    def config(self) -> Any:
+        """The ``with:`` block validated against the component's ``Config``."""
+        return self._config
+
+
+class EmbeddingBlock(UseBlock):
+    kind: ClassVar[str] = "embedder"
+    use: str = "minilm"
+
+
+class TrainingBlock(UseBlock):
+    kind: ClassVar[str] = "trainer"
+
+
+class FineTuningBlock(UseBlock):
+    kind: ClassVar[str] = "fine_tuner"
+
+
+class PromptBlock(UseBlock):
+    kind: ClassVar[str] = "prompt_strategy"
+    use: str = "grounded-citations"
+
+
+class RetrievalBlock(UseBlock):
+    kind: ClassVar[str] = "retriever"
+    use: str = "hybrid"
+
+
+class GenerationBlock(UseBlock):
+    kind: ClassVar[str] = "generator"
+    use: str = "extractive"
+
+
+class Source(_Strict):
+    """A folder of documents."""
+
+    path: str = Field(description="Folder, relative to the manifest file.")
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE), description="Glob patterns to read.")
+    exclude: list[str] = Field(default_factory=list, description="Glob patterns to skip.")
+    tags: list[str] = Field(default_factory=list, description="Tags stored on every chunk, usable as search filters.")
+    prefix: str | None = Field(None, description="Prefix of this source's paths in citations (default: none).")
+
+
+class Chunking(_Strict):
+    max_tokens: int = Field(256, ge=16, le=512, description="Chunk size in embedder tokens.")
+    overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "Chunking":
+        if self.overlap >= self.max_tokens:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than max_tokens ({self.max_tokens})")
+        return self
+
+
+class Refresh(_Strict):
+    """When the knowledge base is refreshed in the background: ``every`` or ``cron``."""
+
+    every: str | None = Field(None, description="Interval like '30m', '1h', '1d'.")
+    cron: str | None = Field(None, description="Five-field cron expression, e.g. '0 3 * * *'.")
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value).total_seconds() < 10:
+            raise ValueError("refresh intervals shorter than 10s are not supported")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(f"'{value}' has {len(fields)} fields; cron needs 5 (minute hour day month weekday)")
+        from celery.schedules import crontab
+
+        try:
+            crontab(*fields)
+        except Exception as exc:  # celery raises ValueError subclasses with a useful text
+            raise ValueError(f"'{value}' is not a valid cron expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Refresh":
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        return self
+
+
+class Gate(_Strict):
+    """Checks a new index version must pass before it is published."""
+
+    min_chunks: int = Field(1, ge=0, description="Refuse to publish a version with fewer chunks.")
+    max_removed_fraction: float | None = Field(
+        None, ge=0, le=1, description="Refuse to publish when more than this share of documents disappeared at once."
+    )
+
+
+class Limits(_Strict):
+    max_file_mb: float = Field(50, gt=0, description="Files larger than this are skipped with a warning.")
+    max_pdf_pages: int = Field(2000, ge=1, description="PDF pages beyond this are not read.")
+
+
+class Knowledge(_Strict):
+    sources: list[Source] = Field(min_length=1)
+    chunking: Chunking = Field(default_factory=Chunking)
+    refresh: Refresh | None = None
+    keep_versions: int = Field(3, ge=1, le=100, description="Published versions kept for rollback.")
+    gate: Gate = Field(default_factory=Gate)
+    limits: Limits = Field(default_factory=Limits)
+
+
+class Serve(_Strict):
+    tokens_env: str | None = Field(
+        None, description="Environment variable holding comma-separated bearer tokens for this domain."
+    )
+
+
+class Manifest(_Strict):
+    """One domain assistant."""
+
+    fourfold: Literal[1] = Field(description="Manifest format version.")
+    domain: str = Field(pattern=DOMAIN_PATTERN, description="Short lower-case name; also the model name in the API.")
+    title: str = Field(min_length=1)
+    description: str = ""
+    knowledge: Knowledge | None = None
+    embedding: EmbeddingBlock = Field(default_factory=lambda: EmbeddingBlock(use="minilm"))
+    training: TrainingBlock | None = None
+    fine_tuning: list[FineTuningBlock] = Field(default_factory=list)
+    prompt: PromptBlock = Field(default_factory=lambda: PromptBlock(use="grounded-citations"))
+    retrieval: RetrievalBlock = Field(default_factory=lambda: RetrievalBlock(use="hybrid"))
+    generation: GenerationBlock = Field(default_factory=lambda: GenerationBlock(use="extractive"))
+    serve: Serve = Field(default_factory=Serve)
+    _path: Path | None = PrivateAttr(default=None)
+    _doc: Any = PrivateAttr(default=None)  # the parsed YAML with line numbers
+
+    @property
+    def path(self) -> Path | None:
+        """The file this manifest was read from."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the manifest resolve against."""
+        return self._path.parent if self._path else Path.cwd()
+
+    @field_validator("fine_tuning", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    def blocks(self) -> list[tuple[tuple[str | int, ...], UseBlock]]:
+        """Every component block with its path in the manifest."""
+        out: list[tuple[tuple[str | int, ...], UseBlock]] = [(("embedding",), self.embedding)]
+        if self.training:
+            out.append((("training",), self.training))
+        out.extend((("fine_tuning", i), b) for i, b in enumerate(self.fine_tuning))
+        out += [(("prompt",), self.prompt), (("retrieval",), self.retrieval), (("generation",), self.generation)]
+        return out

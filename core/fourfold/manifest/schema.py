@@ -1,0 +1,54 @@
+"""JSON Schema of the manifest, including every installed component's ``Config``.
+
+Editors' YAML language servers use it for completion and checking, e.g. with a
+``# yaml-language-server: $schema=fourfold.schema.json`` first line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fourfold.manifest.models import Manifest, UseBlock
+
+if TYPE_CHECKING:
+    from fourfold.plugins import PluginHost
+
+__all__ = ["manifest_json_schema"]
+
+
+def _component_variants(host: "PluginHost", kind: str, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    variants = []
+    for name, spec in sorted(host.components(kind).items()):
+        config_schema = spec.cls.Config.model_json_schema(ref_template="#/$defs/{model}")
+        for def_name, definition in config_schema.pop("$defs", {}).items():
+            defs.setdefault(def_name, definition)
+        config_schema.setdefault("type", "object")
+        description = spec.cls.description or (spec.cls.__doc__ or "").strip().split("\n")[0]
+        variants.append(
+            {
+                "type": "object",
+                "title": f"{kind} '{name}'",
+                "description": f"{description} (plugin '{spec.plugin}')".strip(),
+                "properties": {"use": {"const": name}, "with": config_schema},
+                "required": ["use"],
+                "additionalProperties": False,
+            }
+        )
+    return variants
+
+
+def manifest_json_schema(host: "PluginHost") -> dict[str, Any]:
+    """The manifest's JSON Schema (draft 2020-12) for the components installed in ``host``."""
+    schema = Manifest.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "fourfold domain manifest"
+    defs = schema.setdefault("$defs", {})
+    for block_cls in UseBlock.__subclasses__():
+        name = block_cls.__name__
+        if name not in defs:
+            continue
+        variants = _component_variants(host, block_cls.kind, defs)
+        # An unknown component name must not validate: anyOf over installed ones only.
+        defs[name] = {"anyOf": variants} if variants else {"not": {}}
+        defs[name]["description"] = f"A {block_cls.kind.replace('_', ' ')}: 'use' names it, 'with' configures it."
+    return schema

@@ -1,0 +1,89 @@
+"""Process settings, read from ``FOURFOLD_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fourfold.errors import ConfigError
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything a fourfold process reads from its environment.
+
+    Each field is read from ``FOURFOLD_<FIELD>`` (e.g. ``FOURFOLD_HOME``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FOURFOLD_", extra="ignore")
+
+    home: Path = Field(Path(".fourfold"), description="State dir: indexes, models, artifacts, broker database.")
+    broker_url: str | None = Field(
+        None, description="Celery broker, e.g. redis://host:6379/0. Unset: an SQLite broker in the state dir."
+    )
+    result_backend: str | None = Field(
+        None, description="Celery result backend. Unset: the broker's Redis, or SQLite in the state dir."
+    )
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server URL. Unset: the embedded engine (qdrant-edge) in the state dir."
+    )
+    qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+    load_plugins: str | None = Field(
+        None,
+        description="Comma-separated third-party plugins allowed to load (entry-point or distribution names). "
+        "Unset: every installed plugin. Empty: none. Builtins always load.",
+    )
+    disable_plugins: str | None = Field(
+        None, description="Comma-separated plugins (builtin or third-party) not to load."
+    )
+    trace_plugins: bool = Field(False, description="Log every hook call with plugin and duration.")
+    torch_threads: int | None = Field(None, ge=1, description="Threads torch may use (default: all cores).")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def domain_dir(self, domain: str) -> Path:
+        return self.state_dir / "domains" / domain
+
+    @property
+    def allowed_plugins(self) -> set[str] | None:
+        """Third-party plugins allowed to load; None means all."""
+        return _names(self.load_plugins)
+
+    @property
+    def disabled_plugins(self) -> set[str]:
+        return _names(self.disable_plugins) or set()
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return _load()
+
+
+def _load() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"environment variable FOURFOLD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigError("; ".join(lines)) from None
+
+
+def get_settings(*, fresh: bool = False) -> Settings:
+    """The process's settings; ``fresh=True`` re-reads the environment."""
+    if fresh:
+        _cached.cache_clear()
+    return _cached()

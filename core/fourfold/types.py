@@ -1,0 +1,217 @@
+"""Plain data that flows between components: documents, chunks, passages, prompts, answers.
+
+These are dataclasses rather than pydantic models because they are created in hot loops
+(one per chunk, one per retrieved passage); the HTTP layer converts them at its edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "SourceFile",
+    "Section",
+    "LoadedDocument",
+    "Chunk",
+    "Passage",
+    "SearchFilters",
+    "Message",
+    "Prompt",
+    "Citation",
+    "Answer",
+    "GenerationLimits",
+    "TrainingResult",
+    "chunk_point_id",
+    "content_hash",
+]
+
+# Fixed namespace for deterministic point ids; changing it re-embeds nothing (vectors are
+# cached by content) but renames every point, so it never changes.
+_POINT_NAMESPACE = uuid.UUID("6f1c2b7e-3d4a-5b8c-9e0f-a1b2c3d4e5f6")
+
+
+def content_hash(text: str) -> str:
+    """sha256 hex digest of ``text`` (UTF-8)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chunk_point_id(embedder_id: str, source: str, text_hash: str, occurrence: int) -> str:
+    """Deterministic id of a chunk's point in a vector store.
+
+    The same text in the same document under the same embedder always gets the same id,
+    so an unchanged chunk survives a refresh untouched; ``occurrence`` tells apart
+    identical chunks inside one document.
+    """
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{embedder_id}\x00{source}\x00{text_hash}\x00{occurrence}"))
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found in a knowledge source, handed to a loader.
+
+    :ivar path: absolute path on disk.
+    :ivar relpath: POSIX path relative to the knowledge source root, prefixed with the
+        source's ``prefix`` when it has one; this is what citations show.
+    :ivar size: size in bytes at scan time.
+    """
+
+    path: Path
+    relpath: str
+    size: int
+
+    @property
+    def suffix(self) -> str:
+        return self.path.suffix.lower().lstrip(".")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading path, on one page where the format has pages."""
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass
+class LoadedDocument:
+    """What a loader returns: a title and the document's text as sections, in order."""
+
+    title: str
+    sections: list[Section]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+@dataclass
+class Chunk:
+    """A piece of a document small enough to embed, with everything a citation needs."""
+
+    id: str
+    text: str
+    source: str
+    title: str
+    heading: str = ""
+    page: int | None = None
+    ordinal: int = 0
+    text_hash: str = ""
+    file_type: str = ""
+    tags: tuple[str, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """The payload stored beside the vectors (JSON-serialisable)."""
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> "Chunk":
+        data = dict(payload)
+        data["tags"] = tuple(data.get("tags") or ())
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its score (higher is better) from one retriever."""
+
+    chunk: Chunk
+    score: float
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Metadata filters every retriever honours.
+
+    :ivar source_prefix: only chunks whose ``source`` starts with this.
+    :ivar file_types: only these file types (extensions without the dot).
+    :ivar tags: only chunks carrying all of these tags.
+    """
+
+    source_prefix: str | None = None
+    file_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.source_prefix or self.file_types or self.tags)
+
+    def matches(self, chunk: Chunk) -> bool:
+        if self.source_prefix and not chunk.source.startswith(self.source_prefix):
+            return False
+        if self.file_types and chunk.file_type not in self.file_types:
+            return False
+        return all(t in chunk.tags for t in self.tags)
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass
+class Prompt:
+    """What a prompt strategy hands a generator.
+
+    ``messages`` is the chat-form input for LLM generators; ``question`` and
+    ``passages`` are kept alongside so non-LLM generators (extractive) can work
+    directly on them.
+    """
+
+    messages: list[Message]
+    question: str
+    passages: list[Passage] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    max_tokens: int = 256
+    timeout_s: float = 60.0
+
+
+@dataclass
+class Citation:
+    n: int
+    source: str
+    title: str
+    heading: str
+    page: int | None
+    snippet: str
+    score: float
+
+
+@dataclass
+class Answer:
+    """A finished answer, as the API and CLI return it."""
+
+    text: str
+    citations: list[Citation]
+    domain: str
+    index_version: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainingResult:
+    """What a trainer or fine-tuner returns: where its model is and what it measured."""
+
+    output_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["causal-lm", "embedder"] = "causal-lm"

@@ -1,0 +1,3 @@
+"""An in-memory BM25 retriever (pure Python; no vector engine)."""
+
+FOURFOLD_PLUGIN_API = "1.0"
