@@ -17,6 +17,11 @@ __all__ = ["app", "main", "console", "err_console", "exit_with"]
 _COMMAND_MODULES = [
     "fourfold.cli.manifest_cmds",
     "fourfold.cli.plugins_cmds",
+    "fourfold.cli.index_cmds",
+    "fourfold.cli.worker_cmds",
+    "fourfold.cli.serve_cmds",
+    "fourfold.cli.train_cmds",
+    "fourfold.cli.dev_cmds",
 ]
 
 for _module in _COMMAND_MODULES:

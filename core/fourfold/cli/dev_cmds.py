@@ -1,0 +1,1 @@
+"""``fourfold new-plugin``."""

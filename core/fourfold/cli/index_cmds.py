@@ -1,0 +1,1 @@
+"""``fourfold index build/status/rollback, search, ask, eval``."""

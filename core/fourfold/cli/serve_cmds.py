@@ -1,0 +1,1 @@
+"""``fourfold serve and up``."""

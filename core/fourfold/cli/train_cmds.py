@@ -1,0 +1,1 @@
+"""``fourfold train, fine-tune, artifacts``."""

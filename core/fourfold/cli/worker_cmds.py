@@ -1,0 +1,1 @@
+"""``fourfold worker, beat, refresh, tasks``."""
