@@ -1,0 +1,69 @@
+"""Which manifest each domain comes from, so processes that get only a domain name
+(a Celery task, an API request) can find it.
+
+The registry is ``domains.json`` in the state dir, written whenever a command loads a
+manifest (``up``, ``serve``, ``index build``, ``refresh``, …). Processes that are given
+manifests on their command line use those and record them here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from fourfold.errors import FourfoldError
+from fourfold.manifest import Manifest
+from fourfold.settings import Settings, get_settings
+
+__all__ = ["remember_domain", "manifest_path_for", "known_domains"]
+
+
+def _file(settings: Settings) -> Path:
+    return settings.state_dir / "domains.json"
+
+
+def known_domains(settings: Settings | None = None) -> dict[str, Path]:
+    """Domain name → manifest path, as last recorded."""
+    path = _file(settings or get_settings())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise FourfoldError(f"{path}: cannot read the domain registry: {exc}") from None
+    return {name: Path(p) for name, p in data.items()}
+
+
+def remember_domain(manifest: Manifest, settings: Settings | None = None) -> None:
+    """Record where ``manifest``'s domain comes from (atomic rewrite of the registry)."""
+    settings = settings or get_settings()
+    if manifest.path is None:
+        return
+    current = known_domains(settings)
+    if current.get(manifest.domain) == manifest.path:
+        return
+    current[manifest.domain] = manifest.path
+    target = _file(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".domains.", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({k: str(v) for k, v in sorted(current.items())}, f, indent=2)
+    os.replace(tmp, target)
+
+
+def manifest_path_for(domain: str, settings: Settings | None = None) -> Path:
+    """The manifest recorded for ``domain``.
+
+    :raises FourfoldError: naming the domain and the registry when it is unknown.
+    """
+    settings = settings or get_settings()
+    known = known_domains(settings)
+    if domain not in known:
+        names = ", ".join(sorted(known)) or "none yet"
+        raise FourfoldError(
+            f"domain '{domain}' is not known in {_file(settings)} (known: {names}); "
+            "run a command with its manifest file first, e.g. 'fourfold index build MANIFEST'"
+        )
+    return known[domain]
