@@ -135,7 +135,9 @@ class Refresh(_Strict):
         from celery.schedules import crontab
 
         try:
-            crontab(*fields)
+            # crontab's positional order is minute, hour, day_of_week, …: name each field.
+            minute, hour, day_of_month, month_of_year, day_of_week = fields
+            crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week)
         except Exception as exc:  # celery raises ValueError subclasses with a useful text
             raise ValueError(f"'{value}' is not a valid cron expression: {exc}") from None
         return value
