@@ -42,6 +42,29 @@ class Settings(BaseSettings):
     )
     trace_plugins: bool = Field(False, description="Log every hook call with plugin and duration.")
     torch_threads: int | None = Field(None, ge=1, description="Threads torch may use (default: all cores).")
+    namespace: str = Field(
+        "fourfold",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="Prefix of queue names and Redis keys, so several deployments can share one Redis.",
+    )
+    task_time_limit: int = Field(
+        7200, ge=10, description="Seconds a background task may run before it is killed (soft limit: 90% of it)."
+    )
+    max_deliveries: int = Field(
+        3, ge=1, description="Deliveries of a task that keeps crashing its worker before it is recorded as dead."
+    )
+    lease_seconds: int = Field(
+        30, ge=2, description="A domain's writer lease expires this long after its holder stops renewing it."
+    )
+    worker_max_memory_mb: int = Field(
+        4096, ge=64, description="A worker child that grew past this is replaced after its current task."
+    )
+    visibility_timeout: int | None = Field(
+        None,
+        ge=1,
+        description="Seconds before Redis hands a task whose worker vanished to another worker. "
+        "Unset: task_time_limit plus 10 minutes.",
+    )
 
     @property
     def state_dir(self) -> Path:

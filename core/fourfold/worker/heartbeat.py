@@ -1,0 +1,60 @@
+"""Workers announce themselves in the shared state, so ``fourfold tasks`` can list
+them and ``fourfold refresh --wait`` can say when no worker is running."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from fourfold.settings import Settings
+from fourfold.worker.state import open_state
+
+__all__ = ["announce_worker", "HEARTBEAT_SECONDS"]
+
+HEARTBEAT_SECONDS = 10.0
+log = logging.getLogger("fourfold.worker")
+
+
+def announce_worker(app: Celery, settings: Settings, *, queues: list[str], concurrency: int, pool: str) -> None:
+    """Record this worker in the shared state from ready to shutdown."""
+    stop = threading.Event()
+    info = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "queues": queues,
+        "concurrency": concurrency,
+        "pool": pool,
+        "started_at": time.time(),
+    }
+
+    def beat(node: str) -> None:
+        state = open_state(settings)
+        while True:
+            try:
+                state.worker_seen(node, info, HEARTBEAT_SECONDS * 3)
+            except Exception as exc:  # the broker's Redis restarting: try again later
+                log.warning("cannot record worker %s as alive: %s", node, type(exc).__name__)
+            if stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    @worker_ready.connect(weak=False)
+    def _ready(sender=None, **_):
+        node = getattr(sender, "hostname", None) or f"worker@{socket.gethostname()}"
+        info["node"] = node
+        threading.Thread(target=beat, args=(node,), name="fourfold-heartbeat", daemon=True).start()
+
+    @worker_shutdown.connect(weak=False)
+    def _shutdown(sender=None, **_):
+        stop.set()
+        node = info.get("node")
+        if node:
+            try:
+                open_state(settings).worker_gone(node)
+            except Exception:
+                pass

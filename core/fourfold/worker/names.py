@@ -1,0 +1,30 @@
+"""Names of fourfold's background tasks and queues.
+
+The API and the CLI enqueue work by these names (``send_task``), so they never import
+task code or the heavy libraries it needs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["REFRESH", "TRAIN", "FINE_TUNE", "TASK_NAMES", "REFRESH_QUEUE", "TRAINING_QUEUE", "queue_name"]
+
+REFRESH = "fourfold.refresh_domain"
+"""Refresh one domain's knowledge base: ``args=[domain]``, ``kwargs={"full": bool}``."""
+
+TRAIN = "fourfold.train_domain"
+"""Train a domain's model from scratch: ``args=[domain]``."""
+
+FINE_TUNE = "fourfold.fine_tune_domain"
+"""Run a domain's fine-tuning stages: ``args=[domain]``."""
+
+TASK_NAMES = (REFRESH, TRAIN, FINE_TUNE)
+
+# Training runs for minutes to hours; a queue of its own lets operators keep refreshes
+# flowing on workers that never pick up training (``fourfold worker --queues refresh``).
+REFRESH_QUEUE = "refresh"
+TRAINING_QUEUE = "training"
+
+
+def queue_name(namespace: str, queue: str) -> str:
+    """The broker queue for ``queue`` (``refresh`` / ``training``) in ``namespace``."""
+    return f"{namespace}.{queue}"
