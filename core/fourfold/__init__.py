@@ -46,6 +46,7 @@ from fourfold.errors import (
     ManifestError,
     PluginError,
 )
+from fourfold.filestore import FileIndexStore
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
@@ -85,6 +86,7 @@ __all__ = [
     "ConfigError",
     "Domain",
     "Embedder",
+    "FileIndexStore",
     "FineTuner",
     "FourfoldError",
     "GenerationLimits",
