@@ -221,7 +221,7 @@ def safe_summary(report: Any) -> dict:
             out[key] = value
         elif value is None:
             continue
-        elif isinstance(value, str) and ("version" in key or key in {"published", "status"}):
+        elif isinstance(value, str) and ("version" in key or key in {"base", "status"}):
             out[key] = value[:100]
         elif isinstance(value, dict):
             # Nested counters (e.g. timings in seconds) keep their numbers.
@@ -265,6 +265,10 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
         )
         state.update_task(task_id, **base, state="dead", deliveries=deliveries, finished_at=time.time(), error=message)
         state.clear_pending(domain, task_id)
+        current = state.lease(domain)
+        if current is not None and current.task_id == task_id and current.died_here():
+            state.release_lease(domain, current.token)  # held by the delivery that died last
+        state.clear_progress(domain, task_id)
         log.error("task %s (%s of domain %s) is dead: %s", task_id, kind, domain, message)
         task.update_state(state="DEAD", meta={"domain": domain, "error": message, "deliveries": deliveries})
         raise Ignore()
@@ -346,7 +350,9 @@ def refresh_domain(self, domain_name: str, full: bool = False) -> dict:
         from fourfold.index import refresh
 
         domain = domain_for(domain_name)
-        report = refresh(domain, progress, full=full)
+        # The lease keeps other tasks out; a `fourfold index build` run by hand may
+        # still hold the index's own lock for a while: wait for it rather than fail.
+        report = refresh(domain, progress, full=full, wait=300.0)
         return safe_summary(report)
 
     return run_exclusive(self, "refresh", domain_name, work, record={"full": bool(full)})
