@@ -47,7 +47,7 @@ class SampleDocument(FPDF):
         self.set_y(-15)
         self.set_font("Helvetica", size=8)
         self.set_text_color(110)
-        self.cell(0, 8, f"{self.doc_title} - page {self.page_no()} of {{nb}}", align="C")
+        self.cell(0, 8, f"Page {self.page_no()} of {{nb}}", align="C")
         self.set_text_color(0)
 
 
@@ -109,15 +109,18 @@ def render(source: Path, target: Path, author: str) -> int:
     pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     for kind, text in blocks:
+        # keep a heading with the text under it rather than alone at a page's foot
+        if kind in ("h2", "h3") and pdf.get_y() > pdf.h - pdf.b_margin - 30:
+            pdf.add_page()
         if kind == "h2":
             pdf.ln(3)
-            pdf.set_font("Helvetica", "B", 13)
-            pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "B", 14)
+            pdf.multi_cell(0, 7.5, text, new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         elif kind == "h3":
             pdf.ln(1)
-            pdf.set_font("Helvetica", "B", 11.5)
-            pdf.multi_cell(0, 6.5, text, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "B", 12.8)
+            pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
         elif kind == "li":
             pdf.set_font("Helvetica", size=11)
             pdf.set_x(pdf.l_margin + 4)
