@@ -25,6 +25,8 @@ from fourfold.worker.state import FINAL_STATES, open_state
 __all__ = [
     "TaskInfo",
     "request_refresh",
+    "request_training",
+    "request_fine_tuning",
     "request_task",
     "task_info",
     "task_progress",
@@ -109,29 +111,48 @@ def request_refresh(domain: str, *, full: bool = False, settings: Settings | Non
     return request_task(names.REFRESH, domain, kwargs={"full": bool(full)}, settings=settings)
 
 
+def request_training(domain: str, *, force: bool = False, settings: Settings | None = None) -> TaskInfo:
+    """Queue the domain's ``training:`` stage (or return the training task already
+    queued or running for it)."""
+    return request_task(names.TRAIN, domain, kwargs={"force": bool(force)}, settings=settings)
+
+
+def request_fine_tuning(
+    domain: str, *, force: bool = False, only: str | None = None, settings: Settings | None = None
+) -> TaskInfo:
+    """Queue the domain's ``fine_tuning:`` stages (``only``: the one producing that
+    artifact), or return the training task already queued or running for it."""
+    kwargs: dict = {"force": bool(force)}
+    if only:
+        kwargs["only"] = only
+    return request_task(names.FINE_TUNE, domain, kwargs=kwargs, settings=settings)
+
+
 def request_task(
     task_name: str, domain: str, *, kwargs: dict | None = None, settings: Settings | None = None
 ) -> TaskInfo:
     """Queue task ``task_name`` (one of :mod:`fourfold.worker.names`) for ``domain``,
     or return the task already queued or running for the domain.
 
-    One domain has one writer at a time, whatever the task: a training request while a
-    refresh runs returns the refresh.
+    Refreshes and training stages of a domain hold separate leases
+    (:func:`fourfold.worker.names.lease_key`): a training request while a refresh runs
+    is queued, a second refresh is not.
     """
     settings = _settings(settings)
     if task_name not in names.TASK_NAMES:
         raise FourfoldError(f"unknown task '{task_name}'; expected one of {', '.join(names.TASK_NAMES)}")
     state = open_state(settings)
+    key = names.lease_key(task_name, domain)
     for _ in range(10):
-        holder = state.lease(domain)
+        holder = state.lease(key)
         if holder is not None and not holder.died_here():
-            return _existing(state, holder.task_id, domain, "running")
-        current = state.pending(domain)
+            return _existing(state, holder.task_id, key, "running")
+        current = state.pending(key)
         stale = None
         if current is not None:
             rec = state.task(current)
             if rec is not None and rec.get("state") not in FINAL_STATES:
-                return _existing(state, current, domain, rec.get("state") or "queued")
+                return _existing(state, current, key, rec.get("state") or "queued")
             stale = current
         task_id = str(uuid.uuid4())
         record = {
@@ -142,7 +163,7 @@ def request_task(
             **{k: v for k, v in (kwargs or {}).items() if isinstance(v, (bool, int, float))},
         }
         state.update_task(task_id, **record)
-        if state.claim_pending(domain, task_id, PENDING_SECONDS, replace=stale) is not None:
+        if state.claim_pending(key, task_id, PENDING_SECONDS, replace=stale) is not None:
             state.update_task(task_id, state="skipped", finished_at=time.time(), error="superseded by a request made at the same time")
             continue  # someone queued one at the same moment: return theirs
         from fourfold.worker.app import get_app
@@ -150,18 +171,22 @@ def request_task(
         try:
             get_app(settings).send_task(task_name, args=[domain], kwargs=kwargs or {}, task_id=task_id)
         except Exception as exc:
-            state.clear_pending(domain, task_id)
+            state.clear_pending(key, task_id)
             state.update_task(task_id, state="failed", finished_at=time.time(), error=f"could not be queued: {type(exc).__name__}")
             raise FourfoldError(f"cannot queue a {_KIND_OF[task_name]} of domain '{domain}': the broker said {type(exc).__name__}: {exc}") from None
         return TaskInfo.from_record({**record, "id": task_id})
     raise FourfoldError(f"cannot queue a {_KIND_OF[task_name]} of domain '{domain}': requests keep colliding")
 
 
-def _existing(state, task_id: str, domain: str, fallback_state: str) -> TaskInfo:
-    rec = state.task(task_id) or {"name": "refresh", "domain": domain, "state": fallback_state}
+def _domain_of(key: str) -> str:
+    return key.split("#", 1)[0]
+
+
+def _existing(state, task_id: str, key: str, fallback_state: str) -> TaskInfo:
+    rec = state.task(task_id) or {"name": "refresh", "domain": _domain_of(key), "state": fallback_state}
     info = TaskInfo.from_record({**rec, "id": task_id}, existing=True)
     if info.state == "running":
-        info.progress = _progress_of(state, domain, task_id)
+        info.progress = _progress_of(state, key, task_id)
     return info
 
 
@@ -178,7 +203,8 @@ def task_info(task_id: str, *, settings: Settings | None = None) -> TaskInfo | N
         return None
     info = TaskInfo.from_record(rec)
     if info.state == "running":
-        info.progress = _progress_of(state, info.domain, task_id)
+        kind = {v: k for k, v in _KIND_OF.items()}.get(info.name, names.REFRESH)
+        info.progress = _progress_of(state, names.lease_key(kind, info.domain), task_id)
     return info
 
 
@@ -192,11 +218,11 @@ def running_tasks(*, settings: Settings | None = None) -> list[TaskInfo]:
     """Tasks holding a domain's lease right now, with their progress."""
     state = open_state(_settings(settings))
     out = []
-    for domain, holder in sorted(state.leases().items()):
-        rec = state.task(holder.task_id) or {"name": "refresh", "domain": domain, "state": "running"}
+    for key, holder in sorted(state.leases().items()):
+        rec = state.task(holder.task_id) or {"name": "refresh", "domain": _domain_of(key), "state": "running"}
         info = TaskInfo.from_record({**rec, "id": holder.task_id, "state": "running"})
         info.worker = info.worker or f"{holder.host}:{holder.pid}"
-        info.progress = _progress_of(state, domain, holder.task_id)
+        info.progress = _progress_of(state, key, holder.task_id)
         out.append(info)
     return out
 

@@ -234,11 +234,21 @@ class RedisState(WorkerState):
 
     def __init__(self, url: str, namespace: str):
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
         self.url = url
         self.ns = namespace
+        # Ride out a Redis restart (about 30 s of retries): a task that finished while
+        # Redis was away must still record its outcome.
         self.redis = redis.Redis.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, decode_responses=True
+            url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         )
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)

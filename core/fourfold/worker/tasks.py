@@ -28,7 +28,7 @@ from fourfold.settings import Settings, get_settings
 from fourfold.worker import names
 from fourfold.worker.state import FINAL_STATES, LeaseHolder, WorkerState, open_state
 
-__all__ = ["refresh_domain", "run_exclusive", "TaskProgress", "LeaseLostError", "TaskFailed", "safe_summary", "domain_for"]
+__all__ = ["refresh_domain", "train_domain", "fine_tune_domain", "run_exclusive", "TaskProgress", "LeaseLostError", "TaskFailed", "safe_summary", "domain_for"]
 
 log = logging.getLogger("fourfold.worker")
 
@@ -239,7 +239,9 @@ def _base_record(task: Any, kind: str, domain: str) -> dict:
     return {"name": kind, "domain": domain, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgress], dict], *, record: dict | None = None) -> dict:
+def run_exclusive(
+    task: Any, kind: str, domain: str, work: Callable[[TaskProgress], dict], *, record: dict | None = None, lease_on: str | None = None
+) -> dict:
     """Run ``work`` as the only writer of ``domain`` and record what happened.
 
     - Counts this delivery; past ``settings.max_deliveries`` the task is recorded as
@@ -254,6 +256,7 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
     settings = get_settings()
     state = open_state(settings)
     task_id = task.request.id
+    key = lease_on or domain  # the lease (and progress) key: see names.lease_key
     ttl = float(settings.lease_seconds)
     base = {**_base_record(task, kind, domain), **(record or {})}
 
@@ -265,10 +268,10 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
         )
         state.update_task(task_id, **base, state="dead", deliveries=deliveries, finished_at=time.time(), error=message)
         state.clear_pending(domain, task_id)
-        current = state.lease(domain)
+        current = state.lease(key)
         if current is not None and current.task_id == task_id and current.died_here():
-            state.release_lease(domain, current.token)  # held by the delivery that died last
-        state.clear_progress(domain, task_id)
+            state.release_lease(key, current.token)  # held by the delivery that died last
+        state.clear_progress(key, task_id)
         log.error("task %s (%s of domain %s) is dead: %s", task_id, kind, domain, message)
         task.update_state(state="DEAD", meta={"domain": domain, "error": message, "deliveries": deliveries})
         raise Ignore()
@@ -276,13 +279,13 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
     holder = LeaseHolder.for_this_process(task_id)
     waited_for_twin = False
     while True:
-        current = state.acquire_lease(domain, holder, ttl)
+        current = state.acquire_lease(key, holder, ttl)
         if current is None:
             break
         if current.died_here():
             # The worker child that held it was killed; its lease need not run out.
             log.warning("domain %s: taking over the lease of task %s, whose process %s died", domain, current.task_id, current.pid)
-            state.release_lease(domain, current.token)
+            state.release_lease(key, current.token)
             continue
         if current.task_id != task_id:
             state.update_task(
@@ -296,7 +299,7 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
         waited_for_twin = True
         time.sleep(_WAIT_POLL)
 
-    keeper = _LeaseKeeper(state, domain, holder, ttl).start()
+    keeper = _LeaseKeeper(state, key, holder, ttl).start()
     try:
         if waited_for_twin:
             previous = state.task(task_id) or {}
@@ -306,7 +309,7 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
         state.update_task(
             task_id, **base, state="running", deliveries=deliveries, started_at=time.time(), error=None, finished_at=None
         )
-        progress = TaskProgress(state, domain, task, keeper, ttl * 2)
+        progress = TaskProgress(state, key, task, keeper, ttl * 2)
         try:
             summary = work(progress)
         except BaseException as exc:
@@ -324,9 +327,9 @@ def run_exclusive(task: Any, kind: str, domain: str, work: Callable[[TaskProgres
     finally:
         keeper.stop()
         for cleanup in (
-            lambda: state.clear_progress(domain, task_id),
+            lambda: state.clear_progress(key, task_id),
             lambda: state.clear_pending(domain, task_id),
-            lambda: state.release_lease(domain, holder.token),
+            lambda: state.release_lease(key, holder.token),
         ):
             try:
                 cleanup()
@@ -356,3 +359,43 @@ def refresh_domain(self, domain_name: str, full: bool = False) -> dict:
         return safe_summary(report)
 
     return run_exclusive(self, "refresh", domain_name, work, record={"full": bool(full)})
+
+
+def _stage_summary(runs: list) -> dict:
+    """Artifact names and whether each was reused: ids, never data."""
+    return {
+        "artifacts": [r.artifact.name for r in runs],
+        "made": sum(1 for r in runs if not r.reused),
+        "reused": sum(1 for r in runs if r.reused),
+    }
+
+
+@shared_task(bind=True, name=names.TRAIN)
+def train_domain(self, domain_name: str, force: bool = False) -> dict:
+    """Run ``domain_name``'s ``training:`` block into an artifact (reused when its inputs
+    are unchanged, unless ``force``)."""
+
+    def work(progress: TaskProgress) -> dict:
+        from fourfold.training import run_training
+
+        run = run_training(domain_for(domain_name), progress, force=force)
+        return _stage_summary([run] if run is not None else [])
+
+    return run_exclusive(
+        self, "train", domain_name, work, record={"force": bool(force)}, lease_on=names.lease_key(names.TRAIN, domain_name)
+    )
+
+
+@shared_task(bind=True, name=names.FINE_TUNE)
+def fine_tune_domain(self, domain_name: str, force: bool = False, only: str | None = None) -> dict:
+    """Run ``domain_name``'s ``fine_tuning:`` blocks (``only``: the one producing that
+    artifact) into artifacts."""
+
+    def work(progress: TaskProgress) -> dict:
+        from fourfold.training import run_fine_tuning
+
+        return _stage_summary(run_fine_tuning(domain_for(domain_name), progress, force=force, only=only))
+
+    return run_exclusive(
+        self, "fine-tune", domain_name, work, record={"force": bool(force)}, lease_on=names.lease_key(names.FINE_TUNE, domain_name)
+    )
