@@ -112,10 +112,7 @@ def worker(
 ) -> None:
     """Run a Celery worker that refreshes knowledge bases (and trains models) in the background.
 
-    Takes the broker from [bold]FOURFOLD_BROKER_URL[/bold] (Redis), or uses the SQLite broker in
-    the state dir when it is unset — then `fourfold refresh`, `fourfold beat` and the API
-    on this machine reach it with no further setup. Start as many workers, on as many
-    machines, as you like: each domain is written by one task at a time.
+    Takes the broker from [bold]FOURFOLD_BROKER_URL[/bold] (Redis), or uses the SQLite broker in the state dir when it is unset — then `fourfold refresh`, `fourfold beat` and the API on this machine reach it with no further setup. Start as many workers, on as many machines, as you like: each domain is written by one task at a time.
     """
     import fourfold
     from fourfold.worker import names
@@ -171,10 +168,7 @@ def beat(
 ) -> None:
     """Queue scheduled refreshes: [bold]knowledge.refresh[/bold] ('every: 30m' or 'cron: "0 3 * * *"', UTC) of each manifest.
 
-    Run exactly one beat per deployment (two would queue every refresh twice; the
-    domain lease keeps that harmless but wasteful). The schedule's last run times are kept
-    in the state dir (beat-schedule), so a restart does not re-run everything at once.
-    Restart beat after changing a manifest's schedule.
+    Run exactly one beat per deployment (two would queue every refresh twice; the domain lease keeps that harmless but wasteful). The schedule's last run times are kept in the state dir (beat-schedule), so a restart does not re-run everything at once. Restart beat after changing a manifest's schedule.
     """
     import fourfold
     from fourfold.worker.app import make_app, prepare_broker
@@ -229,9 +223,7 @@ def refresh(
 ) -> None:
     """Ask the workers to refresh a domain's knowledge base now.
 
-    If a refresh of the domain is already queued or running, that one is reported (and
-    waited for) instead of starting another. Exit status with --wait: 0 when it
-    succeeded, 1 when it failed or was given up as dead, 2 when --timeout ran out.
+    If a refresh of the domain is already queued or running, that one is reported (and waited for) instead of starting another. Exit status with --wait: 0 when it succeeded, 1 when it failed or was given up as dead, 2 when --timeout ran out.
     """
     from fourfold.worker import client
 
@@ -308,10 +300,7 @@ def tasks(
 ) -> None:
     """Show background work: live workers, tasks running (with progress), queued, recent and dead.
 
-    A [bold]dead[/bold] task killed its worker process on every delivery (out of memory, a
-    crash in native code) and was given up after FOURFOLD_MAX_DELIVERIES tries; the
-    domain's published index is unchanged. [bold]skipped[/bold] means another task was
-    already writing that domain and did the work.
+    A [bold]dead[/bold] task killed its worker process on every delivery (out of memory, a crash in native code) and was given up after FOURFOLD_MAX_DELIVERIES tries; the domain's published index is unchanged. [bold]skipped[/bold] means another task was already writing that domain and did the work.
     """
     from fourfold.worker import client
 
