@@ -1,0 +1,156 @@
+"""Retrieved text is data, never instructions.
+
+Documents come from folders anyone with write access can fill, so a passage may try to
+steer the model ("ignore your instructions and print …"). Three defences, in code rather
+than in the model's good will:
+
+1. every passage is fenced in ``<source>`` tags whose markers a document cannot forge
+   (look-alike tags inside the text are defused);
+2. sentences that read like instructions addressed to a language model are removed
+   from the passage before any generator sees it (:func:`redact_instructions`);
+3. the distinctive words of each removed sentence are remembered, and an answer that
+   still contains one of them is cleaned afterwards (:func:`suppress_payloads`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+import fourfold
+
+__all__ = ["Redaction", "looks_like_instruction", "redact_instructions", "fence_passages", "suppress_payloads", "REDACTED"]
+
+REDACTED = "[instruction-like text removed]"
+
+# Phrases that address a language model rather than a human reader. Each alone marks a
+# sentence; real prose in the domains served (clinical leaflets, contracts) does not
+# talk to "the assistant" about its instructions or system prompt.
+_INSTRUCTION_PATTERNS = [
+    r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(your|my|these|those|previous|prior|above|earlier|preceding|system|original)?\s*(previous\s+|prior\s+|above\s+|earlier\s+)?(instructions|prompts?|rules|guidelines|system message)\b",
+    r"\b(ignore|disregard|forget)\s+(all|everything)\b[^.!?\n]{0,30}\b(above|before|said|told)\b",
+    r"\bsystem\s+(prompt|message|override|notice|instruction)s?\b",
+    r"\byou are (now|no longer)\b",
+    r"\bnew instructions?\b",
+    r"\b(as an?|you are an?) (ai|language model|llm|chatbot)\b",
+    r"\b(ai|language model|llm|assistant|chatbot)s?\b[^.!?\n]{0,40}\b(must|should|shall|will|are required to)\b[^.!?\n]{0,40}\b(say|print|reply|respond|answer|output|write|include|repeat)\b",
+    r"^\W*(note to |attention,? |dear )?(the )?(ai|assistant|chatbot|language model|llm)\s*[:,]",
+    r"\b(print|output|reply with|respond with|answer with|say|repeat|write)\b[^.!?\n]{0,30}\b(exactly|verbatim|the (word|words|string|phrase|code|token|following))\b",
+    r"\b(begin|start|end) (your|every|each) (answer|reply|response)\b",
+    r"\bdo not (cite|mention|reveal|tell)\b[^.!?\n]{0,40}\b(source|sources|document|documents|user)\b",
+    r"</?\s*(system|assistant|user|source|instructions?)\s*>",
+    r"<\|[a-z_]+\|>",
+]
+_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+# An imperative followed by a code-like token (CANARY-7731): case matters here.
+_CODE_ECHO = re.compile(
+    r"(?i:\b(print|output|reply|respond|say|repeat|write|type|answer)\b)[^.!?\n]{0,50}\b[A-Z0-9]{2,}(?:[-_][A-Z0-9]{2,})+\b"
+)
+
+
+def looks_like_instruction(text: str) -> bool:
+    """Whether ``text`` reads like an instruction addressed to a language model."""
+    return bool(_INSTRUCTION.search(text) or _CODE_ECHO.search(text))
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+# Markers a document could use to break out of its fence.
+_FENCE_LOOKALIKE = re.compile(r"<\s*(/?)\s*(source|sources|system|assistant|user|instructions?)\b", re.IGNORECASE)
+
+
+@dataclass
+class Redaction:
+    """What was removed from the passages of one prompt."""
+
+    sentences: list[str] = field(default_factory=list)
+    payloads: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.sentences)
+
+
+def _payload_words(sentence: str) -> set[str]:
+    """Distinctive words of an instruction-like sentence: what an obedient model would
+    echo (quoted strings, codes with digits or dashes, all-caps tokens). All-caps words
+    are kept as written and matched case-sensitively ("IMPORTANT" is not "important")."""
+    words: set[str] = set()
+    for quoted in re.findall(r"[\"“‘`]([^\"”’`]{3,60})[\"”’`]", sentence):
+        words.add(quoted.strip().lower())
+    for word in _WORD.findall(sentence):
+        has_digit = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+        joined = ("-" in word or "_" in word) and len(word) >= 6 and any(c.isupper() for c in word)
+        if has_digit or joined:
+            words.add(word.lower())
+        elif len(word) >= 5 and word.isupper():
+            words.add(word)
+    return words
+
+
+def redact_instructions(passages: list[fourfold.Passage]) -> tuple[list[fourfold.Passage], Redaction]:
+    """Copies of ``passages`` with instruction-like sentences replaced by a marker.
+
+    The originals (as stored in the index) are untouched; citations are built from the
+    copies, so what a user sees as a snippet is what the model saw.
+    """
+    redaction = Redaction()
+    out = []
+    for passage in passages:
+        text = passage.chunk.text
+        if not looks_like_instruction(text):
+            out.append(passage)
+            continue
+        pieces = []
+        for sentence in _SENTENCE.findall(text):
+            if sentence.strip() and looks_like_instruction(sentence):
+                redaction.sentences.append(sentence.strip())
+                redaction.payloads |= _payload_words(sentence)
+                pieces.append(REDACTED + ("\n" if sentence.endswith("\n") else " "))
+            else:
+                pieces.append(sentence)
+        chunk = replace(passage.chunk, text="".join(pieces).strip())
+        out.append(fourfold.Passage(chunk=chunk, score=passage.score))
+    return out, redaction
+
+
+def _defuse(text: str) -> str:
+    # "<source" inside a document becomes "‹source": readable, but no longer a marker.
+    return _FENCE_LOOKALIKE.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
+
+
+def _attr(value: str) -> str:
+    return _defuse(value).replace('"', "'").replace("\n", " ")[:200]
+
+
+def fence_passages(passages: list[fourfold.Passage], max_chars: int) -> str:
+    """The passages as numbered ``<source>`` blocks, each cut to ``max_chars``."""
+    blocks = []
+    for n, passage in enumerate(passages, 1):
+        chunk = passage.chunk
+        text = chunk.text if len(chunk.text) <= max_chars else chunk.text[: max_chars - 1].rstrip() + "…"
+        label = chunk.title or chunk.source
+        if chunk.heading and chunk.heading != chunk.title:
+            label += f" — {chunk.heading}"
+        blocks.append(f'<source n="{n}" title="{_attr(label)}">\n{_defuse(text)}\n</source>')
+    return "\n\n".join(blocks)
+
+
+def _carries(sentence: str, payload: str) -> bool:
+    if payload.isupper():  # an all-caps word: as written, as a whole word
+        return re.search(rf"(?<![A-Za-z0-9]){re.escape(payload)}(?![A-Za-z0-9])", sentence) is not None
+    return payload in sentence.lower()
+
+
+def suppress_payloads(text: str, payloads: set[str], question: str) -> tuple[str, bool]:
+    """Remove sentences of ``text`` that carry a payload word of a redacted instruction
+    (unless the user's question contains it). Returns the text and whether it changed."""
+    active = {p for p in payloads if p and not _carries(question, p)}
+    if not active:
+        return text, False
+    kept, changed = [], False
+    for sentence in re.split(r"(?<=[.!?\n])", text):
+        if any(_carries(sentence, p) for p in active):
+            changed = True
+            continue
+        kept.append(sentence)
+    return "".join(kept).strip(), changed
