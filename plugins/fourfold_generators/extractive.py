@@ -1,0 +1,211 @@
+"""``extractive``: quote the retrieved sentences that answer the question best.
+
+No language model: each passage is cut into sentences, the domain's embedder scores
+them against the question, and the best few are quoted with their [n] citation. It
+cannot invent anything, answers in tens of milliseconds, and says plainly when nothing
+relevant was retrieved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+from pydantic import Field, model_validator
+
+import fourfold
+
+__all__ = ["Extractive", "split_sentences"]
+
+# Sentence ends: ".", "!" or "?" (not inside "e.g." / "2.5"), or a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|>\s*)")
+_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl)\.$", re.I)
+_REDACTED = "[instruction-like text removed]"
+
+
+def split_sentences(text: str, *, min_chars: int = 25, max_chars: int = 400) -> list[str]:
+    """Sentences of ``text``, markup stripped; fragments shorter than ``min_chars`` are
+    joined to their neighbour, and very long ones are cut at ``max_chars``."""
+    raw = [s for s in _SENTENCE_END.split(text) if s and s.strip()]
+    merged: list[str] = []
+    for piece in raw:
+        piece = _MARKUP.sub("", piece).strip()
+        if not piece:
+            continue
+        if merged and (_ABBREVIATIONS.search(merged[-1]) or len(merged[-1]) < min_chars and not merged[-1].endswith(":")):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    out = []
+    for sentence in merged:
+        sentence = re.sub(r"\s+", " ", sentence.replace(_REDACTED, " ")).strip()
+        if len(sentence) < min_chars or not re.search(r"[A-Za-z]{3}", sentence):
+            continue
+        if len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars)
+            sentence = sentence[: cut if cut > max_chars // 2 else max_chars].rstrip(",;: ") + "…"
+        out.append(sentence)
+    return out
+
+
+class ExtractiveConfig(fourfold.ComponentConfig):
+    max_sentences: int = Field(3, ge=1, le=20, description="Sentences quoted at most.")
+    min_similarity: float = Field(
+        0.35, ge=-1, le=1, description="A sentence less similar than this to the question is never quoted."
+    )
+    relative_margin: float = Field(
+        0.15, ge=0, le=2, description="Quote only sentences within this margin of the best one's similarity."
+    )
+    max_sentence_chars: int = Field(400, ge=50, le=4000, description="Longer sentences are cut.")
+    format: str = Field(
+        "quotes", pattern="^(quotes|bullets|prose)$", description="'quotes' (\"…\" [n] per line), 'bullets' or 'prose'."
+    )
+    nothing_retrieved: str = Field(
+        "Nothing in the knowledge base matches this question.",
+        min_length=1,
+        description="Said when retrieval returned no passages.",
+    )
+    no_answer: str | None = Field(
+        None,
+        description="Said when passages were retrieved but no sentence answers the question "
+        "(default: the prompt strategy's no-answer text).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExtractiveConfig":
+        if self.min_similarity > 0.95:
+            raise ValueError(f"min_similarity {self.min_similarity} would reject every sentence; use at most 0.95")
+        return self
+
+
+@dataclass
+class _Candidate:
+    n: int  # 1-based passage number
+    position: int
+    text: str
+    similarity: float = 0.0
+
+
+class _VectorCache:
+    """Sentence vectors by (embedder id, text): passages repeat across questions."""
+
+    def __init__(self, size: int = 50_000):
+        self.size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> list[np.ndarray | None]:
+        with self._lock:
+            out = []
+            for k in keys:
+                v = self._data.get(k)
+                if v is not None:
+                    self._data.move_to_end(k)
+                out.append(v)
+            return out
+
+    def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
+        with self._lock:
+            for k, v in items:
+                self._data[k] = v
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class Extractive(fourfold.Generator):
+    """Quotes the sentences of the retrieved passages most similar to the question
+    (scored with the domain's embedder), each with its [n] citation. No LLM."""
+
+    name = "extractive"
+    description = "Quotes the most relevant retrieved sentences with [n] citations; fast, no language model."
+    Config = ExtractiveConfig
+
+    def __init__(self, config=None, context=None):
+        super().__init__(config, context)
+        self._cache = _VectorCache()
+
+    def _embedder(self) -> fourfold.Embedder:
+        if self.context is None:
+            raise fourfold.ConfigError("the extractive generator needs a domain context for its embedder")
+        return self.context.embedder()
+
+    def prepare(self, progress) -> None:
+        self._embedder().embed_query("warm up")
+
+    def select(self, prompt: fourfold.Prompt) -> list[_Candidate]:
+        """The sentences to quote, best first."""
+        cfg = self.config
+        candidates: list[_Candidate] = []
+        seen: set[str] = set()
+        for n, passage in enumerate(prompt.passages, 1):
+            for i, sentence in enumerate(split_sentences(passage.chunk.text, max_chars=cfg.max_sentence_chars)):
+                key = sentence.lower()
+                if key not in seen:  # overlapping chunks repeat sentences
+                    seen.add(key)
+                    candidates.append(_Candidate(n=n, position=i, text=sentence))
+        if not candidates:
+            return []
+        embedder = self._embedder()
+        question = embedder.embed_query(prompt.question)
+        vectors = self._vectors(embedder, [c.text for c in candidates])
+        sims = vectors @ np.asarray(question, dtype=np.float32)
+        for c, s in zip(candidates, sims):
+            c.similarity = float(s)
+        ranked = sorted(candidates, key=lambda c: (-c.similarity, c.n, c.position))
+        best = ranked[0].similarity
+        floor = max(cfg.min_similarity, best - cfg.relative_margin)
+        chosen: list[_Candidate] = []
+        for c in ranked:
+            if c.similarity < floor or len(chosen) >= cfg.max_sentences:
+                break
+            chosen.append(c)
+        return chosen
+
+    def _vectors(self, embedder: fourfold.Embedder, texts: list[str]) -> np.ndarray:
+        keys = [embedder.model_id + "\x00" + hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        cached = self._cache.get_many(keys)
+        missing = [i for i, v in enumerate(cached) if v is None]
+        if missing:
+            fresh = embedder.embed_documents([texts[i] for i in missing])
+            self._cache.put_many([(keys[i], np.asarray(fresh[j], dtype=np.float32)) for j, i in enumerate(missing)])
+            for j, i in enumerate(missing):
+                cached[i] = np.asarray(fresh[j], dtype=np.float32)
+        return np.vstack(cached)  # type: ignore[arg-type]
+
+    def pieces(self, prompt: fourfold.Prompt) -> Iterator[str]:
+        cfg = self.config
+        if not prompt.passages:
+            yield cfg.nothing_retrieved
+            return
+        chosen = self.select(prompt)
+        if not chosen:
+            yield cfg.no_answer or prompt.metadata.get("no_answer") or "The retrieved documents do not answer this question."
+            return
+        for i, c in enumerate(chosen):
+            text = c.text.rstrip()
+            if cfg.format == "quotes":
+                piece = f'"{text}" [{c.n}]'
+            elif cfg.format == "bullets":
+                piece = f"- {text} [{c.n}]"
+            else:
+                piece = _cite_inside(text, c.n)
+            sep = " " if cfg.format == "prose" else "\n"
+            yield piece if i == 0 else sep + piece
+
+    def generate(self, prompt, limits):
+        return "".join(self.pieces(prompt))
+
+    def stream(self, prompt, limits):
+        yield from self.pieces(prompt)
+
+
+def _cite_inside(sentence: str, n: int) -> str:
+    m = re.match(r"^(.*?)([.!?…]*)$", sentence, re.S)
+    assert m is not None
+    return f"{m.group(1)} [{n}]{m.group(2)}"

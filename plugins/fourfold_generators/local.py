@@ -1,0 +1,245 @@
+"""``transformers``: any local causal language model, including ones fourfold trained.
+
+Models load once per process, lazily, and are shared by every domain that names the
+same folder. One generation runs at a time per model: on a CPU, parallel generations
+only slow each other down, and a lock keeps the model's caches consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+import fourfold
+
+__all__ = ["LocalModel", "TransformersGenerator", "TransformersConfig", "load_local_model", "GenerationOptions"]
+
+log = logging.getLogger("fourfold.generators")
+
+_PLAIN_ROLES = {"system": "", "user": "Question: ", "assistant": "Answer: "}
+
+
+@dataclass
+class LocalModel:
+    """A loaded model and tokenizer, and the lock that serialises generation on it."""
+
+    path: Path
+    model: Any
+    tokenizer: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    load_seconds: float = 0.0
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def context_length(self) -> int:
+        cfg = self.model.config
+        for attr in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+            value = getattr(cfg, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return 2048
+
+
+_models: dict[Path, LocalModel] = {}
+_models_lock = threading.Lock()
+_loading: dict[Path, threading.Lock] = {}
+
+
+def load_local_model(path: Path, *, dtype: str = "float32", threads: int | None = None) -> LocalModel:
+    """The model in ``path`` (a folder ``from_pretrained`` reads), loaded once per process."""
+    path = Path(path).resolve()
+    with _models_lock:
+        if path in _models:
+            return _models[path]
+        lock = _loading.setdefault(path, threading.Lock())
+    with lock:  # other folders keep loading in parallel; this one loads once
+        if path in _models:
+            return _models[path]
+        if not (path / "config.json").is_file():
+            raise fourfold.ConfigError(f"{path} is not a transformers model folder (no config.json)")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        started = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        model.eval()
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        loaded = LocalModel(path=path, model=model, tokenizer=tokenizer, load_seconds=time.perf_counter() - started)
+        log.info("loaded %s in %.1fs", path, loaded.load_seconds)
+        with _models_lock:
+            _models[path] = loaded
+        return loaded
+
+
+class TransformersConfig(fourfold.ComponentConfig):
+    model: str = Field(
+        description="Model folder (relative to the manifest) or 'artifact:NAME' for a model fourfold trained or fine-tuned."
+    )
+    max_tokens: int = Field(256, ge=1, le=8192, description="Most new tokens per answer (requests may ask for fewer).")
+    timeout_s: float = Field(60.0, gt=0, le=3600, description="Longest time one answer may take.")
+    temperature: float = Field(0.0, ge=0, le=2, description="0: greedy decoding (reproducible, most grounded).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling cut-off (only when temperature > 0).")
+    repetition_penalty: float = Field(1.1, ge=1, le=2, description="Penalise tokens already generated; small models loop without it.")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=20, description="Forbid repeating n-grams of this size (0: off).")
+    prompt_format: Literal["auto", "chat", "plain"] = Field(
+        "auto", description="'chat': the tokenizer's chat template; 'plain': 'Question: … Answer:' text; 'auto': chat when the tokenizer has a template."
+    )
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights' precision in memory.")
+    seed: int = Field(0, description="Random seed for sampling (temperature > 0).")
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_new_tokens: int
+    timeout_s: float
+
+
+class TransformersGenerator(fourfold.Generator):
+    """A local causal LM through transformers: any folder ``from_pretrained`` reads, or
+    ``artifact:NAME`` for models fourfold trained or fine-tuned. Uses the tokenizer's chat
+    template when it has one, else a plain "Question: … Answer:" format."""
+
+    name = "transformers"
+    description = "A local causal language model (folder or artifact:NAME) through transformers."
+    Config = TransformersConfig
+
+    def __init__(self, config=None, context=None):
+        super().__init__(config, context)
+        self._model: LocalModel | None = None
+        self._lock = threading.Lock()
+
+    # -- model -------------------------------------------------------------------------
+
+    def model_path(self) -> Path:
+        """The folder to load (resolving ``artifact:NAME`` and manifest-relative paths)."""
+        ref = self.config.model
+        if self.context is None:
+            return Path(ref).expanduser().resolve()
+        return Path(self.context.resolve_model(ref))
+
+    def loaded(self) -> LocalModel:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    threads = self.context.settings.torch_threads if self.context else None
+                    self._model = load_local_model(self.model_path(), dtype=self.config.dtype, threads=threads)
+        return self._model
+
+    def prepare(self, progress) -> None:
+        progress.start(f"loading {self.name} model", None)
+        self.loaded()
+        progress.advance(1)
+
+    # -- prompt ------------------------------------------------------------------------
+
+    def render(self, prompt: fourfold.Prompt, local: LocalModel) -> str:
+        """The prompt as the text the model reads."""
+        fmt = self.config.prompt_format
+        use_chat = fmt == "chat" or (fmt == "auto" and local.has_chat_template)
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        if use_chat:
+            if not local.has_chat_template:
+                raise fourfold.ConfigError(f"prompt_format is 'chat' but the tokenizer in {local.path} has no chat template")
+            return local.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        parts = []
+        for m in messages:
+            parts.append(_PLAIN_ROLES.get(m["role"], "") + m["content"].strip())
+        return "\n\n".join(parts) + "\n\nAnswer:"
+
+    def _inputs(self, prompt: fourfold.Prompt, local: LocalModel, max_new_tokens: int) -> dict[str, Any]:
+        text = self.render(prompt, local)
+        encoded = local.tokenizer(text, return_tensors="pt", add_special_tokens=not self._uses_chat(local))
+        room = max(16, local.context_length - max_new_tokens)
+        ids = encoded["input_ids"]
+        if ids.shape[1] > room:
+            # Keep the end: the question and the generation cue matter most.
+            encoded = {k: v[:, -room:] for k, v in encoded.items()}
+        return dict(encoded)
+
+    def _uses_chat(self, local: LocalModel) -> bool:
+        fmt = self.config.prompt_format
+        return fmt == "chat" or (fmt == "auto" and local.has_chat_template)
+
+    def options(self, limits: fourfold.GenerationLimits) -> GenerationOptions:
+        return GenerationOptions(
+            max_new_tokens=max(1, min(limits.max_tokens, self.config.max_tokens)),
+            timeout_s=min(limits.timeout_s, self.config.timeout_s),
+        )
+
+    def _generate_kwargs(self, local: LocalModel, opts: GenerationOptions) -> dict[str, Any]:
+        cfg = self.config
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": opts.max_new_tokens,
+            "max_time": opts.timeout_s,
+            "repetition_penalty": cfg.repetition_penalty,
+            "pad_token_id": local.tokenizer.pad_token_id,
+        }
+        if cfg.no_repeat_ngram_size:
+            kwargs["no_repeat_ngram_size"] = cfg.no_repeat_ngram_size
+        if cfg.temperature > 0:
+            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    # -- generation ----------------------------------------------------------------------
+
+    def generate(self, prompt, limits):
+        return "".join(self.stream(prompt, limits))
+
+    def stream(self, prompt: fourfold.Prompt, limits: fourfold.GenerationLimits) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        local = self.loaded()
+        opts = self.options(limits)
+        inputs = self._inputs(prompt, local, opts.max_new_tokens)
+        cancelled = threading.Event()
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return cancelled.is_set()
+
+        # No read timeout: generate() itself stops at max_time, and a request waiting
+        # for the model lock behind others should wait, not fail.
+        streamer = TextIteratorStreamer(local.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generate_kwargs(local, opts)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with local.lock, torch.inference_mode():
+                    if self.config.temperature > 0:
+                        torch.manual_seed(self.config.seed)
+                    local.model.generate(
+                        **inputs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancel()]), **kwargs
+                    )
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name=f"generate-{self.name}", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            # The consumer stopped (answer finished, client gone, error): stop the model.
+            cancelled.set()
+            worker.join(timeout=opts.timeout_s + 30)
+        if failure:
+            raise failure[0]
