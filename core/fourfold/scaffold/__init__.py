@@ -166,8 +166,9 @@ def create_plugin(name: str, kind: str, directory: Path) -> list[Path]:
 
     existing = get_host().get(spec.kind, spec.name)
     if existing is not None:
+        label = spec.kind.replace("_", " ")
         raise FourfoldError(
-            f"a {spec.kind.replace('_', ' ')} named '{spec.name}' is already registered by plugin '{existing.plugin}'; "
+            f"{'an' if label[0] in 'aeiou' else 'a'} {label} named '{spec.name}' is already registered by plugin '{existing.plugin}'; "
             "component names must be unique, choose another name"
         )
     root = Path(directory) / spec.dist
