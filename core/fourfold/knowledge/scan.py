@@ -1,0 +1,265 @@
+"""Finding a domain's knowledge files: a walk of each source folder that never leaves it.
+
+The walk lists folders itself (``os.scandir``) and matches each file's path relative to
+the source root against the include/exclude globs, so no pattern can reach outside the
+root. Symlinks are resolved and must stay inside the root; symlinked folders are not
+followed (their files are read where they really are); FIFOs, sockets and devices are
+never opened, so they cannot block a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from wcmatch import glob
+
+from fourfold.errors import KnowledgeError
+from fourfold.manifest import Manifest
+from fourfold.types import SourceFile
+
+__all__ = ["ScanResult", "scan_sources", "file_hash", "source_roots", "source_prefixes", "open_regular_file"]
+
+# ``**`` spans folders (and matches none), ``{a,b}`` alternatives, case-insensitive
+# (``*.PDF`` is a PDF too); dotfiles never match, the walk skips them anyway.
+GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.IGNORECASE | glob.NODOTDIR
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+@dataclass
+class ScanResult:
+    """What a scan found.
+
+    :ivar files: readable regular files matching the sources' patterns, sorted by relpath.
+    :ivar warnings: one line per skipped entry, naming it and saying why.
+    :ivar tags: each file's tags (those of the source it came from), by relpath.
+    """
+
+    files: list[SourceFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def tags_for(self, file: SourceFile) -> tuple[str, ...]:
+        """The tags of the source ``file`` came from."""
+        return self.tags.get(file.relpath, ())
+
+
+def source_roots(manifest: Manifest) -> list[Path]:
+    """Each source's folder, resolved against the manifest's folder."""
+    knowledge = _knowledge(manifest)
+    roots = []
+    for source in knowledge.sources:
+        path = Path(source.path).expanduser()
+        roots.append((path if path.is_absolute() else manifest.base_dir / path).resolve())
+    return roots
+
+
+def source_prefixes(manifest: Manifest) -> list[str]:
+    """The relpath prefix of each source ("" for none).
+
+    A source's ``prefix`` when given. When several sources have none, each of those is
+    prefixed with its folder's name (``-2``, ``-3``… appended when names repeat), so two
+    sources' ``README.md`` never become the same document.
+    """
+    knowledge = _knowledge(manifest)
+    explicit = [_clean_prefix(manifest, i, s.prefix) for i, s in enumerate(knowledge.sources)]
+    unprefixed = [i for i, p in enumerate(explicit) if not p]
+    if len(unprefixed) < 2:
+        return explicit
+    roots = source_roots(manifest)
+    taken = set(explicit)
+    out = list(explicit)
+    for i in unprefixed:
+        base = roots[i].name or "source"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        out[i] = name
+    return out
+
+
+def scan_sources(manifest: Manifest) -> ScanResult:
+    """List the files of every knowledge source of ``manifest``.
+
+    Skipped and reported in ``warnings`` (the rest is still read): symlinks leading out
+    of the source folder, broken symlinks, symlinked folders, FIFOs, sockets and
+    devices, files over ``knowledge.limits.max_file_mb``, unreadable files and folders,
+    names that are not valid UTF-8, and a second file claiming a relpath already taken.
+    Dotfiles and dot-folders are skipped silently.
+
+    :raises KnowledgeError: the manifest has no knowledge block, a source folder does
+        not exist, or a prefix is not a plain relative path.
+    """
+    knowledge = _knowledge(manifest)
+    max_bytes = int(knowledge.limits.max_file_mb * 1024 * 1024)
+    result = ScanResult()
+    owner: dict[str, int] = {}
+    for index, (source, root, prefix) in enumerate(zip(knowledge.sources, source_roots(manifest), source_prefixes(manifest))):
+        if not root.is_dir():
+            where = f"{manifest.path}: " if manifest.path else ""
+            raise KnowledgeError(
+                f"{where}knowledge.sources[{index}].path '{source.path}' should be a folder; {root} "
+                f"{'is not a folder' if root.exists() else 'does not exist'}"
+            )
+        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings)
+        for rel, path, size in walk.files():
+            relpath = f"{prefix}/{rel}" if prefix else rel
+            label = f"{relpath}"
+            if size > max_bytes:
+                result.warnings.append(
+                    f"{label}: {size / 1048576:.1f} MB is over knowledge.limits.max_file_mb ({knowledge.limits.max_file_mb:g} MB); skipped"
+                )
+                continue
+            if not os.access(path, os.R_OK):
+                result.warnings.append(f"{label}: not readable (permission denied); skipped")
+                continue
+            if relpath in owner:
+                result.warnings.append(
+                    f"{label}: knowledge.sources[{index}] has a file at the same path as knowledge.sources[{owner[relpath]}]; "
+                    "skipped (give the sources different 'prefix' values)"
+                )
+                continue
+            owner[relpath] = index
+            result.files.append(SourceFile(path=path, relpath=relpath, size=size))
+            result.tags[relpath] = tuple(source.tags)
+    result.files.sort(key=lambda f: f.relpath)
+    return result
+
+
+def file_hash(file: SourceFile) -> str:
+    """sha256 of the file's bytes (hex): equal hashes mean the document is unchanged.
+
+    :raises OSError: the file is gone, unreadable, or no longer a regular file.
+    """
+    digest = hashlib.sha256()
+    with open_regular_file(file.path) as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_regular_file(path: Path):
+    """Open ``path`` for reading only if it is a regular file (a FIFO put in its place
+    after the scan is refused instead of blocking the reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is no longer a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# -------------------------------------------------------------------------
+# the walk
+# -------------------------------------------------------------------------
+
+
+class _Walk:
+    def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str]):
+        self.root = root
+        self.prefix = prefix
+        self.include = include
+        self.exclude = exclude or None
+        self.warnings = warnings
+
+    def files(self):
+        """``(relpath in source, path to read, size)`` of every matching regular file."""
+        folders = [""]
+        while folders:
+            rel_dir = folders.pop()
+            try:
+                with os.scandir(self.root / rel_dir if rel_dir else self.root) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self._warn(rel_dir + "/", f"folder cannot be read ({exc.strerror or exc})")
+                continue
+            subfolders = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    rel.encode("utf-8")
+                except UnicodeEncodeError:
+                    self._warn(ascii(rel), "name is not valid UTF-8")
+                    continue
+                found = self._entry(entry, rel)
+                if found == "folder":
+                    subfolders.append(rel)
+                elif found is not None:
+                    yield found
+            folders.extend(reversed(subfolders))
+
+    def _entry(self, entry: os.DirEntry, rel: str):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            self._warn(rel, f"cannot be examined ({exc.strerror or exc})")
+            return None
+        path = Path(entry.path)
+        if stat.S_ISLNK(st.st_mode):
+            target = Path(os.path.realpath(entry.path))
+            if not _inside(target, self.root):
+                self._warn(rel, f"symlink to {target}, outside the source folder")
+                return None
+            try:
+                st = os.stat(target)
+            except OSError:
+                self._warn(rel, "broken symlink")
+                return None
+            if stat.S_ISDIR(st.st_mode):
+                self._warn(rel + "/", "symlinked folder not followed (its files are read where they are)")
+                return None
+            path = target
+        elif stat.S_ISDIR(st.st_mode):
+            return "folder"
+        if not glob.globmatch(rel, self.include, flags=GLOB_FLAGS, exclude=self.exclude):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for check, name in _KINDS if check(st.st_mode)), "not a regular file")
+            self._warn(rel, f"{kind}, not a regular file")
+            return None
+        return rel, path, st.st_size
+
+    def _warn(self, rel: str, why: str) -> None:
+        shown = f"{self.prefix}/{rel}" if self.prefix else rel
+        self.warnings.append(f"{shown}: {why}; skipped")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _clean_prefix(manifest: Manifest, index: int, prefix: str | None) -> str:
+    if prefix is None:
+        return ""
+    cleaned = prefix.strip().strip("/")
+    parts = PurePosixPath(cleaned).parts if cleaned else ()
+    if "\\" in cleaned or ".." in parts:
+        where = f"{manifest.path}: " if manifest.path else ""
+        raise KnowledgeError(
+            f"{where}knowledge.sources[{index}].prefix should be a plain relative path like 'handbook' "
+            f"or 'legal/contracts'; found '{prefix}'"
+        )
+    return "/".join(parts)  # "./a//b" is "a/b"
+
+
+def _knowledge(manifest: Manifest):
+    if manifest.knowledge is None:
+        where = f"{manifest.path}: " if manifest.path else ""
+        raise KnowledgeError(f"{where}domain '{manifest.domain}' has no 'knowledge:' block, so there are no sources to read")
+    return manifest.knowledge
