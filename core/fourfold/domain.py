@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,15 +29,40 @@ if TYPE_CHECKING:
 
 __all__ = ["Domain", "call_component"]
 
+log = logging.getLogger("fourfold.plugins")
+
+
 def call_component(component: Component, method: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``component.method`` and turn any exception into a :class:`ComponentError`
-    naming the component, its plugin and its domain."""
+    naming the component, its plugin and its domain.
+
+    With ``FOURFOLD_TRACE_PLUGINS=1`` each call is logged (logger ``fourfold.plugins``)
+    with the component, its plugin, its domain and how long it took.
+    """
+    ctx = component.context
+    if not (ctx is not None and ctx.settings.trace_plugins):
+        try:
+            return getattr(component, method)(*args, **kwargs)
+        except FourfoldError:
+            raise
+        except Exception as exc:
+            raise _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}") from exc
+    started = time.perf_counter()
+    outcome = ""
     try:
         return getattr(component, method)(*args, **kwargs)
-    except FourfoldError:
+    except FourfoldError as exc:
+        outcome = f" raised {type(exc).__name__}"
         raise
     except Exception as exc:
+        outcome = f" raised {type(exc).__name__}"
         raise _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        took = (time.perf_counter() - started) * 1000
+        log.info(
+            "component %s %s.%s plugin=%s domain=%s took=%.2fms%s",
+            component.kind, component.name, method, ctx.plugin or "-", ctx.domain, took, outcome,
+        )
 
 
 def _component_error(component: Component, message: str) -> ComponentError:

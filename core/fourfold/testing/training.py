@@ -110,13 +110,13 @@ class TrainerContract(ComponentContract):
         output_dir, work_dir = tmp_path / "model", tmp_path / "work"
         progress = RecordingProgress()
         result = call(
-            component, "train", texts, output_dir, work_dir, progress,
-            fix="train(texts, output_dir, work_dir, progress) must save a model in output_dir and return a fourfold.TrainingResult",
+            component, "train", texts, output_dir, progress, work_dir=work_dir,
+            fix="train(texts, output_dir, progress, work_dir=...) must save a model in output_dir and return a fourfold.TrainingResult",
         )
         _check_result(component, result, output_dir, progress, "train")
         # A worker that died mid-run reruns the task with the same work_dir.
         again = call(
-            component, "train", texts, tmp_path / "model-again", work_dir, RecordingProgress(),
+            component, "train", texts, tmp_path / "model-again", RecordingProgress(), work_dir=work_dir,
             fix="train() with a work_dir left by an earlier run must resume from it or start over, not fail",
         )
         _check_result(component, again, tmp_path / "model-again", RecordingProgress.any(), "train")
@@ -126,7 +126,7 @@ class TrainerContract(ComponentContract):
 
     def test_training_without_text_raises(self, component, tmp_path):
         try:
-            result = component.train([], tmp_path / "empty", tmp_path / "work", RecordingProgress())
+            result = component.train([], tmp_path / "empty", RecordingProgress(), work_dir=tmp_path / "work")
         except Exception as exc:  # any exception with a message: the CLI shows it
             expect(str(exc).strip(), f"{label(component)}: train([]) raised {type(exc).__name__} with no message; say there is no text to train on")
             return
@@ -150,12 +150,12 @@ class FineTunerContract(ComponentContract):
         output_dir, work_dir = tmp_path / "tuned", tmp_path / "work"
         progress = RecordingProgress()
         result = call(
-            component, "fine_tune", output_dir, work_dir, progress,
-            fix="fine_tune(output_dir, work_dir, progress) must save the result in output_dir and return a fourfold.TrainingResult",
+            component, "fine_tune", output_dir, progress, work_dir=work_dir,
+            fix="fine_tune(output_dir, progress, work_dir=...) must save the result in output_dir and return a fourfold.TrainingResult",
         )
         _check_result(component, result, output_dir, progress, "fine_tune")
         again = call(
-            component, "fine_tune", tmp_path / "tuned-again", work_dir, RecordingProgress(),
+            component, "fine_tune", tmp_path / "tuned-again", RecordingProgress(), work_dir=work_dir,
             fix="fine_tune() with a work_dir left by an earlier run must resume from it or start over, not fail",
         )
         _check_result(component, again, tmp_path / "tuned-again", RecordingProgress.any(), "fine_tune")
