@@ -341,6 +341,12 @@ class PromptStrategy(Component):
         """
         return text, [], []
 
+    def visible_text(self, partial: str, prompt: Prompt) -> str:
+        """While an answer streams: the part of the output so far that may be shown
+        (e.g. without hidden reasoning or a half-written citation). It must grow
+        monotonically as ``partial`` grows; :meth:`finish` still decides the final text."""
+        return partial
+
 
 class Generator(Component):
     """Produces answer text from a prompt."""
@@ -354,6 +360,10 @@ class Generator(Component):
     def stream(self, prompt: Prompt, limits: GenerationLimits) -> Iterable[str]:
         """The answer in pieces, as the backend produces them."""
         yield self.generate(prompt, limits)
+
+    def prepare(self, progress: Progress) -> None:
+        """Get ready to answer (download, convert or load a model) so that the first
+        question is not slow. ``fourfold up`` calls it before serving; optional."""
 
 
 # -------------------------------------------------------------------------

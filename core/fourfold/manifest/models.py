@@ -176,6 +176,9 @@ class Serve(_Strict):
     tokens_env: str | None = Field(
         None, description="Environment variable holding comma-separated bearer tokens for this domain."
     )
+    max_question_chars: int = Field(
+        4000, ge=1, le=32000, description="Longer questions are refused with 422 before anything runs."
+    )
 
 
 class Manifest(_Strict):
