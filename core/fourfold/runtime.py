@@ -2,26 +2,40 @@
 
 fourfold's own ``answer_question`` implementation lives here and is registered on the
 plugin host like any plugin, so plugin wrappers (audit, redaction, guardrails) wrap it.
+
+Two ways in:
+
+- :func:`answer` returns the finished :class:`Answer`;
+- :func:`stream_answer` yields the answer's text as the generator produces it, then the
+  finished :class:`Answer` (whose text is authoritative: citation checks and wrappers may
+  have changed what was streamed).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pluggy
 
-from fourfold.types import Answer, Citation, GenerationLimits, Message, Passage
+from fourfold.errors import ComponentError, FourfoldError, PluginError
+from fourfold.types import Answer, Citation, GenerationLimits, Message, Passage, SearchFilters
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
 
-__all__ = ["AnswerRequest", "CoreAnswering", "citations_for"]
+__all__ = ["AnswerRequest", "AnswerCancelled", "CoreAnswering", "answer", "stream_answer", "citations_for"]
 
 hookimpl = pluggy.HookimplMarker("fourfold")
 
 SNIPPET_CHARS = 300
+
+
+class AnswerCancelled(Exception):
+    """The consumer of a streamed answer went away (e.g. the HTTP client disconnected)."""
 
 
 @dataclass
@@ -31,13 +45,21 @@ class AnswerRequest:
     :ivar domain: the :class:`fourfold.Domain` answering.
     :ivar question: the user's question (wrappers may rewrite it).
     :ivar history: earlier turns of the conversation, oldest first.
-    :ivar limits: generation limits for this request.
+    :ivar limits: generation limits for this request (the generator's own configured
+        limits still cap them).
+    :ivar top_k: passages to retrieve (None: the retriever's ``top_k``).
+    :ivar filters: metadata filters for retrieval.
+    :ivar on_text: when set, the answer is generated in streaming mode and each new piece
+        of visible text is passed here as it is produced.
     """
 
     domain: "Domain"
     question: str
     history: list[Message] = field(default_factory=list)
     limits: GenerationLimits = field(default_factory=GenerationLimits)
+    top_k: int | None = None
+    filters: SearchFilters | None = None
+    on_text: Callable[[str], None] | None = None
 
 
 def citations_for(numbers: list[int], passages: list[Passage]) -> list[Citation]:
@@ -61,6 +83,12 @@ def citations_for(numbers: list[int], passages: list[Passage]) -> list[Citation]
     return out
 
 
+def _named(component, method: str, exc: Exception) -> ComponentError:
+    from fourfold.domain import _component_error
+
+    return _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}")
+
+
 class CoreAnswering:
     """fourfold's implementation of the ``answer_question`` hook."""
 
@@ -72,18 +100,22 @@ class CoreAnswering:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         strategy = domain.prompt_strategy
+        generator = domain.generator
         passages: list[Passage] = []
         version: str | None = None
         if strategy.uses_retrieval:
-            passages, version = domain.search(request.question)
+            passages, version = domain.search(request.question, top_k=request.top_k, filters=request.filters)
             timings["retrieve_ms"] = (time.perf_counter() - started) * 1000
         t = time.perf_counter()
         prompt = call_component(strategy, "build", request.question, passages, request.history)
         t2 = time.perf_counter()
-        raw = call_component(domain.generator, "generate", prompt, request.limits)
+        timings["prompt_ms"] = (t2 - t) * 1000
+        if request.on_text is None:
+            raw = call_component(generator, "generate", prompt, request.limits)
+        else:
+            raw = self._stream(request, prompt, t2, timings)
         timings["generate_ms"] = (time.perf_counter() - t2) * 1000
         text, cited, flags = call_component(strategy, "finish", raw, prompt)
-        timings["prompt_ms"] = (t2 - t) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return Answer(
             text=text,
@@ -93,3 +125,139 @@ class CoreAnswering:
             timings={k: round(v, 3) for k, v in timings.items()},
             flags=list(flags),
         )
+
+    @staticmethod
+    def _stream(request: AnswerRequest, prompt, t0: float, timings: dict[str, float]) -> str:
+        """Generate in streaming mode, passing newly visible text to ``request.on_text``."""
+        domain = request.domain
+        strategy, generator = domain.prompt_strategy, domain.generator
+        assert request.on_text is not None
+        raw, shown = "", ""
+        try:
+            pieces = iter(generator.stream(prompt, request.limits))
+        except Exception as exc:
+            raise _named(generator, "stream", exc) from exc
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                break
+            except FourfoldError:
+                raise
+            except Exception as exc:
+                raise _named(generator, "stream", exc) from exc
+            if not piece:
+                continue
+            if "first_token_ms" not in timings:
+                timings["first_token_ms"] = (time.perf_counter() - t0) * 1000
+            raw += piece
+            try:
+                visible = strategy.visible_text(raw, prompt)
+            except Exception as exc:
+                raise _named(strategy, "visible_text", exc) from exc
+            # Only ever append: text already shown cannot be taken back mid-stream.
+            if len(visible) > len(shown) and visible.startswith(shown):
+                request.on_text(visible[len(shown) :])
+                shown = visible
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+        return raw
+
+
+def _wrapped_error(domain: "Domain", exc: Exception) -> PluginError:
+    """An exception from an ``answer_question`` wrapper, naming the plugins that wrap it."""
+    wrappers = [
+        impl.plugin_name
+        for impl in domain.host.hook.answer_question.get_hookimpls()
+        if impl.plugin_name != "fourfold-core"
+    ]
+    names = ", ".join(f"'{n}'" for n in wrappers) or "none"
+    return PluginError(
+        f"answering in domain '{domain.name}' failed: {type(exc).__name__}: {exc} (plugins wrapping answer_question: {names})",
+        plugin=wrappers[0] if len(wrappers) == 1 else None,
+    )
+
+
+def answer(
+    domain: "Domain",
+    question: str,
+    *,
+    history: list[Message] | None = None,
+    limits: GenerationLimits | None = None,
+    top_k: int | None = None,
+    filters: SearchFilters | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> Answer:
+    """Answer ``question`` in ``domain`` through the ``answer_question`` hook.
+
+    :raises FourfoldError: :class:`ComponentError` naming the component and plugin that
+        failed, :class:`IndexVersionError` when nothing is published, :class:`PluginError`
+        when a wrapper failed. Other domains are never affected.
+    """
+    request = AnswerRequest(
+        domain=domain,
+        question=question,
+        history=list(history or []),
+        limits=limits or GenerationLimits(),
+        top_k=top_k,
+        filters=filters,
+        on_text=on_text,
+    )
+    try:
+        result = domain.host.hook.answer_question(request=request)
+    except (FourfoldError, AnswerCancelled):
+        raise
+    except Exception as exc:
+        raise _wrapped_error(domain, exc) from exc
+    if not isinstance(result, Answer):
+        raise PluginError(f"answer_question returned {type(result).__name__} for domain '{domain.name}', not an Answer")
+    return result
+
+
+_DONE = object()
+
+
+def stream_answer(
+    domain: "Domain",
+    question: str,
+    *,
+    history: list[Message] | None = None,
+    limits: GenerationLimits | None = None,
+    top_k: int | None = None,
+    filters: SearchFilters | None = None,
+) -> Iterator[str | Answer]:
+    """Yield pieces of answer text as they are generated, then the finished
+    :class:`Answer`. Errors are raised from the iterator (after any text already
+    yielded). Closing the iterator early stops the generation."""
+    events: queue.Queue = queue.Queue()
+    cancelled = threading.Event()
+
+    def on_text(piece: str) -> None:
+        if cancelled.is_set():
+            raise AnswerCancelled()
+        events.put(piece)
+
+    def run() -> None:
+        try:
+            result = answer(domain, question, history=history, limits=limits, top_k=top_k, filters=filters, on_text=on_text)
+            events.put(result)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            events.put(exc)
+        finally:
+            events.put(_DONE)
+
+    worker = threading.Thread(target=run, name=f"answer-{domain.name}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = events.get()
+            if item is _DONE:
+                return
+            if isinstance(item, AnswerCancelled) and cancelled.is_set():
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancelled.set()

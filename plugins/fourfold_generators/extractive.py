@@ -25,6 +25,7 @@ __all__ = ["Extractive", "split_sentences"]
 # Sentence ends: ".", "!" or "?" (not inside "e.g." / "2.5"), or a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|>\s*)")
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl)\.$", re.I)
 _REDACTED = "[instruction-like text removed]"
 
@@ -32,19 +33,24 @@ _REDACTED = "[instruction-like text removed]"
 def split_sentences(text: str, *, min_chars: int = 25, max_chars: int = 400) -> list[str]:
     """Sentences of ``text``, markup stripped; fragments shorter than ``min_chars`` are
     joined to their neighbour, and very long ones are cut at ``max_chars``."""
+    text = text.replace(_REDACTED, "\n")  # a removed sentence ends the one before it
     raw = [s for s in _SENTENCE_END.split(text) if s and s.strip()]
     merged: list[str] = []
     for piece in raw:
+        heading_mark = piece.lstrip().startswith("#")
+        bullet = _BULLET.match(piece) is not None
         piece = _MARKUP.sub("", piece).strip()
         if not piece:
             continue
+        if heading_mark or (not bullet and _looks_like_heading(piece)):
+            continue  # headings name a topic; they do not answer anything
         if merged and (_ABBREVIATIONS.search(merged[-1]) or len(merged[-1]) < min_chars and not merged[-1].endswith(":")):
             merged[-1] = f"{merged[-1]} {piece}"
         else:
             merged.append(piece)
     out = []
     for sentence in merged:
-        sentence = re.sub(r"\s+", " ", sentence.replace(_REDACTED, " ")).strip()
+        sentence = re.sub(r"\s+", " ", sentence).strip()
         if len(sentence) < min_chars or not re.search(r"[A-Za-z]{3}", sentence):
             continue
         if len(sentence) > max_chars:
@@ -52,6 +58,11 @@ def split_sentences(text: str, *, min_chars: int = 25, max_chars: int = 400) -> 
             sentence = sentence[: cut if cut > max_chars // 2 else max_chars].rstrip(",;: ") + "…"
         out.append(sentence)
     return out
+
+
+def _looks_like_heading(line: str) -> bool:
+    """A short line without sentence punctuation ("Termination for cause")."""
+    return len(line.split()) <= 8 and not re.search(r"[.!?:;,]$", line) and not re.search(r"[.!?]\s", line)
 
 
 class ExtractiveConfig(fourfold.ComponentConfig):

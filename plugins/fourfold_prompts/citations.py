@@ -108,10 +108,14 @@ def check_citations(
     words_of = [content_words(p.chunk.text + " " + p.chunk.title + " " + p.chunk.heading) for p in passages]
 
     sentences = [s for s in _split_keep(text)]
+    # A citation at the end of a paragraph covers the paragraph: sentences of a line that
+    # cites something are not given citations of their own.
+    cited_lines = {i for i, line in enumerate(_lines_of(sentences)) if _CITATION.search(line)}
+    line_of = _line_numbers(sentences)
     out_sentences = []
     attributed = False
     removed = 0
-    for sentence in sentences:
+    for index, sentence in enumerate(sentences):
         sentence_words = content_words(_CITATION.sub(" ", sentence))
         if drop_unsupported and passages and len(sentence_words) >= 4:
             support = max(len(sentence_words & words) / len(sentence_words) for words in words_of)
@@ -132,7 +136,13 @@ def check_citations(
             return "[" + ", ".join(map(str, valid)) + "]" if valid else ""
 
         checked = _CITATION.sub(keep, sentence)
-        if attribute_uncited and passages and not _CITATION.search(checked) and len(sentence_words) >= 3:
+        if (
+            attribute_uncited
+            and passages
+            and not _CITATION.search(checked)
+            and line_of[index] not in cited_lines
+            and len(sentence_words) >= 3
+        ):
             best, best_share = 0, 0.0
             for i, words in enumerate(words_of):
                 share = len(sentence_words & words) / len(sentence_words)
@@ -165,6 +175,19 @@ def _split_keep(text: str) -> list[str]:
     if start < len(text):
         out.append(text[start:])
     return out
+
+
+def _line_numbers(sentences: list[str]) -> list[int]:
+    """For each sentence, the number of the line it starts on."""
+    out, line = [], 0
+    for sentence in sentences:
+        out.append(line)
+        line += sentence.count("\n")
+    return out
+
+
+def _lines_of(sentences: list[str]) -> list[str]:
+    return "".join(sentences).split("\n")
 
 
 def _append_citation(sentence: str, n: int) -> str:

@@ -1,1 +1,275 @@
-"""``fourfold serve and up``."""
+"""``fourfold serve`` (the HTTP API alone) and ``fourfold up`` (everything on one machine)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
+
+_MANIFESTS = typer.Argument(..., help="Manifest files of the domains to serve.", show_default=False)
+_HOST = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface).")
+_PORT = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on.")
+_MAX_BODY = typer.Option(256, "--max-body-kb", min=1, max=1024 * 1024, help="Larger request bodies get 413.")
+
+_STOP_GRACE_S = 15.0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, before anything starts, when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            exit_with(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another with --port")
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    return f"http://{shown}:{port}"
+
+
+def _print_access(assistants: Any, url: str) -> None:
+    console.print(f"\n[bold green]fourfold is serving[/bold green] on [bold]{url}[/bold]  (API docs: {url}/docs)")
+    for name, domain in sorted(assistants.domains.items()):
+        tokens = assistants.tokens[name]
+        console.print(f"\n  [bold]{escape(name)}[/bold] — {escape(domain.title)}")
+        if tokens.origin == "env":
+            console.print(f"    token: from ${escape(tokens.env or '')} ({len(tokens.tokens)} token(s))")
+        else:
+            token = tokens.tokens[0]
+            kept = "generated now" if tokens.origin == "generated" else "kept from an earlier run"
+            console.print(f"    token: [bold]{escape(token)}[/bold]  [dim]({kept}; set ${escape(tokens.env or 'serve.tokens_env')} to choose your own)[/dim]")
+            console.print(f"    chat:  {url}/?domain={name}#token={token}")
+    example = sorted(assistants.domains)[0]
+    console.print(
+        f"\n  [dim]curl -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' "
+        f"-d '{{\"question\": \"…\"}}' {url}/v1/domains/{example}/ask[/dim]"
+    )
+
+
+def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str) -> None:
+    """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started)."""
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises the stop signal after shutting down, which would kill this
+        # process before `fourfold up` stops its worker and scheduler in order.
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(
+        fastapi_app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    server = Server(config)
+    server.run()
+    if not server.started and not server.should_exit:
+        raise typer.Exit(1)  # uvicorn could not start (it logged why)
+
+
+# -------------------------------------------------------------------------
+# fourfold serve
+# -------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def serve(
+    manifests: list[Path] = typer.Argument(
+        None, help="Manifest files of the domains to serve. Without any: every domain in the state dir's registry.", show_default=False
+    ),
+    host: str = _HOST,
+    port: int = _PORT,
+    max_body_kb: int = _MAX_BODY,
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+) -> None:
+    """Run the HTTP API (OpenAI-compatible chat, ask, status, refresh, rollback) and the chat page.
+
+    Only the API: refreshes are queued for `fourfold worker` processes, so run as many API replicas as you need behind a load balancer. Each replica serves the published index version and follows new publishes without a restart.
+    """
+    from fourfold.api import ApiOptions, create_app
+    from fourfold.api.assistants import Assistants
+
+    _check_port_free(host, port)
+    assistants = Assistants.from_manifests(list(manifests or []))
+    fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
+    _print_access(assistants, _url(host, port))
+    _run_uvicorn(fastapi_app, host, port, log_level)
+
+
+# -------------------------------------------------------------------------
+# fourfold up
+# -------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """In a child: receive SIGTERM when the parent dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgrp()  # Ctrl-C reaches us only through the parent, which stops us in order
+
+
+class _Children:
+    """The worker and beat processes ``up`` starts, with logs in the state dir."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+
+    def start(self, name: str, argv: list[str]) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        log = open(log_path, "ab")
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
+        log.flush()
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, close_fds=True
+        )
+        log.close()
+        threading.Thread(target=self._watch, args=(name,), daemon=True).start()
+        return log_path
+
+    def _watch(self, name: str) -> None:
+        proc = self.procs[name]
+        code = proc.wait()
+        if not self.stopping:
+            err_console.print(
+                f"[yellow]warning:[/yellow] the {name} process stopped (exit status {code}); "
+                f"see {self.log_dir / (name + '.log')}. Answers still work; background refreshes do not."
+            )
+
+    def stop(self) -> None:
+        """SIGTERM to each (Celery's warm shutdown), then SIGKILL after a grace period."""
+        self.stopping = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + _STOP_GRACE_S
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                err_console.print(f"[yellow]warning:[/yellow] the {name} process did not stop in {_STOP_GRACE_S:g}s; killing it")
+                proc.kill()
+                proc.wait()
+
+
+def _build_missing_indexes(domains: list[Any]) -> None:
+    from fourfold.cli.progress import RichProgress
+    from fourfold.index import index_status, refresh
+
+    for domain in domains:
+        if domain.manifest.knowledge is None or not domain.prompt_strategy.uses_retrieval:
+            continue
+        status = index_status(domain)
+        if status.published:
+            console.print(f"{escape(domain.name)}: index {status.published} ({status.documents} documents, {status.chunks} chunks)")
+            continue
+        console.print(f"{escape(domain.name)}: building the index (first run)…")
+        with RichProgress(transient=True) as progress:
+            report = refresh(domain, progress, wait=True)
+        console.print(f"[green]{escape(report.summary())}[/green]")
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+def _prepare_generators(domains: list[Any]) -> None:
+    from fourfold.cli.progress import RichProgress
+    from fourfold.domain import call_component
+
+    for domain in domains:
+        started = time.perf_counter()
+        with RichProgress(transient=True) as progress:
+            call_component(domain.generator, "prepare", progress)
+        took = time.perf_counter() - started
+        if took > 1:
+            console.print(f"{escape(domain.name)}: generator '{domain.generator.name}' ready ({took:.0f}s)")
+
+
+@app.command()
+@handle_errors
+def up(
+    manifests: list[Path] = _MANIFESTS,
+    host: str = _HOST,
+    port: int = _PORT,
+    max_body_kb: int = _MAX_BODY,
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="Start a background worker for refreshes."),
+    beat: bool = typer.Option(True, "--beat/--no-beat", help="Start the scheduler of knowledge.refresh."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+) -> None:
+    """Deploy domain assistants on this machine: build missing indexes, then run the API, a worker and the scheduler.
+
+    Embedded defaults, nothing else to install: an SQLite broker and the qdrant-edge engine in the state dir ([bold]FOURFOLD_HOME[/bold], default ./.fourfold). Prints the URL and a token per domain (generated once and kept, unless the manifest's serve.tokens_env variable is set). Ctrl-C stops everything.
+    """
+    from fourfold.api import ApiOptions, create_app
+    from fourfold.api.assistants import Assistants
+    from fourfold.settings import get_settings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _check_port_free(host, port)
+    settings = get_settings()
+    assistants = Assistants.from_manifests(list(manifests), settings=settings)
+    domains = list(assistants.domains.values())
+    _build_missing_indexes(domains)
+    _prepare_generators(domains)
+    fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024, warm_up=True))
+
+    children = _Children(settings.state_dir / "logs")
+    paths = [str(Path(m).resolve()) for m in manifests]
+    if worker or beat:
+        from fourfold.worker.launch import beat_argv, worker_argv
+
+        if worker:
+            log = children.start("worker", worker_argv(paths, concurrency=1))
+            console.print(f"worker started (log: {log})")
+        if beat:
+            log = children.start("beat", beat_argv(paths))
+            console.print(f"scheduler started (log: {log})")
+
+    # uvicorn handles SIGINT and SIGTERM itself (graceful shutdown); children stop after.
+    _print_access(assistants, _url(host, port))
+    console.print("\n[dim]Ctrl-C to stop.[/dim]")
+    try:
+        _run_uvicorn(fastapi_app, host, port, log_level)
+    finally:
+        console.print("stopping…")
+        children.stop()
+        console.print("stopped.")
+

@@ -1,0 +1,57 @@
+"""What the ask and chat-completions routes share: limits, answer serialisation, SSE."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from fourfold.api.assistants import Assistants
+from fourfold.api.errors import ApiError, error_body, error_for_exception
+from fourfold.domain import Domain
+from fourfold.runtime import stream_answer
+from fourfold.types import Answer, GenerationLimits, Message
+
+__all__ = ["check_question", "answer_dict", "limits_for", "sse", "stream_events"]
+
+
+def check_question(assistants: Assistants, domain: Domain, question: str, *, param: str = "question") -> str:
+    question = question.strip()
+    if not question:
+        raise ApiError(422, f"{param}: the question is empty", code="empty_question", param=param)
+    limit = assistants.max_question_chars(domain)
+    if len(question) > limit:
+        raise ApiError(
+            422,
+            f"{param}: the question has {len(question)} characters; domain '{domain.name}' accepts at most {limit} (serve.max_question_chars)",
+            code="question_too_long",
+            param=param,
+        )
+    return question
+
+
+def limits_for(max_tokens: int | None) -> GenerationLimits:
+    default = GenerationLimits()
+    return GenerationLimits(max_tokens=max_tokens or default.max_tokens, timeout_s=default.timeout_s)
+
+
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    return answer.to_dict()
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One server-sent event."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    head = f"event: {event}\n" if event else ""
+    return head + "".join(f"data: {line}\n" for line in payload.split("\n")) + "\n"
+
+
+def stream_events(domain: Domain, question: str, history: list[Message], limits: GenerationLimits, **search: Any) -> Iterator[str | Answer | dict]:
+    """Pieces of text, then the Answer — or an error body when answering fails."""
+    try:
+        for item in stream_answer(domain, question, history=history, limits=limits, **search):
+            yield item
+    except Exception as exc:  # headers are sent already: the error travels as an event
+        status, message, code = error_for_exception(exc)
+        body = error_body(status, message, code)
+        body["error"]["status"] = status
+        yield body

@@ -1,0 +1,99 @@
+"""The domains one API process answers for, and who may ask them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fourfold.domain import Domain
+from fourfold.errors import FourfoldError
+from fourfold.manifest import load_manifest
+from fourfold.plugins import PluginHost, get_host
+from fourfold.registry import known_domains, remember_domain
+from fourfold.settings import Settings, get_settings
+from fourfold.api.tokens import DomainTokens, TokenBook, domain_tokens
+
+__all__ = ["Assistants"]
+
+log = logging.getLogger("fourfold.api")
+
+DEFAULT_MAX_QUESTION_CHARS = 4000
+
+
+@dataclass
+class Assistants:
+    """Domains by name, their tokens, and the plugin host that built them."""
+
+    host: PluginHost
+    settings: Settings
+    domains: dict[str, Domain] = field(default_factory=dict)
+    tokens: dict[str, DomainTokens] = field(default_factory=dict)
+    book: TokenBook = field(default_factory=TokenBook)
+
+    @classmethod
+    def from_manifests(
+        cls,
+        paths: list[str | Path] | None = None,
+        *,
+        host: PluginHost | None = None,
+        settings: Settings | None = None,
+        generate_tokens: bool = True,
+    ) -> "Assistants":
+        """Load ``paths`` (default: every domain in the state dir's registry).
+
+        :raises FourfoldError: a manifest is invalid, or two manifests share a domain name.
+        """
+        settings = settings or get_settings()
+        host = host or get_host()
+        assistants = cls(host=host, settings=settings)
+        targets = [Path(p) for p in paths] if paths else list(known_domains(settings).values())
+        if not targets:
+            raise FourfoldError("no domains to serve: give manifest files, e.g. 'fourfold serve deploy/manifests/legal.yaml'")
+        for path in targets:
+            manifest = load_manifest(path, host)
+            if manifest.domain in assistants.domains:
+                other = assistants.domains[manifest.domain].manifest.path
+                raise FourfoldError(f"{path}: domain '{manifest.domain}' is also defined by {other}; domain names must be unique")
+            remember_domain(manifest, settings)
+            assistants.add(Domain(manifest, host, settings), domain_tokens(manifest, settings, generate=generate_tokens))
+        return assistants
+
+    def add(self, domain: Domain, tokens: DomainTokens) -> None:
+        self.domains[domain.name] = domain
+        self.tokens[domain.name] = tokens
+        self.book.add(domain.name, tokens.tokens)
+
+    def max_question_chars(self, domain: Domain) -> int:
+        return int(getattr(domain.manifest.serve, "max_question_chars", DEFAULT_MAX_QUESTION_CHARS) or DEFAULT_MAX_QUESTION_CHARS)
+
+    def warm_up(self) -> threading.Thread:
+        """Build every domain's components and load its models in the background, so the
+        first question does not wait for them. Failures are logged and left for the
+        first request to report."""
+
+        def run() -> None:
+            from fourfold.components import NullProgress
+
+            for domain in list(self.domains.values()):
+                try:
+                    domain.prompt_strategy
+                    domain.generator.prepare(NullProgress())
+                    _ = domain.index.version
+                except Exception as exc:  # reported again, with the plugin's name, on use
+                    log.warning("warming up domain '%s' failed: %s", domain.name, exc)
+
+        thread = threading.Thread(target=run, name="fourfold-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Release the index versions this process has open."""
+        for domain in self.domains.values():
+            index = domain.__dict__.get("index")  # only those opened
+            if index is not None:
+                try:
+                    index.close()
+                except Exception as exc:
+                    log.warning("closing the index of '%s' failed: %s", domain.name, exc)

@@ -1,0 +1,85 @@
+"""Building the FastAPI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import fourfold
+from fourfold.api.assistants import Assistants
+from fourfold.api.errors import install_error_handlers
+from fourfold.api.limits import BodySizeLimit
+from fourfold.api.routes import ask, domains, health, openai, page, plugins
+from fourfold.api.routes.page import STATIC
+from fourfold.plugins import PluginHost
+from fourfold.settings import Settings
+
+__all__ = ["ApiOptions", "create_app"]
+
+DESCRIPTION = """\
+Domain assistants built from fourfold manifests.
+
+* **OpenAI-compatible**: `POST /v1/chat/completions` and `GET /v1/models`; the model is
+  the domain. Completions carry the extra fields `citations` and `fourfold`.
+* **Domains**: ask, status, refresh (queued for a worker), rollback.
+* Every `/v1` route needs `Authorization: Bearer <token>` with a token of the domain.
+"""
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Limits of one API process.
+
+    :ivar max_body_bytes: larger request bodies get 413.
+    :ivar warm_up: load every domain's models in the background at start-up.
+    """
+
+    max_body_bytes: int = 256 * 1024
+    warm_up: bool = True
+
+
+def create_app(
+    manifests: list[str | Path] | None = None,
+    *,
+    assistants: Assistants | None = None,
+    options: ApiOptions | None = None,
+    host: PluginHost | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """The API for ``manifests`` (default: the domains in the state dir's registry).
+
+    :raises FourfoldError: a manifest is invalid or no domain is given.
+    """
+    options = options or ApiOptions()
+    assistants = assistants or Assistants.from_manifests(manifests, host=host, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if options.warm_up:
+            assistants.warm_up()
+        yield
+        assistants.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="fourfold",
+        version=fourfold.__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "openai", "description": "OpenAI-compatible endpoints; model = domain."},
+            {"name": "domains", "description": "Ask, status, refresh and rollback per domain."},
+        ],
+    )
+    app.state.assistants = assistants
+    app.state.options = options
+    install_error_handlers(app)
+    for module in (health, openai, ask, domains, plugins, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""One router per file; ``fourfold.api.main`` includes them all."""

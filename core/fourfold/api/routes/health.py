@@ -1,0 +1,16 @@
+"""``GET /healthz``: is the process up (no token needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+import fourfold
+from fourfold.api.deps import AssistantsDep
+from fourfold.api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness check")
+def healthz(assistants: AssistantsDep) -> Health:
+    return Health(version=fourfold.__version__, domains=len(assistants.domains))

@@ -1,0 +1,235 @@
+"""Request and response bodies of the HTTP API (what ``/openapi.json`` documents)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
+    "CitationOut",
+    "AnswerOut",
+    "HistoryMessage",
+    "Filters",
+    "AskRequest",
+    "ChatMessage",
+    "ChatCompletionRequest",
+    "ChatCompletion",
+    "ModelCard",
+    "ModelList",
+    "TaskOut",
+    "RefreshRequest",
+    "RefreshResponse",
+    "RollbackRequest",
+    "RollbackResponse",
+    "DomainStatus",
+    "PluginsResponse",
+    "Health",
+    "MAX_QUESTION_CHARS",
+]
+
+MAX_QUESTION_CHARS = 32_000
+"""Hard ceiling on any question; each domain's ``serve.max_question_chars`` is lower."""
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong, for people.")
+    type: str = Field(description="Error class, e.g. authentication_error, invalid_request_error, not_found_error.")
+    code: str | None = Field(None, description="Machine-readable code, e.g. invalid_token, model_not_found.")
+    param: str | None = Field(None, description="The request field at fault, when one is.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: the same shape as OpenAI's, so OpenAI clients show the message."""
+
+    error: ErrorDetail
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number the answer text cites as [n].")
+    source: str = Field(description="Path of the document, relative to its knowledge folder.")
+    title: str
+    heading: str
+    page: int | None = Field(None, description="PDF page, when the document has pages.")
+    snippet: str = Field(description="The cited passage (up to 300 characters).")
+    score: float = Field(description="Retrieval score of the passage (higher is better).")
+
+
+class AnswerOut(BaseModel):
+    text: str
+    citations: list[CitationOut]
+    domain: str
+    index_version: str | None = Field(description="The index version the passages came from.")
+    timings: dict[str, float] = Field(description="Milliseconds per stage: retrieve_ms, prompt_ms, generate_ms, total_ms, …")
+    flags: list[str] = Field(description="What the checks did, e.g. invalid-citation:[7], not-in-documents.")
+
+
+class HistoryMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_QUESTION_CHARS)
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_prefix: str | None = Field(None, max_length=500, description="Only documents whose path starts with this.")
+    file_types: list[str] = Field(default_factory=list, max_length=20, description="Only these extensions, e.g. [\"pdf\"].")
+    tags: list[str] = Field(default_factory=list, max_length=20, description="Only chunks carrying all these tags.")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question (the domain may allow less).")
+    history: list[HistoryMessage] = Field(default_factory=list, max_length=50, description="Earlier turns, oldest first.")
+    max_tokens: int | None = Field(None, ge=1, le=8192, description="Most tokens to generate (capped by the generator's config).")
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the manifest's).")
+    filters: Filters | None = None
+    stream: bool = Field(False, description="Answer as server-sent events: 'delta' events, then one 'answer' event.")
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text or "" for p in self.content or [] if p.type in ("text", "input_text"))
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat-completions request. ``model`` is the domain. Sampling parameters are
+    accepted for compatibility; each domain's manifest decides how it generates."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=100, description="The domain to ask.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
+    n: int | None = Field(1, ge=1, le=1, description="Only 1 is supported.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    user: str | None = Field(None, max_length=256)
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+class FourfoldExtra(BaseModel):
+    domain: str
+    index_version: str | None
+    timings: dict[str, float]
+    flags: list[str]
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, plus ``citations`` (the passages the answer cites, by
+    their [n]) and ``fourfold`` (index version, timings, check flags)."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: dict[str, int] | None = None
+    citations: list[CitationOut] = Field(description="fourfold extra field: the sources cited as [n] in the answer.")
+    fourfold: FourfoldExtra = Field(description="fourfold extra field: index version, timings and check flags.")
+
+
+class ModelCard(BaseModel):
+    id: str = Field(description="The domain's name; use it as 'model'.")
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "fourfold"
+    title: str = Field(description="The domain's title from its manifest.")
+    description: str = ""
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    domain: str
+    state: str = Field(description="queued, running, succeeded, failed, skipped or dead.")
+    existing: bool = Field(False, description="True: a refresh was already queued or running; this is that one.")
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    full: bool = Field(False, description="Rebuild from scratch instead of applying only what changed.")
+
+
+class RefreshResponse(BaseModel):
+    task: TaskOut
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str | None = Field(
+        None, pattern=r"^v\d{1,9}$", description="Version to publish again, e.g. v000003 (default: the one before)."
+    )
+
+
+class RollbackResponse(BaseModel):
+    domain: str
+    published: str = Field(description="The version now served.")
+
+
+class IndexSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    published: str | None = Field(description="The version served (null: nothing built yet).")
+    documents: int
+    chunks: int
+    created: str | None = None
+    versions: list[dict[str, Any]] = Field(default_factory=list, description="Versions kept for rollback.")
+    last_refresh: dict[str, Any] | None = Field(None, description="The latest refresh: event, version, time, counts.")
+
+
+class DomainStatus(BaseModel):
+    domain: str
+    title: str
+    index: IndexSummary
+    task: dict[str, Any] | None = Field(None, description="The refresh running now, with stage and done/total.")
+    components: dict[str, str] = Field(description="Component used per block: prompt, retrieval, generation, embedding.")
+
+
+class PluginsResponse(BaseModel):
+    plugins: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    domains: int = Field(description="Domains this server answers for.")

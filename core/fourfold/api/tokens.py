@@ -1,0 +1,117 @@
+"""Bearer tokens per domain.
+
+A domain's tokens come from the environment variable its manifest names in
+``serve.tokens_env`` (comma-separated). When that is unset — or the manifest names
+none — fourfold generates one token, keeps it in the domain's state folder (mode 0600)
+and reuses it on every restart, so ``fourfold up`` works out of the box and prints it.
+
+Tokens are compared as SHA-256 digests with :func:`hmac.compare_digest`, against every
+domain's tokens, so neither a token's length nor which domain it matched leaks through
+timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fourfold.errors import ConfigError
+from fourfold.manifest import Manifest
+from fourfold.settings import Settings
+
+__all__ = ["DomainTokens", "TokenBook", "domain_tokens", "token_file"]
+
+TOKEN_FILE = "api-token"
+
+
+def token_file(settings: Settings, domain: str) -> Path:
+    """Where the generated token of ``domain`` is kept."""
+    return settings.domain_dir(domain) / TOKEN_FILE
+
+
+@dataclass
+class DomainTokens:
+    """The tokens that open one domain, and where they came from.
+
+    :ivar origin: ``"env"`` (the manifest's ``serve.tokens_env``), ``"state"`` (kept
+        from an earlier run) or ``"generated"`` (made just now).
+    """
+
+    domain: str
+    tokens: list[str]
+    origin: str
+    env: str | None = None
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return value or None
+
+
+def domain_tokens(manifest: Manifest, settings: Settings, *, generate: bool = True) -> DomainTokens:
+    """The tokens of ``manifest``'s domain (generating and keeping one when no env var
+    provides any and ``generate`` is true).
+
+    :raises ConfigError: the env var is set but holds no token.
+    """
+    env = manifest.serve.tokens_env
+    if env and os.environ.get(env) is not None:
+        tokens = [t.strip() for t in os.environ[env].split(",") if t.strip()]
+        if not tokens:
+            raise ConfigError(f"${env} (serve.tokens_env of domain '{manifest.domain}') is set but holds no token")
+        short = [t for t in tokens if len(t) < 16]
+        if short:
+            raise ConfigError(
+                f"${env} (serve.tokens_env of domain '{manifest.domain}') holds a token of {len(short[0])} characters; "
+                "use at least 16 (e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+            )
+        return DomainTokens(manifest.domain, tokens, "env", env)
+    path = token_file(settings, manifest.domain)
+    kept = _read_token(path)
+    if kept:
+        return DomainTokens(manifest.domain, [kept], "state", env)
+    if not generate:
+        return DomainTokens(manifest.domain, [], "none", env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = f"ff-{manifest.domain}-{secrets.token_urlsafe(24)}"
+    # O_EXCL: two processes starting at once agree on the first token written.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        kept = _read_token(path)
+        if kept:
+            return DomainTokens(manifest.domain, [kept], "state", env)
+        raise ConfigError(f"{path}: token file exists but is empty; delete it to generate a new token") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return DomainTokens(manifest.domain, [token], "generated", env)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass
+class TokenBook:
+    """Which domains each token opens."""
+
+    _entries: list[tuple[bytes, str]] = field(default_factory=list)
+
+    def add(self, domain: str, tokens: list[str]) -> None:
+        self._entries.extend((_digest(t), domain) for t in tokens)
+
+    def domains_for(self, token: str | None) -> set[str]:
+        """Domains ``token`` opens (empty: none). Every entry is compared, always."""
+        digest = _digest(token or "")
+        found: set[str] = set()
+        for known, domain in self._entries:
+            if hmac.compare_digest(known, digest) and token:
+                found.add(domain)
+        return found
