@@ -36,8 +36,10 @@ from fourfold.components import (
     VersionReader,
     VersionWriter,
 )
+from fourfold.artifacts import Artifact, ArtifactStore
 from fourfold.domain import Domain
 from fourfold.errors import (
+    ArtifactNotFound,
     ComponentError,
     ConfigError,
     FourfoldError,
@@ -45,6 +47,7 @@ from fourfold.errors import (
     KnowledgeError,
     ManifestError,
     PluginError,
+    TrainingError,
 )
 from fourfold.filestore import FileIndexStore
 from fourfold.manifest import Manifest, load_manifest
@@ -77,6 +80,9 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "Answer",
     "AnswerRequest",
+    "Artifact",
+    "ArtifactNotFound",
+    "ArtifactStore",
     "Chunk",
     "Citation",
     "Component",
@@ -113,6 +119,7 @@ __all__ = [
     "Settings",
     "SourceFile",
     "Trainer",
+    "TrainingError",
     "TrainingResult",
     "VersionReader",
     "VersionWriter",

@@ -116,6 +116,10 @@ class ComponentContext:
         """Turn ``artifact:NAME`` or a path into a model directory."""
         return self._service("resolve_model")(ref)
 
+    def knowledge_documents(self) -> list[LoadedDocument]:
+        """The domain's knowledge, loaded (one entry per readable file, in path order)."""
+        return self._service("knowledge_documents")()
+
     def _service(self, key: str) -> Any:
         try:
             factory = self._services[key]
@@ -372,24 +376,81 @@ class Generator(Component):
 
 
 class Trainer(Component):
-    """Trains a model from scratch on domain text."""
+    """Trains a model from scratch on domain text.
+
+    fourfold runs a trainer for a manifest's ``training:`` block and keeps what it
+    saves as an artifact (see :class:`fourfold.ArtifactStore`). A run is skipped and
+    the artifact reused while the config, :meth:`inputs` and the text are unchanged.
+
+    :cvar produces: what the saved model is: ``"causal-lm"`` or ``"embedder"``.
+    """
 
     kind = "trainer"
+    produces: ClassVar[str] = "causal-lm"
+
+    def inputs(self) -> dict[str, Any]:
+        """Identity of what the run reads besides its config and the domain text (data
+        file hashes, base models), as JSON-serialisable values. Any change retrains."""
+        return {}
 
     @abstractmethod
-    def train(self, texts: Sequence[str], output_dir: Path, progress: Progress) -> TrainingResult:
-        """Train on ``texts`` and save the model (loadable by transformers) in
-        ``output_dir``; resume from checkpoints already there."""
+    def train(
+        self, texts: Sequence[str], output_dir: Path, progress: Progress, *, work_dir: Path | None = None
+    ) -> TrainingResult:
+        """Train on ``texts`` (the domain's knowledge, one string per document).
+
+        :param output_dir: where to save the finished model, transformers-loadable,
+            tokenizer included.
+        :param progress: where to report how far the run got.
+        :param work_dir: a folder that survives an interrupted run with the same inputs:
+            keep checkpoints there and resume from the newest one; fourfold removes it
+            after success. None: keep them in a ``.work`` folder inside ``output_dir``
+            and remove it when done.
+        :returns: the output folder and metrics (``before``/``after`` evaluation,
+            throughput, loss curve, …), recorded in the artifact.
+        """
 
 
 class FineTuner(Component):
-    """Adapts an existing model to domain data."""
+    """Adapts an existing model (a generator or the embedder) to domain data.
+
+    A fine-tuner finds its base model with ``self.context.resolve_model(ref)``
+    (``artifact:NAME``, a folder, or a builtin name such as ``smollm2``), its data
+    with ``self.context.path(...)`` (relative to the manifest) and, when it derives
+    examples from the knowledge base, ``self.context.knowledge_documents()``.
+
+    :cvar produces: what the saved model is: ``"causal-lm"`` or ``"embedder"``.
+    """
 
     kind = "fine_tuner"
+    produces: ClassVar[str] = "causal-lm"
+
+    @property
+    def base_model(self) -> str | None:
+        """The base model reference (``artifact:NAME``, folder, builtin name), recorded
+        in the artifact's lineage; None when the fine-tuner picks its own default."""
+        return None
+
+    @property
+    def uses_knowledge(self) -> bool:
+        """Whether the run reads the knowledge base (its text then joins the inputs
+        that decide whether an artifact can be reused)."""
+        return False
+
+    def inputs(self) -> dict[str, Any]:
+        """Identity of what the run reads besides its config and base model (data file
+        hashes), as JSON-serialisable values. Any change re-runs the fine-tuning."""
+        return {}
 
     @abstractmethod
-    def fine_tune(self, output_dir: Path, progress: Progress) -> TrainingResult:
-        """Fine-tune as configured and save the result in ``output_dir``."""
+    def fine_tune(self, output_dir: Path, progress: Progress, *, work_dir: Path | None = None) -> TrainingResult:
+        """Fine-tune as configured and save the result in ``output_dir``
+        (transformers-loadable, tokenizer included).
+
+        :param work_dir: as for :meth:`Trainer.train`: checkpoints that let an
+            interrupted run resume.
+        :returns: the output folder and metrics, with ``before``/``after`` evaluation.
+        """
 
 
 KINDS: dict[str, type[Component]] = {

@@ -123,7 +123,11 @@ class Domain:
             state_dir=self.state_dir,
             settings=self.settings,
             plugin=plugin,
-            _services={"embedder": lambda: self.embedder, "resolve_model": lambda: self.resolve_model},
+            _services={
+                "embedder": lambda: self.embedder,
+                "resolve_model": lambda: self.resolve_model,
+                "knowledge_documents": lambda: self.knowledge_documents,
+            },
         )
 
     def build(self, kind: str, name: str, config: Any = None) -> Component:
@@ -185,12 +189,38 @@ class Domain:
         return bool(record and record.builtin)
 
     def resolve_model(self, ref: str) -> Path:
-        """``artifact:NAME`` → the artifact's model folder; anything else → a path."""
+        """``artifact:NAME`` → the artifact's model folder; the name of a generator that
+        ships its own model (``smollm2``) → that model's folder, converted on first use;
+        anything else → a path relative to the manifest."""
         if ref.startswith("artifact:"):
             from fourfold.artifacts import ArtifactStore
 
             return ArtifactStore(self.settings).model_dir(ref.split(":", 1)[1])
-        return self.context().path(ref)
+        path = self.context().path(ref)
+        if not path.exists():
+            shipped = self._shipped_model(ref)
+            if shipped is not None:
+                return shipped
+        return path
+
+    def _shipped_model(self, ref: str) -> Path | None:
+        """The model folder of generator ``ref`` when it needs no configuration and
+        exposes ``model_path()`` (e.g. ``smollm2``), so fine-tuners can use it as a base."""
+        spec = self.host.get("generator", ref)
+        if spec is None:
+            return None
+        try:
+            config = spec.cls.Config()
+        except ValueError:  # needs settings (a model folder, a URL): not a shipped model
+            return None
+        model_path = getattr(self.build("generator", ref, config), "model_path", None)
+        return Path(model_path()) if callable(model_path) else None
+
+    def knowledge_documents(self) -> list:
+        """The domain's knowledge files, loaded (for trainers and fine-tuners)."""
+        from fourfold.training import knowledge_documents
+
+        return knowledge_documents(self)
 
     # -- work ------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ __all__ = [
     "IndexVersionError",
     "KnowledgeError",
     "ConfigError",
+    "TrainingError",
+    "ArtifactNotFound",
 ]
 
 
@@ -69,3 +71,13 @@ class KnowledgeError(FourfoldError):
 
 class IndexVersionError(KnowledgeError):
     """An index version is missing, locked, or failed validation."""
+
+
+class TrainingError(FourfoldError):
+    """A training or fine-tuning run cannot start or finish: bad or missing data (the
+    message names the file and line), an unknown base model, too little text."""
+
+
+class ArtifactNotFound(FourfoldError):
+    """A manifest or command named an artifact that does not exist (the message lists
+    the known ones)."""

@@ -1,1 +1,191 @@
 """``fourfold train, fine-tune, artifacts``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fourfold.cli.common import app, console, err_console, handle_errors
+
+# Nothing heavy at import: torch and transformers load only when a stage runs.
+
+
+class RichProgress:
+    """A :class:`fourfold.Progress` drawn as rich bars on stderr: one line per stage,
+    a bar when the stage knows its total, a spinner when it does not."""
+
+    def __init__(self, enabled: bool = True):
+        self.bars = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> "RichProgress":
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close()
+        self.bars.__exit__(*exc)
+
+    def _close(self) -> None:
+        if self.task is not None:
+            task = self.bars.tasks[self.task]
+            if task.total is None:
+                self.bars.update(self.task, total=max(1, int(task.completed)), completed=max(1, int(task.completed)))
+            self.bars.stop_task(self.task)
+
+    def start(self, stage: str, total: int | None = None) -> None:
+        self._close()
+        self.task = self.bars.add_task(escape(stage), total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.bars.advance(self.task, n)
+
+
+def _domain(manifest: Path):
+    from fourfold.domain import Domain
+    from fourfold.registry import remember_domain
+
+    domain = Domain.from_file(manifest)
+    remember_domain(domain.manifest, domain.settings)
+    return domain
+
+
+HEADLINE_METRICS = {"heldout_perplexity": "held-out perplexity", "ndcg@10": "held-out nDCG@10"}
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The before → after change of the metric that says whether the run helped."""
+    before, after = metrics.get("before") or {}, metrics.get("after") or {}
+    return "; ".join(
+        f"{label} {before[key]:g} → {after[key]:g}" for key, label in HEADLINE_METRICS.items() if key in before and key in after
+    )
+
+
+def _summary(run) -> str:
+    artifact = run.artifact
+    metrics = artifact.metrics
+    parts = [headline(metrics)] if headline(metrics) else []
+    if metrics.get("tokens_per_s"):
+        parts.append(f"{metrics['tokens_per_s']:,.0f} tokens/s")
+    if metrics.get("final_step") is not None:
+        parts.append(f"{metrics['final_step']} steps")
+    how = "reused (inputs unchanged)" if run.reused else f"made in {artifact.info.get('duration_s', 0):.1f} s"
+    return f"{run.stage}: artifact [bold]{escape(artifact.name)}[/bold] {how}" + (f"; {'; '.join(parts)}" if parts else "")
+
+
+def _report(runs: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([{"stage": r.stage, "reused": r.reused, **r.artifact.summary()} for r in runs], indent=2))
+        return
+    for run in runs:
+        console.print(_summary(run), soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def train(
+    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="The domain manifest."),
+    force: bool = typer.Option(False, "--force", help="Train again even when the artifact's inputs are unchanged."),
+    as_json: bool = typer.Option(False, "--json", help="Print the artifact as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train the manifest's model from scratch ([bold]training:[/bold] block) into an artifact.
+
+    An unchanged manifest, knowledge base and config reuse the existing artifact; an
+    interrupted run resumes from its last checkpoint when started again.
+    """
+    from fourfold.training import run_training
+
+    domain = _domain(manifest)
+    if domain.manifest.training is None:
+        err_console.print(f"{escape(str(manifest))}: no 'training:' block; nothing to train")
+        if as_json:
+            print("[]")
+        return
+    with RichProgress(enabled=not (quiet or as_json)) as progress:
+        run = run_training(domain, progress, force=force)
+    _report([run], as_json)
+
+
+@app.command("fine-tune")
+@handle_errors
+def fine_tune(
+    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="The domain manifest."),
+    force: bool = typer.Option(False, "--force", help="Fine-tune again even when the artifacts' inputs are unchanged."),
+    only: str = typer.Option(None, "--only", help="Run only the fine_tuning block that produces this artifact."),
+    as_json: bool = typer.Option(False, "--json", help="Print the artifacts as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the manifest's [bold]fine_tuning:[/bold] blocks, in order, each into an artifact.
+
+    The [bold]training:[/bold] stage runs first when the manifest has one (reused when
+    unchanged), since a fine-tuning block may adapt the model it trains.
+    """
+    from fourfold.training import run_fine_tuning, run_training
+
+    domain = _domain(manifest)
+    if not domain.manifest.fine_tuning:
+        err_console.print(f"{escape(str(manifest))}: no 'fine_tuning:' block; nothing to fine-tune")
+        if as_json:
+            print("[]")
+        return
+    runs = []
+    with RichProgress(enabled=not (quiet or as_json)) as progress:
+        if domain.manifest.training is not None:
+            runs.append(run_training(domain, progress, force=False))
+        runs.extend(run_fine_tuning(domain, progress, force=force, only=only))
+    _report(runs, as_json)
+
+
+@app.command()
+@handle_errors
+def artifacts(
+    name: str = typer.Argument(None, help="Show this artifact's full record (artifact.json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the trained and fine-tuned models in the state dir, with their lineage and
+    before/after metrics. Name one in a manifest as [bold]artifact:NAME[/bold]."""
+    from fourfold.artifacts import ArtifactStore
+
+    store = ArtifactStore()
+    if name is not None:
+        artifact = store.get(name)
+        print(json.dumps(artifact.info, indent=2, sort_keys=True))
+        return
+    found = store.list()
+    if as_json:
+        print(json.dumps([a.summary() for a in found], indent=2))
+        return
+    if not found:
+        console.print(f"No artifacts in {escape(str(store.root))} yet: run 'fourfold train' or 'fourfold fine-tune'.")
+        return
+    table = Table()
+    for col in ("name", "kind", "made by", "base", "before → after", "finished"):
+        table.add_column(col, overflow="fold")
+    for a in found:
+        s = a.summary()
+        table.add_row(
+            escape(a.name),
+            s["kind"],
+            s["component"] or "-",
+            escape(str(s["base"] or "-")),
+            headline(s["metrics"]) or "-",
+            (s["finished_at"] or "-").replace("T", " ")[:16],
+        )
+    console.print(table)

@@ -67,12 +67,27 @@ class EmbeddingBlock(UseBlock):
     use: str = "minilm"
 
 
+ARTIFACT_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+
+
 class TrainingBlock(UseBlock):
     kind: ClassVar[str] = "trainer"
+    artifact: str | None = Field(
+        None,
+        pattern=ARTIFACT_NAME_PATTERN,
+        description="Name of the artifact this run produces (default: '<domain>-<use>'); "
+        "other blocks refer to it as 'artifact:<name>'.",
+    )
 
 
 class FineTuningBlock(UseBlock):
     kind: ClassVar[str] = "fine_tuner"
+    artifact: str | None = Field(
+        None,
+        pattern=ARTIFACT_NAME_PATTERN,
+        description="Name of the artifact this run produces (default: '<domain>-<use>'); "
+        "other blocks refer to it as 'artifact:<name>'.",
+    )
 
 
 class PromptBlock(UseBlock):

