@@ -103,3 +103,36 @@ def test_without_tracing_nothing_is_logged(two_domains, caplog):
     with caplog.at_level(logging.INFO, logger="fourfold.plugins"):
         domains["good"].answer("quiet?")
     assert not [r for r in caplog.records if r.getMessage().startswith(("component ", "hook "))]
+
+
+def test_through_the_api_the_failing_domain_names_the_plugin(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from fourfold.api.main import ApiOptions, create_app
+
+    settings = Settings(home=tmp_path / "home")
+    host = PluginHost(settings, load_entry_points=False)
+    host.register(toy_plugin, name="toy")
+    host.register(_faulty_plugin(), name="faulty", distribution="fourfold-faulty")
+    (tmp_path / "knowledge").mkdir()
+    paths = []
+    for name, generator in [("good", "toy-generator"), ("bad", "faulty")]:
+        path = tmp_path / f"{name}.yaml"
+        text = MANIFEST.format(name=name, generator=generator) + f"serve: {{tokens_env: TOKENS_{name.upper()}}}\n"
+        path.write_text(textwrap.dedent(text))
+        monkeypatch.setenv(f"TOKENS_{name.upper()}", f"token-{name}-0123456789abcdef")
+        paths.append(path)
+    app = create_app(paths, host=host, settings=settings, options=ApiOptions(warm_up=False))
+    with TestClient(app) as client:
+        def ask(domain: str):
+            return client.post(f"/v1/domains/{domain}/ask", json={"question": "is it on?"}, headers={"Authorization": f"Bearer token-{domain}-0123456789abcdef"})
+
+        good = ask("good")
+        assert good.status_code == 200, good.text
+        assert good.json()["text"] == "toy answer: is it on?"
+        bad = ask("bad")
+        assert bad.status_code == 500
+        error = bad.json()["error"]
+        assert error["code"] == "component_error"
+        assert error["message"] == "generator 'faulty' (plugin 'faulty') in domain 'bad': generate() raised RuntimeError: the model server went away"
+        assert ask("good").status_code == 200
