@@ -210,10 +210,19 @@ class Extractive(fourfold.Generator):
             yield piece if i == 0 else sep + piece
 
     def generate(self, prompt, limits):
-        return "".join(self.pieces(prompt))
+        return "".join(self.stream(prompt, limits))
 
     def stream(self, prompt, limits):
-        yield from self.pieces(prompt)
+        # limits.max_tokens caps the answer; an extractive answer's tokens are its words.
+        budget = limits.max_tokens
+        for piece in self.pieces(prompt):
+            words = list(re.finditer(r"\S+", piece))
+            if len(words) >= budget:
+                if budget > 0:
+                    yield piece[: words[budget - 1].end()]
+                return
+            budget -= len(words)
+            yield piece
 
 
 def _cite_inside(sentence: str, n: int) -> str:
