@@ -143,9 +143,14 @@ def request_task(
         raise FourfoldError(f"unknown task '{task_name}'; expected one of {', '.join(names.TASK_NAMES)}")
     state = open_state(settings)
     key = names.lease_key(task_name, domain)
-    for _ in range(10):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         holder = state.lease(key)
         if holder is not None and not holder.died_here():
+            rec = state.task(holder.task_id)
+            if rec is not None and rec.get("state") in FINAL_STATES:
+                time.sleep(0.05)  # it has finished and is letting go of the lease
+                continue
             return _existing(state, holder.task_id, key, "running")
         current = state.pending(key)
         stale = None

@@ -195,7 +195,7 @@ class Proc:
             except ProcessLookupError:
                 pass
             try:
-                self.popen.wait(timeout=8)
+                self.popen.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
         try:
@@ -240,9 +240,11 @@ def fourfold_argv(*args: str) -> list[str]:
 
 @pytest.fixture
 def start_worker(processes, broker):
-    """Start a real ``fourfold worker`` (prefork) and wait until it takes tasks."""
+    """Start a real ``fourfold worker`` (prefork) and wait until it takes tasks.
 
-    def start(*manifests: Path, concurrency: int = 2, pool: str = "prefork", env: dict | None = None, wait: bool = True) -> Proc:
+    One child by default: consecutive tasks then reuse its loaded models."""
+
+    def start(*manifests: Path, concurrency: int = 1, pool: str = "prefork", env: dict | None = None, wait: bool = True) -> Proc:
         from fourfold.worker import client
 
         before = set(client.live_workers())
