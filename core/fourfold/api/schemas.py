@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "sse_schema",
     "ErrorDetail",
     "ErrorResponse",
     "CitationOut",
@@ -32,6 +33,22 @@ __all__ = [
 
 MAX_QUESTION_CHARS = 32_000
 """Hard ceiling on any question; each domain's ``serve.max_question_chars`` is lower."""
+
+
+def sse_schema(events: list[str] | None, description: str) -> dict[str, Any]:
+    """OpenAPI description of a server-sent event stream: each event is an object with
+    its ``event`` name (when named) and its ``data`` (a JSON document, or ``[DONE]``)."""
+    event: dict[str, Any] = {"type": "string"}
+    if events:
+        event["enum"] = events
+    return {
+        "schema": {
+            "type": "object",
+            "description": description,
+            "properties": {"event": event, "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}},
+            "required": ["data"],
+        }
+    }
 
 
 class ErrorDetail(BaseModel):

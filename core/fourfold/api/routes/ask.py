@@ -9,17 +9,18 @@ from fastapi.responses import StreamingResponse
 from fourfold.api.answering import check_question, limits_for, sse, stream_events
 from fourfold.api.deps import AssistantsDep, DomainDep
 from fourfold.api.errors import ERROR_RESPONSES
-from fourfold.api.schemas import AnswerOut, AskRequest
+from fourfold.api.schemas import AnswerOut, AskRequest, sse_schema
 from fourfold.runtime import answer
 from fourfold.types import Answer, Message, SearchFilters
 
 router = APIRouter(prefix="/v1/domains", tags=["domains"])
 
 _STREAM_DOC = {
-    "text/event-stream": {
-        "schema": {"type": "string"},
-        "example": 'event: delta\ndata: {"text": "Notice must be given "}\n\nevent: answer\ndata: {"text": "…", "citations": […]}\n\n',
-    }
+    "text/event-stream": sse_schema(
+        ["delta", "answer", "error"],
+        "'delta' events carry {\"text\": …} pieces; one 'answer' event carries the AnswerOut; "
+        "'error' carries {\"error\": …} when answering fails after the stream began.",
+    )
 }
 
 

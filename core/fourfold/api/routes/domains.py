@@ -23,14 +23,14 @@ log = logging.getLogger("fourfold.api")
 _NOT_FOUND = "has no index version"
 
 
-def _running_task(domain_name: str) -> dict | None:
+def _running_task(domain_name: str, settings) -> dict | None:
     """Progress of the refresh writing the domain now (None: none, or no worker state)."""
     try:
         from fourfold.worker import client
     except ImportError:
         return None
     try:
-        return client.task_progress(domain_name)
+        return client.task_progress(domain_name, settings=settings)
     except Exception as exc:  # the broker being down must not break status
         log.warning("reading task progress of '%s' failed: %s", domain_name, exc)
         return None
@@ -59,7 +59,7 @@ def status(domain: DomainDep) -> DomainStatus:
             "last_refresh": st.get("last_refresh"),
             "writer": st.get("writer"),
         },
-        task=_running_task(domain.name),
+        task=_running_task(domain.name, domain.settings),
         components={
             "prompt": m.prompt.use,
             "retrieval": m.retrieval.use,
@@ -83,7 +83,7 @@ def refresh(domain: DomainDep, body: RefreshRequest | None = Body(None)) -> JSON
     except ImportError as exc:
         raise ApiError(503, f"background refreshes are not available in this installation ({exc})", code="worker_unavailable") from None
     try:
-        info = client.request_refresh(domain.name, full=bool(body and body.full))
+        info = client.request_refresh(domain.name, full=bool(body and body.full), settings=domain.settings)
     except FourfoldError as exc:
         raise ApiError(503, str(exc), code="broker_unavailable") from None
     task = info.to_dict()

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from fourfold.api.answering import check_question, limits_for, sse, stream_events
 from fourfold.api.deps import AllowedDomainsDep, AssistantsDep, check_domain_access
 from fourfold.api.errors import ERROR_RESPONSES, ApiError
-from fourfold.api.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
+from fourfold.api.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList, sse_schema
 from fourfold.runtime import answer
 from fourfold.types import Answer, Message
 
@@ -56,7 +56,8 @@ def _extra(result: Answer) -> dict:
     summary="Chat completion (OpenAI-compatible); model = domain",
     responses={**ERROR_RESPONSES, 200: {"description": "A chat completion, or with stream=true server-sent "
                                         "chat.completion.chunk events ending with data: [DONE].",
-                                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+                                        "content": {"text/event-stream": sse_schema(None, "data: a chat.completion.chunk (the last one "
+                                        "with citations and fourfold), or {\"error\": …}, then [DONE].")}}},
 )
 def chat_completions(body: ChatCompletionRequest, assistants: AssistantsDep, allowed: AllowedDomainsDep):
     domain = check_domain_access(assistants, allowed, body.model, param="model")
