@@ -37,6 +37,7 @@ from fourfold.components import (
     VersionWriter,
 )
 from fourfold.artifacts import Artifact, ArtifactStore
+from fourfold.deprecation import FourfoldDeprecationWarning
 from fourfold.domain import Domain
 from fourfold.errors import (
     ArtifactNotFound,
@@ -94,6 +95,7 @@ __all__ = [
     "Embedder",
     "FileIndexStore",
     "FineTuner",
+    "FourfoldDeprecationWarning",
     "FourfoldError",
     "GenerationLimits",
     "Generator",
