@@ -91,9 +91,18 @@ class ComponentContract:
         return dict(type(self).config)
 
     @pytest.fixture
-    def component_context(self, tmp_path: Path) -> ComponentContext:
-        """A context as a domain would give it: a manifest folder, a state folder, settings."""
-        return make_context(tmp_path)
+    def embedder(self) -> Component:
+        """The domain's embedder, as ``context.embedder()`` returns it: a
+        :class:`~fourfold.testing.HashingEmbedder` unless overridden (e.g. with a real one)."""
+        from fourfold.testing.corpus import HashingEmbedder
+
+        return HashingEmbedder(HashingEmbedder.Config(), None)
+
+    @pytest.fixture
+    def component_context(self, tmp_path: Path, embedder) -> ComponentContext:
+        """A context as a domain would give it: a manifest folder, a state folder, settings,
+        and the ``embedder`` fixture as the domain's embedder."""
+        return make_context(tmp_path, embedder=lambda: embedder)
 
     @pytest.fixture
     def component(self, component_class_under_test, component_config, component_context) -> Component:
@@ -172,8 +181,13 @@ class ComponentContract:
     def test_builds_from_its_config(self, component):
         expect(isinstance(component.config, BaseModel), f"{label(component)}: __init__ must keep the validated config as self.config")
 
-    def test_plugin_registers_the_component(self, component_class_under_test):
-        plugin = type(self).plugin
+    @pytest.fixture
+    def plugin_under_test(self) -> Any:
+        """The plugin module that registers the component; ``plugin`` unless overridden."""
+        return type(self).plugin
+
+    def test_plugin_registers_the_component(self, component_class_under_test, plugin_under_test):
+        plugin = plugin_under_test
         if plugin is None:
             pytest.skip("set plugin = your_plugin_module on the test class to check its registration")
         from fourfold.plugins import PluginHost
@@ -190,16 +204,18 @@ class ComponentContract:
         )
 
 
-def make_context(tmp_path: Path, **services: Any) -> ComponentContext:
+def make_context(tmp_path: Path, *, home: Path | None = None, **services: Any) -> ComponentContext:
     """A :class:`fourfold.ComponentContext` rooted in ``tmp_path``: the manifest folder is
-    ``tmp_path/domain``; ``services`` are factories (e.g. ``embedder=lambda: emb``)."""
+    ``tmp_path/domain``; ``home`` is the state dir (default ``tmp_path/home``; share one
+    between tests to keep models converted once); ``services`` are factories (e.g.
+    ``embedder=lambda: emb``)."""
     base = tmp_path / "domain"
     base.mkdir(parents=True, exist_ok=True)
     context = ComponentContext(
         domain="contract",
         base_dir=base,
         state_dir=tmp_path / "state",
-        settings=Settings(home=tmp_path / "home"),
+        settings=Settings(home=home or tmp_path / "home"),
         plugin="under-test",
     )
     context._services.update({"resolve_model": lambda: context.path, **services})

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from fourfold.components import ComponentContext, Embedder, IndexStore, Retriever, VersionReader
-from fourfold.testing.base import ComponentContract, call, expect, label, make_context, type_name
-from fourfold.testing.corpus import HashingEmbedder, sample_chunks
+from fourfold.components import Embedder, IndexStore, Retriever, VersionReader
+from fourfold.testing.base import ComponentContract, call, expect, label, type_name
+from fourfold.testing.corpus import sample_chunks
 from fourfold.types import Chunk, Passage, SearchFilters
 
 __all__ = ["RetrieverContract", "build_version"]
@@ -37,22 +37,13 @@ class RetrieverContract(ComponentContract):
     """Checks a :class:`fourfold.Retriever` and the :class:`fourfold.IndexStore` it opens.
 
     The contract indexes a small sample knowledge base (:data:`fourfold.testing.SAMPLE_DOCUMENTS`)
-    with the ``embedder`` fixture — a :class:`~fourfold.testing.HashingEmbedder` unless you
-    override it — and searches it. Set ``config`` to the ``with:`` block to test; it must
+    with the ``embedder`` fixture (the domain's embedder: a
+    :class:`~fourfold.testing.HashingEmbedder` unless you override it) and searches it. Set ``config`` to the ``with:`` block to test; it must
     allow ``top_k`` of at least 3.
     """
 
     kind = "retriever"
     config: dict[str, Any] = {"top_k": 3}
-
-    @pytest.fixture
-    def embedder(self, tmp_path: Path) -> Embedder:
-        """The embedder the domain uses; override to test with a real one."""
-        return HashingEmbedder(HashingEmbedder.Config(), None)
-
-    @pytest.fixture
-    def component_context(self, tmp_path: Path, embedder: Embedder) -> ComponentContext:
-        return make_context(tmp_path, embedder=lambda: embedder)
 
     @pytest.fixture
     def chunks(self, embedder: Embedder) -> list[Chunk]:
@@ -119,7 +110,8 @@ class RetrieverContract(ComponentContract):
             writer.count() == len(chunks),
             f"{label(component)}: a version created from a base with {len(chunks)} chunks starts with {writer.count()}; copy the base so a refresh only applies the change",
         )
-        call(writer, "delete", [chunks[0].id, "no-such-id"], fix="delete(ids) removes chunks and ignores unknown ids")
+        unknown = "00000000-0000-5000-8000-000000000000"  # well-formed, like every chunk id, but never indexed
+        call(writer, "delete", [chunks[0].id, unknown], fix="delete(ids) removes chunks and ignores unknown ids")
         call(writer, "commit", fix="commit() must finish the version")
         second = store.open_version(tmp_path / "v2")
         ids = {c.id for c in second.chunks()}

@@ -1,0 +1,209 @@
+"""Every builtin component passes its kind's contract tests.
+
+The classes are parametrized over the host's registered builtin components, so a new
+builtin is checked as soon as it is registered; one whose defaults cannot run in a test
+needs an entry in CONFIGS (the test says so). Models load once per module: instances
+are shared, the embedder is the real all-MiniLM-L6-v2, and the state dir (where
+smollm2 is converted) is shared too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from fourfold.plugins import PluginHost
+from fourfold.settings import Settings
+from fourfold.testing import (
+    EmbedderContract,
+    FineTunerContract,
+    GeneratorContract,
+    LoaderContract,
+    PromptStrategyContract,
+    RetrieverContract,
+    TrainerContract,
+    build_version,
+    make_context,
+    tiny_causal_lm,
+)
+
+_HOST = PluginHost(Settings(), load_entry_points=True)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path.name
+
+
+_INSTRUCTIONS = [
+    {"instruction": f"How often should {animal} be fed?", "response": f"Feed {animal} {times} a day."}
+    for animal, times in [("cats", "twice"), ("kittens", "four times"), ("dogs", "twice"), ("puppies", "three times"), ("rabbits", "once"), ("hamsters", "once")]
+]
+_PAIRS = [
+    {"question": f"What about {topic}?", "passage": text}
+    for topic, text in [
+        ("feeding cats", "Adult cats should be fed twice a day."),
+        ("walking dogs", "Dogs need a walk at least twice daily."),
+        ("green tea", "Green tea brews best with water at eighty degrees."),
+        ("espresso", "An espresso shot uses nine bars of pressure."),
+        ("bicycle brakes", "Adjust the brake cable until the pads grip the rim."),
+        ("kettles", "Descale the kettle monthly with vinegar."),
+        ("goldfish", "Goldfish aquarium water must be changed weekly."),
+        ("tyres", "Inflate tyres to the pressure printed on the sidewall."),
+    ]
+]
+
+_TINY_TRAINING = {"steps": 2, "save_every": 1, "warmup_steps": 0}
+
+# Builtins whose defaults do not run in a test (they need data, a server, or would take
+# minutes): (kind, name) -> function of the manifest folder returning the with: block.
+CONFIGS: dict[tuple[str, str], Callable[[Path], dict[str, Any]]] = {
+    ("trainer", "causal-lm"): lambda base: {
+        **_TINY_TRAINING, "width": 32, "heads": 2, "layers": 1, "vocab_size": 300, "min_frequency": 1, "context": 32, "batch_size": 2,
+    },
+    ("fine_tuner", "lora"): lambda base: {
+        **_TINY_TRAINING, "base": str(tiny_causal_lm()), "data": _write_jsonl(base / "sft.jsonl", _INSTRUCTIONS), "batch_size": 2, "max_length": 32,
+    },
+    ("fine_tuner", "full"): lambda base: {
+        **_TINY_TRAINING, "base": str(tiny_causal_lm()), "data": _write_jsonl(base / "sft.jsonl", _INSTRUCTIONS), "batch_size": 2, "max_length": 32,
+    },
+    ("fine_tuner", "embedder-contrastive"): lambda base: {
+        "steps": 2, "save_every": 1, "data": _write_jsonl(base / "pairs.jsonl", _PAIRS), "batch_size": 4, "max_passage_tokens": 32,
+    },
+    ("generator", "transformers"): lambda base: {"model": str(tiny_causal_lm())},
+    ("prompt_strategy", "few-shot"): lambda base: {
+        "examples": _write_jsonl(base / "examples.jsonl", [
+            {"question": "How often should dogs be walked?", "answer": "At least twice daily [1].", "sources": ["guides/dogs.md"]},
+            {"question": "How is green tea brewed?", "answer": "With water at eighty degrees for two minutes [1].", "sources": ["faq/tea.txt"]},
+        ]),
+    },
+}
+
+# Kinds and components whose contract runs load or train models.
+SLOW_KINDS = {"trainer", "fine_tuner"}
+SLOW = {("generator", "smollm2"), ("generator", "transformers")}
+NEEDS_SERVER = {("generator", "openai-compatible")}
+
+
+def _builtins(kind: str) -> list[Any]:
+    params = []
+    for name, spec in sorted(_HOST.components(kind).items()):
+        if not _HOST.plugins[spec.plugin].builtin:
+            continue
+        marks = [pytest.mark.slow] if kind in SLOW_KINDS or (kind, name) in SLOW else []
+        if (kind, name) in NEEDS_SERVER:
+            marks.append(pytest.mark.skip(reason="needs an OpenAI-compatible server; covered by the API's contract test"))
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("builtin-contracts-home")
+
+
+_minilm: Any = None
+_instances: dict[tuple[str, str, str], Any] = {}
+
+
+class Builtin:
+    """Mixin: the contract's fixtures, fed from the registered builtins."""
+
+    @pytest.fixture
+    def component_class_under_test(self, request):
+        return _HOST.get(self.kind, request.param).cls
+
+    @pytest.fixture
+    def plugin_under_test(self, component_class_under_test):
+        spec = _HOST.get(self.kind, component_class_under_test.name)
+        return importlib.import_module(_HOST.plugins[spec.plugin].module)
+
+    @pytest.fixture
+    def embedder(self, tmp_path_factory):
+        global _minilm
+        if _minilm is None:
+            spec = _HOST.get("embedder", "minilm")
+            _minilm = spec.cls(spec.cls.Config(), make_context(tmp_path_factory.mktemp("minilm")))
+        return _minilm
+
+    @pytest.fixture
+    def component_context(self, tmp_path, embedder, shared_home):
+        return make_context(tmp_path, home=shared_home, embedder=lambda: embedder)
+
+    @pytest.fixture
+    def component_config(self, component_class_under_test, component_context):
+        key = (self.kind, component_class_under_test.name)
+        if key in CONFIGS:
+            return CONFIGS[key](component_context.base_dir)
+        if self.kind == "retriever":
+            return {"top_k": 3}
+        try:
+            component_class_under_test.Config()
+        except Exception as exc:  # noqa: BLE001 - any validation failure
+            pytest.fail(f"builtin {key} has no usable default config ({exc}); add it to CONFIGS in {__name__}", pytrace=False)
+        return {}
+
+    @pytest.fixture
+    def reader(self, component, embedder, chunks, tmp_path_factory):
+        # One indexed version per retriever for the whole module (embedding it is the slow part).
+        key = ("reader", component.name, "")
+        if key not in _instances:
+            _instances[key] = build_version(component, embedder, tmp_path_factory.mktemp("version") / "v000001", chunks)
+        return _instances[key]
+
+    @pytest.fixture
+    def component(self, component_class_under_test, component_config, component_context):
+        from fourfold.testing.base import build
+
+        # Loading a model once per module keeps the suite fast; components hold no
+        # per-request state, so sharing one instance between checks is what a domain does.
+        if self.kind in SLOW_KINDS or self.kind == "loader":
+            return build(component_class_under_test, component_config, component_context)
+        key = (self.kind, component_class_under_test.name, json.dumps(component_config, sort_keys=True))
+        if key not in _instances:
+            _instances[key] = build(component_class_under_test, component_config, component_context)
+        return _instances[key]
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("retriever"), indirect=True)
+class TestBuiltinRetrievers(Builtin, RetrieverContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("prompt_strategy"), indirect=True)
+class TestBuiltinPromptStrategies(Builtin, PromptStrategyContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("generator"), indirect=True)
+class TestBuiltinGenerators(Builtin, GeneratorContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("embedder"), indirect=True)
+class TestBuiltinEmbedders(Builtin, EmbedderContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("loader"), indirect=True)
+class TestBuiltinLoaders(Builtin, LoaderContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("trainer"), indirect=True)
+class TestBuiltinTrainers(Builtin, TrainerContract):
+    pass
+
+
+@pytest.mark.parametrize("component_class_under_test", _builtins("fine_tuner"), indirect=True)
+class TestBuiltinFineTuners(Builtin, FineTunerContract):
+    pass
+
+
+def test_every_kind_has_builtins_under_contract():
+    for kind in ("retriever", "prompt_strategy", "generator", "embedder", "loader", "trainer", "fine_tuner"):
+        assert _builtins(kind), f"no builtin {kind} is registered"
