@@ -96,12 +96,14 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
-    """legal and hr built and published; 'empty' is served but has no index yet."""
+    """legal and hr built and published; 'empty' is served but has no index yet; 'echo'
+    is a small causal LM without retrieval (an LLM server, as OpenAI clients see one)."""
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
     from fourfold.index import refresh
     from fourfold.plugins import PluginHost
     from fourfold.settings import Settings
+    from fourfold.testing import tiny_causal_lm
 
     root = tmp_path_factory.mktemp("api")
     settings = Settings(home=root / "home")
@@ -111,6 +113,15 @@ def served(tmp_path_factory) -> Served:
         write_domain(root, "hr", HR_DOCS),
         write_domain(root, "empty", {"nothing.md": "# Nothing\n\nNothing to see here, really nothing at all.\n"}),
     ]
+    echo = root / "echo.yaml"  # a plain language model behind the API, no retrieval
+    echo.write_text(textwrap.dedent(f"""
+        fourfold: 1
+        domain: echo
+        title: Echo test model
+        prompt: {{use: plain}}
+        generation: {{use: transformers, with: {{model: {tiny_causal_lm()}}}}}
+    """), encoding="utf-8")
+    paths.append(echo)
     assistants = Assistants.from_manifests(paths, host=host, settings=settings)
     for name in ("legal", "hr"):
         refresh(assistants.domains[name])
