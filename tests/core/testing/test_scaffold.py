@@ -174,3 +174,85 @@ def test_a_manifest_using_every_scaffolded_component_validates(scaffolded, manif
     result = _fourfold(scaffolded, "validate", str(bad))
     assert result.returncode == 1
     assert "retrieval.with.fuzzy" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def indexed(scaffolded, manifest) -> Path:
+    result = _fourfold(scaffolded, "index", "build", str(manifest))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return manifest
+
+
+@pytest.mark.slow
+def test_the_scaffolded_components_index_search_and_answer_through_the_cli(scaffolded, indexed):
+    # The loader read the .demoloader file, the embedder chunked it, the retriever's store
+    # holds it and searching finds it.
+    found = _fourfold(scaffolded, "search", str(indexed), "how often do dogs need a walk", "--json")
+    assert found.returncode == 0, found.stderr
+    passages = json.loads(found.stdout)
+    passages = passages.get("passages", passages) if isinstance(passages, dict) else passages
+    assert passages and passages[0]["source"] == "dogs.demoloader", found.stdout
+    answered = _fourfold(scaffolded, "ask", str(indexed), "How often should adult cats be fed?", "--json")
+    assert answered.returncode == 0, answered.stderr
+    answer = json.loads(answered.stdout)
+    assert "twice a day" in answer["text"]
+    assert answer["citations"] and answer["citations"][0]["source"] == "cats.md"
+
+
+@pytest.mark.slow
+def test_the_scaffolded_trainer_and_fine_tuner_run_through_the_cli(scaffolded, manifest):
+    trained = _fourfold(scaffolded, "train", str(manifest))
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    tuned = _fourfold(scaffolded, "fine-tune", str(manifest))
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    listed = _fourfold(scaffolded, "artifacts", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "demo-trainer" in listed.stdout and "demo-fine-tuner" in listed.stdout
+
+
+@pytest.mark.slow
+def test_the_scaffolded_components_answer_through_the_api(scaffolded, indexed):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "scaffold-token-0123456789abcdef"
+    env = {**scaffolded["env"], "DEMO_TOKENS": token}
+    served = indexed.with_name("served.yaml")
+    served.write_text(indexed.read_text() + "serve: {tokens_env: DEMO_TOKENS}\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fourfold", "serve", str(served), "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.5)
+        response = httpx.post(
+            f"{url}/v1/domains/demo/ask", json={"question": "How often should adult cats be fed?"},
+            headers={"Authorization": f"Bearer {token}"}, timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        assert "twice a day" in response.json()["text"]
+        plugins = httpx.get(f"{url}/v1/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert plugins.status_code == 200, plugins.text
+        assert "demo-retriever" in plugins.text
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
