@@ -260,14 +260,26 @@ def run_exclusive(
     ttl = float(settings.lease_seconds)
     base = {**_base_record(task, kind, domain), **(record or {})}
 
+    previous = state.task(task_id) or {}
+    if previous.get("state") in FINAL_STATES:
+        # A late duplicate of a task that already finished (a re-delivery after a
+        # visibility timeout, a lost acknowledgement): its outcome stands.
+        log.info("task %s (%s of domain %s) already %s; nothing to do", task_id, kind, domain, previous["state"])
+        if previous["state"] == "dead":
+            raise Ignore()
+        return {**(previous.get("result") or {}), "status": previous["state"], "domain": domain}
+
     deliveries = state.count_delivery(task_id)
-    if deliveries > settings.max_deliveries:
+    state.update_task(task_id, name=kind, domain=domain, deliveries=deliveries)
+    twin = state.lease(key)
+    twin_alive = twin is not None and twin.task_id == task_id and not twin.died_here()
+    if deliveries > settings.max_deliveries and not twin_alive:
         message = (
             f"given up after {deliveries - 1} deliveries: each ended with its worker process dying "
             f"(FOURFOLD_MAX_DELIVERIES={settings.max_deliveries})"
         )
         state.update_task(task_id, **base, state="dead", deliveries=deliveries, finished_at=time.time(), error=message)
-        state.clear_pending(domain, task_id)
+        state.clear_pending(key, task_id)
         current = state.lease(key)
         if current is not None and current.task_id == task_id and current.died_here():
             state.release_lease(key, current.token)  # held by the delivery that died last
@@ -291,7 +303,7 @@ def run_exclusive(
             state.update_task(
                 task_id, **base, state="skipped", running=current.task_id, deliveries=deliveries, finished_at=time.time()
             )
-            state.clear_pending(domain, task_id)
+            state.clear_pending(key, task_id)
             log.info("domain %s: task %s skipped, task %s is already writing it", domain, task_id, current.task_id)
             return {"status": "skipped", "domain": domain, "running": current.task_id}
         # Another delivery of this very task (e.g. re-delivered after a visibility
@@ -305,7 +317,7 @@ def run_exclusive(
             previous = state.task(task_id) or {}
             if previous.get("state") in FINAL_STATES and previous.get("state") != "dead":
                 log.info("domain %s: task %s was completed by another delivery", domain, task_id)
-                return {"status": previous["state"], "domain": domain, **(previous.get("result") or {})}
+                return {**(previous.get("result") or {}), "status": previous["state"], "domain": domain}
         state.update_task(
             task_id, **base, state="running", deliveries=deliveries, started_at=time.time(), error=None, finished_at=None
         )
@@ -328,7 +340,7 @@ def run_exclusive(
         keeper.stop()
         for cleanup in (
             lambda: state.clear_progress(key, task_id),
-            lambda: state.clear_pending(domain, task_id),
+            lambda: state.clear_pending(key, task_id),
             lambda: state.release_lease(key, holder.token),
         ):
             try:

@@ -264,6 +264,28 @@ def test_the_same_refresh_delivered_twice_at_once_has_one_writer(broker, make_co
     assert_catalog_matches_files(broker.home, corpus, after[-1], changed={"doc00.md": previous["doc00.md"]})
 
 
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+def test_redelivery_after_a_visibility_timeout_waits_for_the_running_delivery(broker, make_corpus, start_worker):
+    """Redis hands a task that is still running to a second worker child once its
+    visibility timeout passes; the second delivery must neither write nor be counted as a
+    crash, and late copies of the finished task do nothing."""
+    from fourfold.worker import client
+
+    corpus = make_corpus("slowdocs", documents=16, paragraphs=4, retriever="hybrid")
+    worker = start_worker(corpus.manifest, concurrency=2, env={"FOURFOLD_VISIBILITY_TIMEOUT": "1"})
+    info = client.request_refresh(corpus.domain)
+    final = client.wait(info.id, timeout=180)
+    assert final.state == "succeeded", final
+    wait_until(lambda: (client.task_info(info.id).deliveries or 0) >= 2, 30, "Redis to deliver the running task again", log=worker.log)
+    wait_until(lambda: lease_pid(corpus.domain) is None, 30, "the lease to be released")
+    time.sleep(3)  # late copies come and go
+    assert client.task_info(info.id).state == "succeeded"  # never turned dead or failed
+    assert len(publishes(broker.home, corpus.domain)) == 1, "a duplicate delivery wrote a second version"
+    log = worker.log_text()
+    assert "completed by another delivery" in log or "already succeeded" in log
+    assert "is dead" not in log
+
+
 def test_requests_while_a_refresh_runs_return_the_running_task(broker, make_corpus, start_worker):
     from fourfold.worker import client
 
