@@ -130,6 +130,22 @@ def test_cli_refresh_runs_in_a_worker_and_a_reader_follows_without_restart(
     assert_reader_never_failed(out)
 
 
+def test_a_failed_refresh_exits_1_and_keeps_the_published_version(broker, make_corpus, start_worker):
+    corpus = make_corpus("failing", retriever="bm25")
+    start_worker(corpus.manifest)
+    assert run_cli("refresh", str(corpus.manifest), "--wait").returncode == 0
+    published = current_version(broker.home, corpus.domain)
+    for name in list(corpus.docs):
+        corpus.remove(name)  # a version with no chunks is refused by the gate
+
+    done = run_cli("refresh", corpus.domain, "--wait")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "failed" in done.stderr and corpus.domain in done.stderr
+    assert current_version(broker.home, corpus.domain) == published
+    tasks = json.loads(run_cli("tasks", "--json").stdout)
+    assert tasks["recent"][0]["state"] == "failed" and tasks["recent"][0]["error"]
+
+
 # -------------------------------------------------------------------------
 # Killed worker children
 # -------------------------------------------------------------------------
