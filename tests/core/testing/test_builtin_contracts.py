@@ -85,8 +85,7 @@ CONFIGS: dict[tuple[str, str], Callable[[Path], dict[str, Any]]] = {
 
 # Kinds and components whose contract runs load or train models.
 SLOW_KINDS = {"trainer", "fine_tuner"}
-SLOW = {("generator", "smollm2"), ("generator", "transformers")}
-NEEDS_SERVER = {("generator", "openai-compatible")}
+SLOW = {("generator", "smollm2"), ("generator", "transformers"), ("generator", "openai-compatible")}
 
 
 def _builtins(kind: str) -> list[Any]:
@@ -95,8 +94,6 @@ def _builtins(kind: str) -> list[Any]:
         if not _HOST.plugins[spec.plugin].builtin:
             continue
         marks = [pytest.mark.slow] if kind in SLOW_KINDS or (kind, name) in SLOW else []
-        if (kind, name) in NEEDS_SERVER:
-            marks.append(pytest.mark.skip(reason="needs an OpenAI-compatible server; covered by the API's contract test"))
         params.append(pytest.param(name, marks=marks, id=name))
     return params
 
@@ -104,6 +101,63 @@ def _builtins(kind: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def shared_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("builtin-contracts-home")
+
+
+@pytest.fixture(scope="module")
+def openai_server(tmp_path_factory):
+    """fourfold's own OpenAI-compatible API (``fourfold serve``) for a domain over the
+    sample knowledge (bm25, plain prompt, extractive), for the openai-compatible generator
+    to talk to."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from fourfold.testing import write_sample_knowledge
+
+    folder = tmp_path_factory.mktemp("openai-server")
+    write_sample_knowledge(folder / "knowledge")
+    manifest = folder / "domain.yaml"
+    manifest.write_text(
+        "fourfold: 1\ndomain: sample\ntitle: Sample\nknowledge: {sources: [{path: knowledge}]}\n"
+        "retrieval: {use: bm25, with: {top_k: 3}}\ngeneration: {use: extractive}\nserve: {tokens_env: SAMPLE_TOKENS}\n"
+        # plain: the served answer is the generator's text as is, so max_tokens checks the server
+        "prompt: {use: plain}\n"
+    )
+    token = "contract-token-0123456789abcdef"
+    env = {**os.environ, "FOURFOLD_HOME": str(folder / "home"), "SAMPLE_TOKENS": token, "HF_HUB_OFFLINE": "1"}
+    built = subprocess.run([sys.executable, "-m", "fourfold", "index", "build", str(manifest)], env=env, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fourfold", "serve", str(manifest), "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        assert server.poll() is None, "fourfold serve exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "fourfold serve did not start"
+        time.sleep(0.5)
+    os.environ["FOURFOLD_CONTRACT_TOKEN"] = token
+    yield {"base_url": f"{url}/v1", "model": "sample", "api_key_env": "FOURFOLD_CONTRACT_TOKEN"}
+    os.environ.pop("FOURFOLD_CONTRACT_TOKEN", None)
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 _minilm: Any = None
@@ -135,8 +189,10 @@ class Builtin:
         return make_context(tmp_path, home=shared_home, embedder=lambda: embedder)
 
     @pytest.fixture
-    def component_config(self, component_class_under_test, component_context):
+    def component_config(self, component_class_under_test, component_context, request):
         key = (self.kind, component_class_under_test.name)
+        if key == ("generator", "openai-compatible"):
+            return dict(request.getfixturevalue("openai_server"))
         if key in CONFIGS:
             return CONFIGS[key](component_context.base_dir)
         if self.kind == "retriever":
