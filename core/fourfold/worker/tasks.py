@@ -89,6 +89,7 @@ class _LeaseKeeper:
     def __init__(self, state: WorkerState, domain: str, holder: LeaseHolder, ttl: float):
         self.state, self.domain, self.holder, self.ttl = state, domain, holder, ttl
         self.lost = False
+        self.on_renew: Callable[[], None] | None = None  # e.g. keep the progress record alive
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{domain}", daemon=True)
 
@@ -102,6 +103,8 @@ class _LeaseKeeper:
             try:
                 if self.state.renew_lease(self.domain, self.holder.token, self.ttl):
                     last_ok = time.monotonic()
+                    if self.on_renew is not None:
+                        self.on_renew()
                 else:
                     self.lost = True
                     log.warning("domain %s: the writer lease of task %s was taken over", self.domain, self.holder.task_id)
@@ -131,6 +134,7 @@ class TaskProgress:
 
     def __init__(self, state: WorkerState, domain: str, task: Any, keeper: _LeaseKeeper | None, ttl: float):
         self.state, self.domain, self.task, self.keeper, self.ttl = state, domain, task, keeper, ttl
+        self.task_id = task.request.id  # task.request is thread-local: read it here, once
         self.stage: str | None = None
         self.done = 0
         self.total: int | None = None
@@ -157,24 +161,30 @@ class TaskProgress:
             "updated_at": time.time(),
         }
 
+    def keep_alive(self) -> None:
+        """Re-publish the current progress, so that a long stage with no advance (an
+        index optimisation, say) does not look like no task at all."""
+        if self.stage is not None:
+            self._write(force=True, celery=False)
+
     def _check_lease(self) -> None:
         if self.keeper is not None and self.keeper.lost:
             raise LeaseLostError(f"domain '{self.domain}': the writer lease was taken over by another task")
 
-    def _write(self, force: bool = False) -> None:
+    def _write(self, force: bool = False, celery: bool = True) -> None:
         now = time.monotonic()
         if not force and now - self._written < self.interval:
             return
         self._written = now
         snap = self.snapshot()
         try:
-            self.state.set_progress(self.domain, self.task.request.id, snap, self.ttl)
+            self.state.set_progress(self.domain, self.task_id, snap, self.ttl)
         except Exception as exc:  # progress is informative; never fail the work over it
             log.warning("domain %s: cannot publish progress: %s", self.domain, type(exc).__name__)
-        if force or now - self._celery_written >= 1.0:
+        if celery and (force or now - self._celery_written >= 1.0):
             self._celery_written = now
             try:
-                self.task.update_state(state="PROGRESS", meta={"domain": self.domain, **snap})
+                self.task.update_state(task_id=self.task_id, state="PROGRESS", meta={"domain": self.domain, **snap})
             except Exception as exc:
                 log.warning("domain %s: cannot store task progress: %s", self.domain, type(exc).__name__)
 
@@ -322,6 +332,7 @@ def run_exclusive(
             task_id, **base, state="running", deliveries=deliveries, started_at=time.time(), error=None, finished_at=None
         )
         progress = TaskProgress(state, key, task, keeper, ttl * 2)
+        keeper.on_renew = progress.keep_alive
         try:
             summary = work(progress)
         except BaseException as exc:
