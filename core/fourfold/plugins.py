@@ -233,10 +233,11 @@ class PluginHost:
             self._fail(record, f"{record.label}: declares no FOURFOLD_PLUGIN_API; add FOURFOLD_PLUGIN_API = \"{PLUGIN_API_VERSION}\" to its module")
             return
         ok, detail = _api_compatible(declared)
+        # Kept even when refused: `fourfold plugins` shows what each plugin targets.
+        record.api_version = str(declared).strip()
         if not ok:
             self._fail(record, f"{record.label} {detail}")
             return
-        record.api_version = detail
         try:
             self.pm.register(obj, name=record.name)
         except Exception as exc:  # pluggy validates hookimpl names and signatures
