@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import fourfold
+import fourfold_minilm
+from fourfold.testing import EmbedderContract
 from fourfold_minilm import MiniLMEmbedder
 
 pytestmark = pytest.mark.slow  # loads a 90 MB model once per module
@@ -54,6 +56,11 @@ def reference():
         return torch.nn.functional.normalize(mean, dim=1).numpy()
 
     return embed
+
+
+class TestContract(EmbedderContract):
+    component_class = MiniLMEmbedder
+    plugin = fourfold_minilm
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
