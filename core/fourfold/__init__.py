@@ -51,6 +51,7 @@ from fourfold.errors import (
     TrainingError,
 )
 from fourfold.filestore import FileIndexStore
+from fourfold.index.files import copy_tree
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
@@ -129,6 +130,7 @@ __all__ = [
     "chunk_point_id",
     "citations_for",
     "content_hash",
+    "copy_tree",
     "get_settings",
     "hookimpl",
     "load_manifest",

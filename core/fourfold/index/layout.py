@@ -1,0 +1,302 @@
+"""Where a domain's index lives on disk, and the small records kept beside the store.
+
+::
+
+    <state>/domains/<domain>/index/
+        CURRENT                 name of the published version ("v000004"), replaced atomically
+        history.jsonl           one JSON line per publish, rollback, refusal or failure
+        writer.lock             flock held by the one process that writes
+        vectors.sqlite          content-addressed vector cache (embedder id + text hash)
+        versions/v000004/
+            catalog.json        documents -> content hash and chunk ids; written last,
+                                so a version folder without it is unfinished
+            report.json         what the refresh that built it did
+            store/              the retriever store's own folder (a qdrant-edge shard, …)
+            .readers            processes serving this version hold a shared flock on it
+
+A version is complete when its ``catalog.json`` exists; only complete versions are ever
+named in ``CURRENT``. Everything else under ``versions/`` is left over from a refresh that
+died and is removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from fourfold.index.files import append_line, remove_tree, write_atomic, write_json_atomic
+
+__all__ = ["IndexLayout", "Catalog", "DocumentEntry", "VERSION_PATTERN", "version_number", "version_name"]
+
+VERSION_PATTERN = re.compile(r"^v(\d{6,})$")
+CATALOG_FORMAT = 1
+
+
+def version_name(number: int) -> str:
+    return f"v{number:06d}"
+
+
+def version_number(name: str) -> int:
+    m = VERSION_PATTERN.match(name)
+    if not m:
+        raise ValueError(f"'{name}' is not a version name like 'v000004'")
+    return int(m.group(1))
+
+
+@dataclass
+class DocumentEntry:
+    """One document of a version: its content hash and its chunks as ``(id, fingerprint)``.
+
+    The fingerprint covers the chunk's payload and the text that was embedded, so a
+    chunk is reused only when nothing a reader sees of it changed.
+    """
+
+    hash: str
+    file_type: str
+    chunks: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hash": self.hash, "type": self.file_type, "chunks": [list(c) for c in self.chunks]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "DocumentEntry":
+        return cls(hash=data["hash"], file_type=data.get("type", ""), chunks=[(c[0], c[1]) for c in data.get("chunks", [])])
+
+
+@dataclass
+class Catalog:
+    """What a version holds, by document; enough to build the next version as a delta."""
+
+    version: str
+    created: str
+    store_id: str
+    retriever: str
+    embedder: str | None
+    signature: str
+    documents: dict[str, DocumentEntry]
+    base: str | None = None
+    format: int = CATALOG_FORMAT
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(d.chunks) for d in self.documents.values())
+
+    def chunk_ids(self) -> dict[str, str]:
+        """Chunk id → fingerprint over all documents."""
+        return {cid: fp for d in self.documents.values() for cid, fp in d.chunks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "version": self.version,
+            "created": self.created,
+            "store_id": self.store_id,
+            "retriever": self.retriever,
+            "embedder": self.embedder,
+            "signature": self.signature,
+            "base": self.base,
+            "document_count": len(self.documents),
+            "chunk_count": self.chunk_count,
+            "documents": {k: v.to_json() for k, v in sorted(self.documents.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Catalog":
+        return cls(
+            version=data["version"],
+            created=data.get("created", ""),
+            store_id=data["store_id"],
+            retriever=data.get("retriever", ""),
+            embedder=data.get("embedder"),
+            signature=data.get("signature", ""),
+            documents={k: DocumentEntry.from_json(v) for k, v in data.get("documents", {}).items()},
+            base=data.get("base"),
+            format=data.get("format", CATALOG_FORMAT),
+        )
+
+
+class IndexLayout:
+    """Paths and records of one domain's index folder."""
+
+    def __init__(self, root: Path, domain: str):
+        self.root = Path(root)
+        self.domain = domain
+        self.versions_dir = self.root / "versions"
+        self.current_file = self.root / "CURRENT"
+        self.history_file = self.root / "history.jsonl"
+        self.lock_file = self.root / "writer.lock"
+        self.vector_cache_file = self.root / "vectors.sqlite"
+
+    @classmethod
+    def for_domain(cls, domain: Any) -> "IndexLayout":
+        """The layout of a :class:`fourfold.Domain`."""
+        return cls(domain.settings.domain_dir(domain.name) / "index", domain.name)
+
+    def ensure(self) -> None:
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- versions ---------------------------------------------------------------------
+
+    def version_dir(self, name: str) -> Path:
+        return self.versions_dir / name
+
+    def store_dir(self, name: str) -> Path:
+        return self.versions_dir / name / "store"
+
+    def catalog_file(self, name: str) -> Path:
+        return self.versions_dir / name / "catalog.json"
+
+    def report_file(self, name: str) -> Path:
+        return self.versions_dir / name / "report.json"
+
+    def readers_file(self, name: str) -> Path:
+        return self.versions_dir / name / ".readers"
+
+    def version_names(self) -> list[str]:
+        """Every version folder, complete or not, oldest first."""
+        try:
+            names = [p.name for p in self.versions_dir.iterdir() if VERSION_PATTERN.match(p.name) and p.is_dir()]
+        except FileNotFoundError:
+            return []
+        return sorted(names, key=version_number)
+
+    def is_complete(self, name: str) -> bool:
+        return self.catalog_file(name).is_file()
+
+    def complete_versions(self) -> list[str]:
+        return [n for n in self.version_names() if self.is_complete(n)]
+
+    def next_version_name(self) -> str:
+        """A number never used before in this index (folders and history both count),
+        so a reader can never confuse a new version with an old one of the same name."""
+        used = [version_number(n) for n in self.version_names()]
+        for event in self.history():
+            v = event.get("version")
+            if isinstance(v, str) and VERSION_PATTERN.match(v):
+                used.append(version_number(v))
+        return version_name(max(used, default=0) + 1)
+
+    def read_catalog(self, name: str) -> Catalog:
+        return Catalog.from_json(json.loads(self.catalog_file(name).read_text(encoding="utf-8")))
+
+    def write_catalog(self, catalog: Catalog) -> None:
+        write_atomic(self.catalog_file(catalog.version), json.dumps(catalog.to_json(), separators=(",", ":")))
+
+    def read_report(self, name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.report_file(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def write_report(self, name: str, report: dict[str, Any]) -> None:
+        write_json_atomic(self.report_file(name), report)
+
+    # -- the published pointer ------------------------------------------------------------
+
+    def read_current(self) -> str | None:
+        try:
+            name = self.current_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name if VERSION_PATTERN.match(name) else None
+
+    def write_current(self, name: str) -> None:
+        write_atomic(self.current_file, name + "\n")
+
+    # -- history ------------------------------------------------------------------------
+
+    def append_history(self, event: str, **fields: Any) -> dict[str, Any]:
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
+        self.root.mkdir(parents=True, exist_ok=True)
+        append_line(self.history_file, json.dumps(record, sort_keys=True, default=str))
+        return record
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every recorded event, oldest first (a torn last line is skipped)."""
+        try:
+            lines = self.history_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+        return out
+
+    def published_versions(self) -> set[str]:
+        """Versions that were ever published (by a refresh or a rollback)."""
+        return {e["version"] for e in self.history() if e.get("event") in ("publish", "rollback") and "version" in e}
+
+    # -- readers and deletion -------------------------------------------------------------
+
+    def open_for_reading(self, name: str) -> int:
+        """Take a shared lock on a version so no writer deletes it while it is served.
+
+        :returns: the lock's file descriptor (close it to release).
+        :raises FileNotFoundError: the version is gone (or going).
+        """
+        path = self.readers_file(name)
+        if not self.is_complete(name):
+            raise FileNotFoundError(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            # A writer renames a version away before deleting it; if that happened while
+            # we waited, our descriptor points into the trash.
+            if os.fstat(fd).st_ino != os.stat(path).st_ino or not self.is_complete(name):
+                raise FileNotFoundError(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def delete_version(self, name: str, *, only_if_unread: bool, before_remove: Callable[[], None] | None = None) -> bool:
+        """Remove a version folder (first renamed out of sight, so it vanishes at once).
+
+        :param only_if_unread: keep it when some process still serves it.
+        :param before_remove: called once it is certain the version goes (e.g. to drop
+            the store's data kept elsewhere, such as a server collection).
+        :returns: whether it was removed.
+        """
+        folder = self.version_dir(name)
+        if not folder.exists():
+            return True
+        fd = None
+        if only_if_unread:
+            try:
+                fd = os.open(self.readers_file(name), os.O_RDONLY | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                fd = None
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    return False
+        try:
+            if before_remove is not None:
+                before_remove()
+            trash = self.versions_dir / f".trash-{name}-{os.getpid()}-{time.monotonic_ns()}"
+            os.rename(folder, trash)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        remove_tree(trash)
+        return True
+
+    def trash(self) -> Iterator[Path]:
+        """Leftovers of deletions that were interrupted."""
+        try:
+            yield from (p for p in self.versions_dir.iterdir() if p.name.startswith(".trash-"))
+        except FileNotFoundError:
+            return

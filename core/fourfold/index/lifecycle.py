@@ -1,0 +1,544 @@
+"""The index lifecycle: refresh, publish, roll back. The CLI and the Celery worker both
+call these functions; nothing else writes an index.
+
+A refresh builds a new immutable version as a *delta* on the published one:
+
+1. scan the sources and hash every file; unchanged documents are not read at all;
+2. changed and added documents are loaded and chunked; chunks whose id and fingerprint
+   exist in the base version are kept as they are, removed documents' chunks dropped;
+3. vectors for new chunk texts come from the vector cache or are embedded (only text
+   never embedded before costs model time);
+4. the store starts the new version as a copy of the closed base version and applies
+   only the deletes and upserts; its own optimiser decides whether anything needs
+   re-indexing, so a 1% edit costs about 1% of a build;
+5. the version is validated (point count, the manifest's gate), its catalog written
+   (which marks it complete), and it is published by atomically replacing ``CURRENT``;
+6. versions beyond ``keep_versions`` are deleted, never the published one and never one
+   a reader still serves.
+
+A crash at any point leaves ``CURRENT`` and the versions it can name untouched; the
+next writer removes whatever the crash left half-built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import fourfold
+from fourfold.components import NullProgress, Progress
+from fourfold.errors import FourfoldError, IndexVersionError, KnowledgeError
+from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
+from fourfold.index.lock import WriterLock
+from fourfold.index.report import RefreshReport
+from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
+from fourfold.types import Chunk, SourceFile, content_hash
+
+if TYPE_CHECKING:
+    from fourfold.components import Embedder, IndexStore
+    from fourfold.domain import Domain
+
+__all__ = ["refresh", "rollback", "RefreshReport", "embedding_text", "chunk_fingerprint", "WRITE_BATCH"]
+
+log = logging.getLogger("fourfold.index")
+
+WRITE_BATCH = 256
+"""Points handed to the store per upsert call."""
+
+_FINGERPRINT_CHARS = 16
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """The text embedded (and BM25-indexed by stores that index text) for ``chunk``:
+    the knowledge module's header line of title and heading, then the text."""
+    from fourfold.knowledge import text_for_embedding
+
+    return text_for_embedding(chunk)
+
+
+def chunk_fingerprint(chunk: Chunk, text: str) -> str:
+    """Changes whenever anything a reader sees of the chunk (payload) or its vector
+    (embedded text) would change; a chunk is reused only when this is equal."""
+    payload = json.dumps(chunk.payload(), sort_keys=True, separators=(",", ":"), default=str)
+    return content_hash(payload + "\x00" + text)[:_FINGERPRINT_CHARS]
+
+
+# -------------------------------------------------------------------------
+# refresh
+# -------------------------------------------------------------------------
+
+
+def refresh(
+    domain: "Domain",
+    progress: Progress | None = None,
+    *,
+    full: bool = False,
+    wait: bool | float = False,
+) -> RefreshReport:
+    """Bring ``domain``'s index up to date with its knowledge sources.
+
+    :param progress: receives the stages ``scan``, ``hash``, ``load``, ``embed``,
+        ``write``, ``optimize``, ``publish`` with their sizes.
+    :param full: re-read every document and build the version from scratch (vectors
+        still come from the cache where the text is equal).
+    :param wait: when another process is writing this index: False fails at once,
+        True waits, a number waits at most that many seconds.
+    :returns: the report; ``report.published`` is False when nothing changed.
+    :raises IndexVersionError: another writer holds the index, or the new version failed
+        validation (the published version is unchanged).
+    :raises KnowledgeError: the domain has no knowledge sources.
+    """
+    progress = progress or NullProgress()
+    report = RefreshReport(domain=domain.name, started=_now())
+    started = time.perf_counter()
+    layout = IndexLayout.for_domain(domain)
+    lock = WriterLock(layout.lock_file, domain.name, wait=wait)
+    locked = False
+    try:
+        if domain.manifest.knowledge is None:
+            raise KnowledgeError(
+                f"{domain.manifest.path or 'manifest'}: domain '{domain.name}' has no 'knowledge:' block, so there is nothing to index"
+            )
+        lock.acquire()
+        locked = True
+        _Refresh(domain, layout, progress, report, full=full).run()
+    except BaseException as exc:
+        report.timings["total"] = time.perf_counter() - started
+        report.finished = _now()
+        message = _one_line(exc)
+        if locked:
+            try:
+                layout.append_history("failed", error=message, version=None)
+            except OSError:
+                pass
+        if isinstance(exc, Exception):
+            _call_hook(domain, "index_refresh_failed", domain=domain.name, error=message)
+        raise
+    finally:
+        if locked:
+            lock.release()
+    if report.published:
+        _call_hook(domain, "index_published", domain=domain.name, version=report.version, report=report)
+    return report
+
+
+@dataclass
+class _Document:
+    file: SourceFile
+    hash: str
+    tags: tuple[str, ...]
+
+
+class _Refresh:
+    def __init__(self, domain: "Domain", layout: IndexLayout, progress: Progress, report: RefreshReport, *, full: bool):
+        self.domain = domain
+        self.layout = layout
+        self.progress = progress
+        self.report = report
+        self.full = full
+        self.started = time.perf_counter()
+        self._stage_started = self.started
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _stage(self, name: str, total: int | None = None) -> None:
+        now = time.perf_counter()
+        self.progress.start(name, total)
+        self._stage_started = now
+        self._current_stage = name
+
+    def _done(self, name: str) -> None:
+        self.report.timings[name] = self.report.timings.get(name, 0.0) + time.perf_counter() - self._stage_started
+
+    # -- the steps --------------------------------------------------------------------
+
+    def run(self) -> None:
+        domain, layout, report = self.domain, self.layout, self.report
+        layout.ensure()
+        retriever = domain.retriever
+        store = retriever.open_store()
+        self._remove_leftovers(store)
+        embedder = domain.embedder
+        knowledge = domain.manifest.knowledge
+        assert knowledge is not None
+
+        current = layout.read_current()
+        base: Catalog | None = None
+        if current is not None and layout.is_complete(current):
+            base = layout.read_catalog(current)
+        report.version = current
+        signature = self._signature(embedder)
+
+        rebuild_reason = ""
+        if self.full:
+            rebuild_reason = "full rebuild requested"
+        elif base is None:
+            rebuild_reason = "first build"
+        elif base.store_id != store.store_id:
+            rebuild_reason = f"the store changed ({base.store_id} → {store.store_id})"
+        elif base.signature != signature:
+            rebuild_reason = "chunking, embedder, sources or loaders changed"
+        rebuild = bool(rebuild_reason)
+
+        # 1. scan and hash
+        from fourfold import knowledge as kn
+
+        self._stage("scan")
+        scan = kn.scan_sources(domain.manifest)
+        report.warnings.extend(scan.warnings)
+        self._done("scan")
+        self._stage("hash", len(scan.files))
+        documents: dict[str, _Document] = {}
+        for file in scan.files:
+            try:
+                digest = kn.file_hash(file)
+            except OSError as exc:
+                report.warnings.append(f"{file.relpath}: cannot be read ({exc}); skipped")
+                report.skipped.append(file.relpath)
+                continue
+            documents[file.relpath] = _Document(file, digest, scan.tags_for(file))
+            self.progress.advance(1)
+        self._done("hash")
+
+        # 2. what changed
+        old = base.documents if base else {}
+        added = sorted(p for p in documents if p not in old)
+        removed = sorted(p for p in old if p not in documents)
+        changed = sorted(p for p in documents if p in old and old[p].hash != documents[p].hash)
+        unchanged = sorted(p for p in documents if p in old and old[p].hash == documents[p].hash)
+        renamed = self._renames(added, removed, documents, old)
+        renamed_to = {r["to"] for r in renamed}
+        renamed_from = {r["from"] for r in renamed}
+        report.added = [p for p in added if p not in renamed_to]
+        report.removed = [p for p in removed if p not in renamed_from]
+        report.changed, report.unchanged, report.renamed = changed, unchanged, renamed
+        report.full = rebuild
+        report.reason = rebuild_reason
+        report.base = None if rebuild else current
+
+        if not rebuild and not added and not removed and not changed:
+            report.reason = "no change"
+            report.documents_total = len(old)
+            report.chunks_total = base.chunk_count if base else 0
+            self._finish_unchanged()
+            return
+
+        gate = knowledge.gate
+        if gate.max_removed_fraction is not None and old:
+            fraction = len(report.removed) / len(old)
+            if fraction > gate.max_removed_fraction:
+                raise IndexVersionError(
+                    f"domain '{domain.name}': {len(report.removed)} of {len(old)} documents disappeared "
+                    f"({fraction:.0%}), more than knowledge.gate.max_removed_fraction "
+                    f"({gate.max_removed_fraction:.0%}); not publishing. Check the sources, or raise the limit"
+                )
+
+        # 3. load and chunk what must be read
+        to_read = sorted(documents) if rebuild else sorted(set(added) | set(changed))
+        entries: dict[str, DocumentEntry] = {}
+        if not rebuild:
+            entries.update({p: old[p] for p in unchanged})
+        new_chunks: list[tuple[Chunk, str, str]] = []  # chunk, embedded text, fingerprint
+        self._stage("load", len(to_read))
+        for path in to_read:
+            doc = documents[path]
+            try:
+                loaded = kn.load_document(domain, doc.file)
+                chunks = kn.chunk_document(loaded, doc.file, embedder=embedder, chunking=knowledge.chunking, tags=doc.tags)
+            except FourfoldError as exc:
+                self._unreadable(path, exc, old, entries, rebuild)
+                self.progress.advance(1)
+                continue
+            entry = DocumentEntry(hash=doc.hash, file_type=doc.file.suffix)
+            seen: set[str] = set()
+            for chunk in chunks:
+                if chunk.id in seen:
+                    continue
+                seen.add(chunk.id)
+                text = embedding_text(chunk)
+                fp = chunk_fingerprint(chunk, text)
+                entry.chunks.append((chunk.id, fp))
+                new_chunks.append((chunk, text, fp))
+            entries[path] = entry
+            self.progress.advance(1)
+        self._done("load")
+
+        # 4. the delta against the base version
+        base_ids = base.chunk_ids() if (base and not rebuild) else {}
+        wanted: dict[str, str] = {cid: fp for e in entries.values() for cid, fp in e.chunks}
+        to_delete = [cid for cid, fp in base_ids.items() if wanted.get(cid) != fp]
+        upserts = [(c, t, fp) for c, t, fp in new_chunks if base_ids.get(c.id) != fp]
+        report.chunks_total = len(wanted)
+        report.chunks_removed = len([cid for cid in base_ids if cid not in wanted])
+        report.chunks_kept = len(wanted) - len(upserts)
+        report.documents_total = len(entries)
+        if report.chunks_total < gate.min_chunks:
+            raise IndexVersionError(
+                f"domain '{domain.name}': the new version would hold {report.chunks_total} chunks, fewer than "
+                f"knowledge.gate.min_chunks ({gate.min_chunks}); not publishing. Check the sources' paths and include patterns"
+            )
+
+        # 5. vectors: cache first, embed only new text
+        vectors = None
+        if store.needs_vectors and upserts:
+            self._stage("embed", None)
+            stats = EmbedStats()
+            with VectorCache(self.layout.vector_cache_file, embedder.model_id, embedder.dimension) as cache:
+                vectors = embed_with_cache(embedder, [t for _, t, _ in upserts], cache, progress=self.progress, stats=stats)
+            report.chunks_embedded = stats.embedded
+            report.chunks_from_cache = stats.from_cache
+            self._done("embed")
+
+        # 6. write the new version
+        name = layout.next_version_name()
+        report.version = name
+        layout.version_dir(name).mkdir(parents=True)
+        location = layout.store_dir(name)
+        base_location = None if rebuild else layout.store_dir(current)  # type: ignore[arg-type]
+        writer = None
+        try:
+            self._stage("write", len(to_delete) + len(upserts))
+            writer = store.create_version(location, base_location)
+            for i in range(0, len(to_delete), WRITE_BATCH * 4):
+                part = to_delete[i : i + WRITE_BATCH * 4]
+                writer.delete(part)
+                self.progress.advance(len(part))
+            for i in range(0, len(upserts), WRITE_BATCH):
+                part = upserts[i : i + WRITE_BATCH]
+                writer.upsert([c for c, _, _ in part], None if vectors is None else vectors[i : i + len(part)])
+                self.progress.advance(len(part))
+            self._done("write")
+            self._stage("optimize")
+            writer.commit()
+            writer = None
+            self._done("optimize")
+
+            self._stage("validate")
+            reader = store.open_version(location)
+            try:
+                count = reader.count()
+            finally:
+                reader.close()
+            if count != report.chunks_total:
+                raise IndexVersionError(
+                    f"domain '{domain.name}': version {name} holds {count} chunks after writing, expected "
+                    f"{report.chunks_total}; not publishing"
+                )
+            self._done("validate")
+        except BaseException:
+            if writer is not None:
+                try:
+                    writer.abort()
+                except Exception:  # the original error matters more
+                    log.exception("aborting version %s of %s failed", name, domain.name)
+            self._discard(store, name)
+            raise
+
+        catalog = Catalog(
+            version=name,
+            created=_now(),
+            store_id=store.store_id,
+            retriever=retriever.name,
+            embedder=embedder.model_id,
+            signature=signature,
+            documents=entries,
+            base=report.base,
+        )
+        # 7. publish: the catalog marks the version complete, CURRENT makes it live
+        self._stage("publish")
+        report.published = True
+        report.timings["total"] = time.perf_counter() - self.started
+        report.finished = _now()
+        layout.write_report(name, report.to_dict())
+        layout.write_catalog(catalog)
+        store.publish(location)
+        layout.write_current(name)
+        layout.append_history(
+            "publish",
+            version=name,
+            base=report.base,
+            documents=len(entries),
+            chunks=report.chunks_total,
+            summary=report.summary(),
+        )
+        self._done("publish")
+        self._prune(store, name)
+        report.timings["total"] = time.perf_counter() - self.started
+        report.finished = _now()
+        layout.write_report(name, report.to_dict())
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _signature(self, embedder: "Embedder") -> str:
+        """Everything besides document content that decides the chunks and vectors."""
+        manifest = self.domain.manifest
+        knowledge = manifest.knowledge
+        assert knowledge is not None
+        from fourfold.knowledge import loaders_for
+
+        loaders = []
+        for ext, loader in sorted(loaders_for(self.domain).items()):
+            record = self.domain.host.plugins.get(loader.context.plugin) if loader.context else None
+            loaders.append([ext, loader.name, getattr(record, "version", None)])
+        data = {
+            "embedder": embedder.model_id,
+            "chunking": knowledge.chunking.model_dump(),
+            "limits": knowledge.limits.model_dump(),
+            "sources": [s.model_dump() for s in knowledge.sources],
+            "loaders": loaders,
+            "fourfold": fourfold.__version__,
+        }
+        return content_hash(json.dumps(data, sort_keys=True, default=str))[:32]
+
+    @staticmethod
+    def _renames(added: list[str], removed: list[str], documents: dict[str, _Document], old: dict[str, DocumentEntry]) -> list[dict[str, str]]:
+        by_hash: dict[str, list[str]] = {}
+        for p in removed:
+            by_hash.setdefault(old[p].hash, []).append(p)
+        out = []
+        for p in added:
+            candidates = by_hash.get(documents[p].hash)
+            if candidates:
+                out.append({"from": candidates.pop(0), "to": p})
+        return out
+
+    def _unreadable(self, path: str, exc: Exception, old: dict[str, DocumentEntry], entries: dict[str, DocumentEntry], rebuild: bool) -> None:
+        report = self.report
+        report.skipped.append(path)
+        if path in old and not rebuild:
+            # A file caught half-written, or broken by an edit: keep serving what it said
+            # before rather than dropping it; its old hash makes the next refresh retry.
+            entries[path] = old[path]
+            report.warnings.append(f"{_one_line(exc)}; kept the previous version of {path}")
+        else:
+            report.warnings.append(f"{_one_line(exc)}; skipped")
+        for bucket in (report.added, report.changed):
+            if path in bucket:
+                bucket.remove(path)
+        for r in list(report.renamed):
+            if r["to"] == path:
+                report.renamed.remove(r)
+
+    def _finish_unchanged(self) -> None:
+        report = self.report
+        report.timings["total"] = time.perf_counter() - self.started
+        report.finished = _now()
+        # One history line per check keeps "last refreshed" answerable, without a version.
+        self.layout.append_history("unchanged", version=report.version, documents=report.documents_total)
+
+    def _remove_leftovers(self, store: "IndexStore") -> None:
+        """Delete what a crashed refresh left: unfinished versions, versions completed
+        but never published, half-deleted folders."""
+        layout = self.layout
+        current = layout.read_current()
+        published = layout.published_versions()
+        for name in layout.version_names():
+            if name == current:
+                continue
+            if not layout.is_complete(name) or name not in published:
+                log.info("removing unfinished index version %s of %s", name, self.domain.name)
+                self._discard(store, name)
+        for trash in layout.trash():
+            from fourfold.index.files import remove_tree
+
+            remove_tree(trash)
+
+    def _discard(self, store: "IndexStore", name: str) -> None:
+        try:
+            store.delete_version(self.layout.store_dir(name))
+        except Exception:
+            log.exception("the store could not delete version %s of %s", name, self.domain.name)
+        self.layout.delete_version(name, only_if_unread=False)
+
+    def _prune(self, store: "IndexStore", current: str) -> None:
+        knowledge = self.domain.manifest.knowledge
+        assert knowledge is not None
+        complete = self.layout.complete_versions()
+        keep = set(complete[-knowledge.keep_versions :]) | {current}
+        for name in complete:
+            if name in keep:
+                continue
+            if not _delete_if_unread(self.layout, store, name):
+                self.report.warnings.append(f"version {name} is still being served; a later refresh removes it")
+
+
+def _delete_if_unread(layout: IndexLayout, store: "IndexStore", name: str) -> bool:
+    def drop_store() -> None:
+        try:
+            store.delete_version(layout.store_dir(name))
+        except Exception:
+            log.exception("the store could not delete version %s", name)
+
+    return layout.delete_version(name, only_if_unread=True, before_remove=drop_store)
+
+
+# -------------------------------------------------------------------------
+# rollback
+# -------------------------------------------------------------------------
+
+
+def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = False) -> str:
+    """Publish an earlier version again.
+
+    :param to: the version to publish (e.g. ``"v000003"``); None: the newest complete
+        version older than the published one.
+    :returns: the version now published.
+    :raises IndexVersionError: no such version, or nothing to roll back to.
+    """
+    layout = IndexLayout.for_domain(domain)
+    with WriterLock(layout.lock_file, domain.name, wait=wait):
+        current = layout.read_current()
+        complete = layout.complete_versions()
+        published = layout.published_versions()
+        if to is None:
+            if current is None:
+                raise IndexVersionError(f"domain '{domain.name}' has no published index to roll back")
+            from fourfold.index.layout import version_number
+
+            older = [v for v in complete if version_number(v) < version_number(current) and v in published]
+            if not older:
+                raise IndexVersionError(
+                    f"domain '{domain.name}': no version older than {current} is kept (keep_versions); nothing to roll back to"
+                )
+            target = older[-1]
+        else:
+            target = to.strip()
+            if target not in complete:
+                kept = ", ".join(complete) or "none"
+                raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
+        catalog = layout.read_catalog(target)
+        store = domain.retriever.open_store()
+        if catalog.store_id != store.store_id:
+            raise IndexVersionError(
+                f"domain '{domain.name}': version {target} was built for store {catalog.store_id}, but the retriever "
+                f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
+            )
+        store.publish(layout.store_dir(target))
+        layout.write_current(target)
+        layout.append_history("rollback", version=target, previous=current, documents=len(catalog.documents), chunks=catalog.chunk_count)
+    return target
+
+
+# -------------------------------------------------------------------------
+
+
+def _call_hook(owner: "Domain", name: str, **kwargs: Any) -> None:
+    try:
+        getattr(owner.host.hook, name)(**kwargs)
+    except Exception:
+        log.exception("a plugin's %s hook failed for domain %s (ignored)", name, owner.name)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if isinstance(exc, FourfoldError):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

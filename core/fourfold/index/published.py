@@ -1,0 +1,247 @@
+"""Serving the published version, and following each new publish without a restart.
+
+Every search first compares the ``CURRENT`` pointer's inode and mtime with the ones it
+opened (one ``stat``, microseconds). When a new version was published, the next search
+opens it, swaps it in, and the old version is closed once the searches still running on
+it finish. A version deleted while being opened (the writer prunes old versions) makes
+the reader re-read ``CURRENT`` and try again, so a reader never sees an error or an
+empty result because of a publish.
+
+While a process serves a version it holds a shared ``flock`` on the version's
+``.readers`` file; writers never delete a version someone serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from fourfold.errors import IndexVersionError
+from fourfold.index.layout import Catalog, IndexLayout
+
+if TYPE_CHECKING:
+    from fourfold.components import IndexStore, Retriever, VersionReader
+    from fourfold.domain import Domain
+    from fourfold.types import Passage, SearchFilters
+
+__all__ = ["PublishedIndex", "no_index_message"]
+
+log = logging.getLogger("fourfold.index")
+
+_OPEN_ATTEMPTS = 20
+
+
+def no_index_message(domain: "Domain") -> str:
+    where = domain.manifest.path or "MANIFEST"
+    return f"no published index for domain '{domain.name}'; run 'fourfold index build {where}'"
+
+
+class _OpenVersion:
+    """A version opened for reading, shared by concurrent searches (reference counted)."""
+
+    def __init__(self, name: str, catalog: Catalog, reader: "VersionReader", lock_fd: int):
+        self.name = name
+        self.catalog = catalog
+        self.reader = reader
+        self._lock_fd = lock_fd
+        self._refs = 1  # the PublishedIndex's own reference while it is current
+        self._mutex = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._mutex:
+            if self._refs <= 0:
+                return False
+            self._refs += 1
+            return True
+
+    def release(self) -> None:
+        with self._mutex:
+            self._refs -= 1
+            last = self._refs == 0
+        if last:
+            try:
+                self.reader.close()
+            except Exception:
+                log.exception("closing index version %s failed", self.name)
+            finally:
+                os.close(self._lock_fd)
+
+
+class PublishedIndex:
+    """The published index version of one domain, followed across publishes.
+
+    Thread-safe; one instance per domain per process (``Domain.index``).
+    """
+
+    def __init__(self, domain: "Domain"):
+        self._domain = domain
+        self._layout = IndexLayout.for_domain(domain)
+        self._swap = threading.Lock()
+        self._open: _OpenVersion | None = None
+        self._pointer: tuple[int, int, int] | None = None
+        self._store: "IndexStore | None" = None
+        self._compatible: dict[str, str] = {}
+        self._closed = False
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str | None:
+        """The version searches are answered from now (None: nothing published)."""
+        try:
+            current = self._acquire()
+        except IndexVersionError:
+            return None
+        try:
+            return current.name
+        finally:
+            current.release()
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int | None = None,
+        filters: "SearchFilters | None" = None,
+        retriever: "Retriever | None" = None,
+    ) -> tuple[list["Passage"], str | None]:
+        """Passages for ``query`` from the published version, and that version's name.
+
+        :param retriever: search with this retriever instead of the domain's own (it must
+            read the same store, e.g. ``dense`` on an index built for ``hybrid``).
+        :raises IndexVersionError: nothing is published yet, or the version cannot be
+            read by ``retriever``.
+        """
+        from fourfold.domain import call_component
+
+        retriever = retriever or self._domain.retriever
+        for attempt in range(2):
+            current = self._acquire()
+            try:
+                self._check_compatible(retriever, current)
+                passages = call_component(retriever, "search", current.reader, query, top_k=top_k, filters=filters)
+                return passages, current.name
+            except IndexVersionError:
+                raise
+            except Exception:
+                # The version may have been replaced and removed under a slow search;
+                # answer from the new one rather than fail.
+                if attempt == 0 and self._pointer_key() != self._pointer:
+                    continue
+                raise
+            finally:
+                current.release()
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the open version (searches still running on it finish first)."""
+        with self._swap:
+            self._closed = True
+            current, self._open, self._pointer = self._open, None, None
+        if current is not None:
+            current.release()
+
+    # -- following CURRENT ----------------------------------------------------------------
+
+    def _pointer_key(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._layout.current_file)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _acquire(self) -> _OpenVersion:
+        for _ in range(_OPEN_ATTEMPTS):
+            current = self._open
+            if current is not None and self._pointer is not None and self._pointer_key() == self._pointer:
+                if current.acquire():
+                    return current
+            current = self._switch()
+            if current.acquire():
+                return current
+        raise IndexVersionError(f"domain '{self._domain.name}': could not open the published index version; it keeps changing")
+
+    def _switch(self) -> _OpenVersion:
+        with self._swap:
+            if self._closed:
+                self._closed = False  # searching again after close() reopens
+            last_error: Exception | None = None
+            for _ in range(_OPEN_ATTEMPTS):
+                key = self._pointer_key()
+                name = self._layout.read_current()
+                if name is None:
+                    raise IndexVersionError(no_index_message(self._domain))
+                if self._open is not None and self._open.name == name:
+                    self._pointer = key
+                    return self._open
+                try:
+                    new = self._open_version(name)
+                except FileNotFoundError as exc:  # pruned while we opened it: look again
+                    last_error = exc
+                    continue
+                except IndexVersionError:
+                    raise
+                except Exception as exc:
+                    if self._layout.read_current() != name:
+                        last_error = exc
+                        continue
+                    raise IndexVersionError(
+                        f"domain '{self._domain.name}': index version {name} cannot be opened: {type(exc).__name__}: {exc}"
+                    ) from exc
+                old, self._open, self._pointer = self._open, new, key
+                if old is not None:
+                    old.release()
+                return new
+            raise IndexVersionError(
+                f"domain '{self._domain.name}': could not open the published index version ({last_error})"
+            )
+
+    def _open_version(self, name: str) -> _OpenVersion:
+        layout = self._layout
+        catalog = layout.read_catalog(name)  # FileNotFoundError when pruned meanwhile
+        store = self._get_store()
+        if catalog.store_id != store.store_id:
+            raise IndexVersionError(
+                f"domain '{self._domain.name}': index version {name} was built for store '{catalog.store_id}' but "
+                f"retriever '{self._domain.retriever.name}' reads '{store.store_id}'; run "
+                f"'fourfold index build {self._domain.manifest.path or 'MANIFEST'} --full'"
+            )
+        if store.needs_vectors and catalog.embedder and catalog.embedder != self._domain.embedder.model_id:
+            raise IndexVersionError(
+                f"domain '{self._domain.name}': index version {name} was embedded with '{catalog.embedder}' but the "
+                f"manifest's embedder is now '{self._domain.embedder.model_id}'; run "
+                f"'fourfold index build {self._domain.manifest.path or 'MANIFEST'}'"
+            )
+        fd = layout.open_for_reading(name)
+        try:
+            reader = store.open_version(layout.store_dir(name))
+            try:
+                reader.version = name
+            except AttributeError:
+                pass
+        except BaseException:
+            os.close(fd)
+            raise
+        return _OpenVersion(name, catalog, reader, fd)
+
+    def _get_store(self) -> "IndexStore":
+        if self._store is None:
+            self._store = self._domain.retriever.open_store()
+        return self._store
+
+    def _check_compatible(self, retriever: "Retriever", current: _OpenVersion) -> None:
+        if retriever is self._domain.retriever:
+            return
+        key = f"{retriever.name}:{retriever.config!r}"
+        store_id = self._compatible.get(key)
+        if store_id is None:
+            store_id = retriever.open_store().store_id
+            self._compatible[key] = store_id
+        if store_id != current.catalog.store_id:
+            raise IndexVersionError(
+                f"retriever '{retriever.name}' reads store '{store_id}', but index version {current.name} of domain "
+                f"'{self._domain.name}' was built for '{current.catalog.store_id}' (by '{current.catalog.retriever}'); "
+                f"set retrieval.use to '{retriever.name}' and rebuild to search it that way"
+            )

@@ -1,0 +1,66 @@
+"""What a domain's index holds and what happened to it, read without opening the store."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import TYPE_CHECKING
+
+from fourfold.index.layout import IndexLayout
+from fourfold.index.lock import WriterLock
+from fourfold.index.report import IndexStatus, VersionInfo
+
+if TYPE_CHECKING:
+    from fourfold.domain import Domain
+
+__all__ = ["index_status", "HISTORY_SHOWN"]
+
+HISTORY_SHOWN = 20
+
+
+def index_status(domain: "Domain") -> IndexStatus:
+    """The published version of ``domain``'s index, its counts, the versions kept for
+    rollback, recent history, and the writer at work (if any)."""
+    layout = IndexLayout.for_domain(domain)
+    current = layout.read_current()
+    status = IndexStatus(domain=domain.name, published=current)
+    for name in layout.complete_versions():
+        report = layout.read_report(name) or {}
+        info = VersionInfo(
+            version=name,
+            created=report.get("finished") or "",
+            documents=int(report.get("documents_total") or 0),
+            chunks=int(report.get("chunks_total") or 0),
+            published=name == current,
+            store_id="",
+            embedder=None,
+        )
+        if name == current:
+            catalog = layout.read_catalog(name)
+            info.documents, info.chunks = len(catalog.documents), catalog.chunk_count
+            info.store_id, info.embedder, info.created = catalog.store_id, catalog.embedder, catalog.created
+            status.documents, status.chunks, status.created = info.documents, info.chunks, catalog.created
+            status.store_id, status.retriever, status.embedder = catalog.store_id, catalog.retriever, catalog.embedder
+        status.versions.append(info)
+    history = layout.history()
+    status.history = history[-HISTORY_SHOWN:]
+    refreshes = [e for e in history if e.get("event") in ("publish", "unchanged", "failed")]
+    status.last_refresh = refreshes[-1] if refreshes else None
+    status.writer = _writer(layout, domain.name)
+    return status
+
+
+def _writer(layout: IndexLayout, domain: str) -> dict | None:
+    """The process holding the writer lock now, or None."""
+    if not layout.lock_file.exists():
+        return None
+    fd = os.open(layout.lock_file, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return WriterLock(layout.lock_file, domain).holder() or {"pid": None}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,51 @@
+"""Crash-safe file helpers: sparse copies, atomic replacement, the vector cache."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from fourfold.index import VectorCache, copy_tree
+from fourfold.index.files import write_atomic
+
+
+def test_copy_tree_keeps_holes_and_content(tmp_path):
+    src = tmp_path / "src"
+    (src / "seg").mkdir(parents=True)
+    big = src / "seg" / "page.dat"
+    with big.open("wb") as fh:
+        fh.write(b"head")
+        fh.seek(64 * 1024 * 1024)
+        fh.write(b"tail")
+    (src / "skip.json").write_text("{}")
+    (src / "seg" / "small.json").write_text('{"a": 1}')
+    copy_tree(src, tmp_path / "dst", skip=("skip.json",))
+    copied = tmp_path / "dst" / "seg" / "page.dat"
+    assert copied.stat().st_size == big.stat().st_size
+    assert copied.stat().st_blocks * 512 < 1024 * 1024  # still sparse on disk
+    with copied.open("rb") as fh:
+        assert fh.read(4) == b"head"
+        fh.seek(64 * 1024 * 1024)
+        assert fh.read(4) == b"tail"
+    assert (tmp_path / "dst" / "seg" / "small.json").read_text() == '{"a": 1}'
+    assert not (tmp_path / "dst" / "skip.json").exists()
+
+
+def test_write_atomic_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "CURRENT"
+    write_atomic(target, "v000001\n")
+    write_atomic(target, "v000002\n")
+    assert target.read_text() == "v000002\n"
+    assert os.listdir(tmp_path) == ["CURRENT"]
+
+
+def test_vector_cache_round_trip_per_model(tmp_path):
+    vectors = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    with VectorCache(tmp_path / "v.sqlite", "model-a", 4) as cache:
+        cache.put_many(["h1", "h2", "h3"], vectors)
+        got = cache.get_many(["h2", "h9", "h1"])
+        assert set(got) == {"h1", "h2"}
+        assert np.array_equal(got["h2"], vectors[1])
+    with VectorCache(tmp_path / "v.sqlite", "model-b", 4) as other:
+        assert other.get_many(["h1"]) == {}  # another embedder never reuses these
