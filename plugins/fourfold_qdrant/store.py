@@ -1,0 +1,43 @@
+"""What both engines share: the reader interface the retrievers use, and result mapping."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import fourfold
+
+from fourfold_qdrant.sparse import SparseEncoder
+
+__all__ = ["Probe", "QdrantReader", "DENSE", "SPARSE", "PAYLOAD_INDEXES", "passage_from"]
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+# Fields searched by metadata filters get payload indexes, so a filter narrows the
+# search instead of scanning every point.
+PAYLOAD_INDEXES = ("source", "file_type", "tags")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One nearest-neighbour search: a dense vector or a sparse ``(indices, values)``."""
+
+    using: str
+    vector: Any
+    limit: int
+
+
+class QdrantReader(fourfold.VersionReader):
+    """A version opened for search by one of the engines."""
+
+    encoder: SparseEncoder
+
+    @abstractmethod
+    def search_many(self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None) -> list[list[fourfold.Passage]]:
+        """Run ``probes`` (as one batch where the engine can), best first each."""
+
+
+def passage_from(payload: dict[str, Any] | None, score: float) -> fourfold.Passage:
+    return fourfold.Passage(chunk=fourfold.Chunk.from_payload(payload or {}), score=float(score))
