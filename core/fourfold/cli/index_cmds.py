@@ -1,1 +1,287 @@
 """``fourfold index build/status/rollback, search, ask, eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from fourfold.cli.common import app, console, err_console, handle_errors
+
+# Nothing heavy at import: the CLI starts for every command.
+
+index_app = typer.Typer(help="Build, inspect and roll back a domain's knowledge index.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval (and other) quality on evaluation datasets.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+
+_MANIFEST = typer.Argument(..., help="The domain's manifest file.", show_default=False)
+_LIST_LIMIT = 12
+
+
+def _domain(manifest: Path):
+    """Load a manifest into a Domain and record it in the domain registry."""
+    from fourfold.domain import Domain
+    from fourfold.plugins import get_host
+    from fourfold.registry import remember_domain
+
+    domain = Domain.from_file(manifest, get_host())
+    remember_domain(domain.manifest)
+    return domain
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _names(title: str, items: list[str]) -> None:
+    if not items:
+        return
+    shown = ", ".join(items[:_LIST_LIMIT])
+    more = f" … and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else ""
+    console.print(f"  [bold]{title}[/bold] ({len(items)}): {escape(shown)}{more}")
+
+
+# -------------------------------------------------------------------------
+# index build / status / rollback
+# -------------------------------------------------------------------------
+
+
+@index_app.command("build")
+@handle_errors
+def build(
+    manifest: Path = _MANIFEST,
+    full: bool = typer.Option(False, "--full", help="Re-read every document and build from scratch (cached vectors are still reused)."),
+    wait: bool = typer.Option(False, "--wait", help="If another process is writing this index, wait for it instead of failing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the refresh report as JSON."),
+) -> None:
+    """Build or refresh the domain's knowledge index and publish it.
+
+    Only what changed since the published version is read and embedded; the result is
+    published atomically, and earlier versions are kept for [bold]fourfold index rollback[/bold].
+    """
+    from fourfold.cli.progress import RichProgress
+    from fourfold.index import refresh
+
+    domain = _domain(manifest)
+    with RichProgress(transient=True) as progress:
+        report = refresh(domain, progress, full=full, wait=wait)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    colour = "green" if report.published else "yellow"
+    console.print(f"[{colour}]{escape(report.summary())}[/{colour}]")
+    _names("added", report.added)
+    _names("changed", report.changed)
+    _names("removed", report.removed)
+    _names("renamed", [f"{r['from']} → {r['to']}" for r in report.renamed])
+    _names("skipped", report.skipped)
+    if report.timings:
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items() if k != "total")
+        console.print(f"  [dim]timings: {escape(stages)}[/dim]")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+@index_app.command("status")
+@handle_errors
+def status(
+    manifest: Path = _MANIFEST,
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show the published index version, its counts, the versions kept and recent history."""
+    from fourfold.index import index_status
+
+    domain = _domain(manifest)
+    st = index_status(domain)
+    if as_json:
+        _print_json(st.to_dict())
+        return
+    if st.published is None:
+        console.print(f"domain '{domain.name}': no published index; run 'fourfold index build {manifest}'")
+    else:
+        console.print(
+            f"domain '{domain.name}': [bold]{st.published}[/bold] published {st.created}: "
+            f"{st.documents} documents, {st.chunks} chunks ({escape(st.retriever or '')}, {escape(st.store_id or '')}, "
+            f"embedder {escape(st.embedder or '-')})"
+        )
+    if st.writer:
+        console.print(f"  [yellow]being refreshed by pid {st.writer.get('pid')} on {st.writer.get('host')} since {st.writer.get('since')}[/yellow]")
+    if st.versions:
+        table = Table(title="versions kept", title_justify="left", show_edge=False)
+        for col in ("version", "created", "documents", "chunks", ""):
+            table.add_column(col)
+        for v in reversed(st.versions):
+            table.add_row(v.version, v.created, str(v.documents), str(v.chunks), "published" if v.published else "")
+        console.print(table)
+    if st.history:
+        console.print("[bold]history[/bold]")
+        for event in reversed(st.history[-10:]):
+            detail = event.get("summary") or event.get("error") or ""
+            if event.get("event") == "rollback":
+                detail = f"from {event.get('previous')}"
+            console.print(f"  {event.get('time')}  {event.get('event'):<9} {event.get('version') or '':<8} {escape(str(detail))}")
+
+
+@index_app.command("rollback")
+@handle_errors
+def rollback_cmd(
+    manifest: Path = _MANIFEST,
+    to: str | None = typer.Option(None, "--to", help="Version to publish, e.g. v000003 (default: the one before the published)."),
+) -> None:
+    """Publish an earlier index version again (readers switch at their next search)."""
+    from fourfold.index import rollback
+
+    domain = _domain(manifest)
+    version = rollback(domain, to)
+    console.print(f"domain '{domain.name}': published {version}")
+
+
+# -------------------------------------------------------------------------
+# search / ask
+# -------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def search(
+    manifest: Path = _MANIFEST,
+    query: str = typer.Argument(..., help="What to search for.", show_default=False),
+    retriever: str | None = typer.Option(None, "--retriever", "-r", help="Retriever to use instead of the manifest's (e.g. dense, sparse, hybrid)."),
+    top_k: int | None = typer.Option(None, "--top-k", "-k", min=1, max=100, help="Passages to return (default: the retriever's top_k)."),
+    source_prefix: str | None = typer.Option(None, "--source-prefix", help="Only documents whose path starts with this."),
+    file_type: list[str] = typer.Option([], "--file-type", help="Only these file types (md, html, pdf, txt); repeatable."),
+    tag: list[str] = typer.Option([], "--tag", help="Only chunks carrying this tag; repeatable (all must match)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the passages as JSON."),
+) -> None:
+    """Search the domain's published index and show the ranked passages."""
+    import time
+
+    from fourfold.types import SearchFilters
+
+    domain = _domain(manifest)
+    chosen = None
+    if retriever and retriever != domain.manifest.retrieval.use:
+        chosen = domain.build("retriever", retriever)
+    filters = SearchFilters(
+        source_prefix=source_prefix, file_types=tuple(t.lower().lstrip(".") for t in file_type), tags=tuple(tag)
+    )
+    started = time.perf_counter()
+    passages, version = domain.search(query, top_k=top_k, filters=filters or None, retriever=chosen)
+    took_ms = (time.perf_counter() - started) * 1000
+    if as_json:
+        _print_json(
+            {
+                "domain": domain.name,
+                "version": version,
+                "retriever": retriever or domain.manifest.retrieval.use,
+                "took_ms": round(took_ms, 2),
+                "passages": [
+                    {
+                        "rank": i,
+                        "score": round(p.score, 6),
+                        "source": p.chunk.source,
+                        "title": p.chunk.title,
+                        "heading": p.chunk.heading,
+                        "page": p.chunk.page,
+                        "file_type": p.chunk.file_type,
+                        "tags": list(p.chunk.tags),
+                        "id": p.chunk.id,
+                        "text": p.chunk.text,
+                    }
+                    for i, p in enumerate(passages, start=1)
+                ],
+            }
+        )
+        return
+    console.print(
+        f"[dim]{len(passages)} passages from {domain.name} {version} "
+        f"({escape(retriever or domain.manifest.retrieval.use)}, {took_ms:.0f} ms)[/dim]"
+    )
+    for i, p in enumerate(passages, start=1):
+        where = p.chunk.source + (f", page {p.chunk.page}" if p.chunk.page else "")
+        heading = f" › {p.chunk.heading}" if p.chunk.heading else ""
+        console.print(f"[bold]{i:>2}.[/bold] [cyan]{p.score:.4f}[/cyan]  {escape(where)}{escape(heading)}")
+        snippet = " ".join(p.chunk.text.split())
+        console.print(f"    {escape(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
+
+
+@app.command()
+@handle_errors
+def ask(
+    manifest: Path = _MANIFEST,
+    question: str = typer.Argument(..., help="The question.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer, citations and timings as JSON."),
+) -> None:
+    """Answer a question with the domain's prompt strategy, retriever and generator."""
+    domain = _domain(manifest)
+    answer = domain.answer(question)
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    console.print(escape(answer.text))
+    if answer.citations:
+        console.print()
+        for c in answer.citations:
+            where = c.source + (f", page {c.page}" if c.page else "")
+            heading = f" › {c.heading}" if c.heading else ""
+            console.print(f"[dim][{c.n}] {escape(where)}{escape(heading)}[/dim]")
+    if answer.flags:
+        err_console.print(f"[yellow]flags:[/yellow] {escape(', '.join(answer.flags))}")
+    console.print(f"[dim]{domain.name} {answer.index_version or ''} · {answer.timings.get('total_ms', 0):.0f} ms[/dim]")
+
+
+# -------------------------------------------------------------------------
+# eval retrieval
+# -------------------------------------------------------------------------
+
+
+@eval_app.command("retrieval")
+@handle_errors
+def eval_retrieval(
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="Folder with corpus.jsonl, queries.jsonl and qrels.tsv.", show_default=False),
+    retriever: list[str] = typer.Option([], "--retriever", "-r", help="Retriever(s) to evaluate; repeatable (default: sparse, dense, hybrid)."),
+    split: str = typer.Option("all", "--split", help="Questions: all, or the 'tune' / 'check' half (tune on one, report on the other)."),
+    manifest: Path | None = typer.Option(None, "--manifest", "-m", help="Take the embedder and retriever settings from this manifest."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N questions."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """nDCG@10, Recall@10, MRR@10 and search latency (p50/p95, embedding included).
+
+    The corpus is embedded once (vectors are cached in the state dir) and indexed once
+    per store, so re-runs only search.
+    """
+    from fourfold.cli.progress import RichProgress
+    from fourfold.evaluation.retrieval import evaluate_retrieval
+    from fourfold.manifest import load_manifest
+    from fourfold.plugins import get_host
+
+    host = get_host()
+    loaded = load_manifest(manifest, host) if manifest else None
+    names = retriever or ["sparse", "dense", "hybrid"]
+    with RichProgress(transient=True) as progress:
+        result = evaluate_retrieval(dataset, names, split=split, host=host, manifest=loaded, progress=progress, limit=limit)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(
+        title=f"{result.dataset} ({result.split}, {result.results[0].queries if result.results else 0} questions, "
+        f"{result.corpus} passages)",
+        title_justify="left",
+    )
+    for col in ("retriever", "nDCG@10", "Recall@10", "MRR@10", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "retriever" else "right")
+    for r in result.results:
+        table.add_row(
+            r.retriever,
+            f"{r.metrics['ndcg@10']:.4f}",
+            f"{r.metrics['recall@10']:.4f}",
+            f"{r.metrics['mrr@10']:.4f}",
+            f"{r.latency_ms['p50']:.1f}",
+            f"{r.latency_ms['p95']:.1f}",
+        )
+    console.print(table)
