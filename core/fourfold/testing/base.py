@@ -166,7 +166,7 @@ class ComponentContract:
                 pytrace=False,
             )
 
-    def test_config_fields_are_described_in_the_schema(self, component_class_under_test):
+    def test_config_exports_a_json_schema(self, component_class_under_test):
         # The manifest's JSON Schema (fourfold schema) embeds every Config; it must export.
         try:
             schema = component_class_under_test.Config.model_json_schema()

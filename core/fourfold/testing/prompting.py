@@ -4,7 +4,7 @@ passages, citations point at real passages, generators return text within their 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
