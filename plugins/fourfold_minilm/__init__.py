@@ -58,6 +58,7 @@ class MiniLMEmbedder(fourfold.Embedder):
         except (OSError, ValueError, KeyError) as exc:
             raise self._error(f"{self.folder} is not a transformers encoder folder: {type(exc).__name__}: {exc}") from exc
         self._weights_digest: str | None = None
+        self._loaded: EncoderModel | None = None
         self._lock = threading.Lock()
 
     # -- where the weights are ------------------------------------------------------
@@ -101,8 +102,7 @@ class MiniLMEmbedder(fourfold.Embedder):
         return self._max_tokens
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        encoding = load_tokenizers(self.folder, self._digest()).spanner.encode(text, add_special_tokens=False)
-        return [(start, end) for start, end in encoding.offsets]
+        return load_tokenizers(self.folder, self._digest()).spanner.encode(text, add_special_tokens=False).offsets
 
     def embed_documents(self, texts: Sequence[str], progress: fourfold.Progress | None = None) -> "np.ndarray":
         """Vectors in input order. ``progress`` advances by the number of texts of each
@@ -134,10 +134,13 @@ class MiniLMEmbedder(fourfold.Embedder):
             return self._weights_digest
 
     def _encoder(self) -> EncoderModel:
-        settings = self.context.settings if self.context else fourfold.get_settings()
-        return load_encoder(
-            self.folder, self._digest(), device=None, bf16=self.config.bf16, torch_threads=settings.torch_threads
-        )
+        encoder = self._loaded
+        if encoder is None:  # the process-wide model, remembered here to keep queries lean
+            settings = self.context.settings if self.context else fourfold.get_settings()
+            encoder = self._loaded = load_encoder(
+                self.folder, self._digest(), device=None, bf16=self.config.bf16, torch_threads=settings.torch_threads
+            )
+        return encoder
 
 
 @fourfold.hookimpl

@@ -172,8 +172,7 @@ class _Walk:
     def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str]):
         self.root = root
         self.prefix = prefix
-        self.include = include
-        self.exclude = exclude or None
+        self.matcher = glob.compile(include, flags=GLOB_FLAGS, exclude=exclude or None)
         self.warnings = warnings
 
     def files(self):
@@ -227,7 +226,7 @@ class _Walk:
             path = target
         elif stat.S_ISDIR(st.st_mode):
             return "folder"
-        if not glob.globmatch(rel, self.include, flags=GLOB_FLAGS, exclude=self.exclude):
+        if not self.matcher.match(rel):
             return None
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for check, name in _KINDS if check(st.st_mode)), "not a regular file")

@@ -140,16 +140,23 @@ class TestVectors:
         got = np.stack([results[i] for i in range(len(queries))])
         assert _cosines(got, expected).min() >= 0.9999
 
-    def test_single_query_latency_is_sane(self, embedder):
-        embedder.embed_query("warm up")
-        times = []
+    def test_single_query_latency_is_sane(self, embedder, reference):
+        # ~11 ms on an idle 2-core machine (figures: tests/benchmarks/bench_embedder.py).
+        # Measured against a plain transformers call in the same moments, so that a
+        # busy machine slows both: the hot path must add nothing (no reload, no
+        # re-tokenizer setup, no grad bookkeeping).
+        query = "how is high blood pressure treated?"
+        embedder.embed_query(query)
+        reference([query])
+        ours, plain = [], []
         for _ in range(15):
             start = time.perf_counter()
-            embedder.embed_query("how is high blood pressure treated?")
-            times.append(time.perf_counter() - start)
-        # ~11 ms on an idle 2-core machine; the bound only catches a broken hot path
-        # (model reloaded, no inference mode) on a busy one. Figures: tests/benchmarks.
-        assert statistics.median(times) < 0.25
+            embedder.embed_query(query)
+            ours.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            reference([query])
+            plain.append(time.perf_counter() - start)
+        assert statistics.median(ours) <= 1.5 * statistics.median(plain) + 0.005
 
 
 class TestTokens:
