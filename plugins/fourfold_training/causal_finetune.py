@@ -92,7 +92,7 @@ class _CausalFineTuner(fourfold.FineTuner):
 
     def load_base(self, device):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         folder = self.context.resolve_model(self.config.base)
         if not (folder / "config.json").is_file():
@@ -102,7 +102,15 @@ class _CausalFineTuner(fourfold.FineTuner):
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        config = AutoConfig.from_pretrained(str(folder))
+        quantization = getattr(config, "quantization_config", None) or {}
+        if isinstance(quantization, dict) and quantization.get("quant_method") == "gguf":
+            # A checkpoint converted from GGUF holds plain de-quantised weights but may keep
+            # the GGUF note in its config, which makes transformers refuse to train it.
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_pretrained(str(folder), config=config, dtype=torch.float32)
+        if getattr(model, "loss_type", None) is None:
+            model.loss_type = "ForCausalLM"  # transformers' fallback anyway, minus a warning
         return folder, tokenizer, model.to(device.torch_device)
 
     def prepare(self, model):
@@ -131,11 +139,14 @@ class _CausalFineTuner(fourfold.FineTuner):
         train_examples, held_out = split_examples(self.examples(), cfg.eval_fraction, cfg.max_eval_examples)
         progress.start("load base model", total=None)
         base_folder, tokenizer, model = self.load_base(device)
-        train_set = [f for f in (encode(e, tokenizer, cfg.max_length) for e in train_examples) if f]
-        eval_set = [f for f in (encode(e, tokenizer, cfg.max_length) for e in held_out) if f]
+        # Never longer than the model's position table (a from-scratch model may be short).
+        positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        max_length = min(cfg.max_length, positions or cfg.max_length)
+        train_set = [f for f in (encode(e, tokenizer, max_length) for e in train_examples) if f]
+        eval_set = [f for f in (encode(e, tokenizer, max_length) for e in held_out) if f]
         if not train_set or not eval_set:
             raise fourfold.TrainingError(
-                f"no example keeps any response tokens within max_length {cfg.max_length}; raise 'max_length'"
+                f"no example keeps any response tokens within {max_length} tokens; raise 'max_length'"
             )
         eval_batches = [collate(eval_set[i : i + cfg.batch_size], tokenizer.pad_token_id) for i in range(0, len(eval_set), cfg.batch_size)]
         progress.start("evaluate (before)", total=None)

@@ -94,9 +94,9 @@ class CausalLMTrainer(fourfold.Trainer):
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
-            loss_type="ForCausalLM",
         )
         model = GPT2LMHeadModel(model_config)
+        model.loss_type = "ForCausalLM"  # what transformers falls back to anyway, minus a warning
         batches = eval_batches(held_out, cfg.batch_size)
         progress.start("evaluate (before)", total=None)
         before = perplexity(model.to(device.torch_device), batches, device)

@@ -161,7 +161,7 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
             optimizer.zero_grad(set_to_none=True)
             step += 1
             queries_seen += len(batch)
-            losses.append([step, round(float(loss), 4)])
+            losses.append([step, round(float(loss.detach()), 4)])
             progress.advance(1)
             spent = elapsed_before + time.perf_counter() - started
             out_of_time = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
