@@ -4,6 +4,7 @@ nDCG@10 on held-out questions before and after."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -54,7 +55,8 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         max_query_tokens: int = Field(64, ge=8, le=512)
         max_passage_tokens: int = Field(256, ge=16, le=512)
         eval_fraction: float = Field(0.1, gt=0, le=0.5, description="Share of questions held out for nDCG@10.")
-        max_eval_examples: int = Field(500, ge=1)
+        max_eval_examples: int = Field(500, ge=1, description="Cap on held-out questions.")
+        max_eval_passages: int = Field(5000, ge=10, description="Cap on passages the held-out questions are searched among.")
         max_examples: int = Field(20000, ge=2, description="Cap on pairs derived from the knowledge base.")
         save_every: int = Field(50, ge=1, description="Steps between checkpoints (resume points).")
         seed: int = 0
@@ -116,9 +118,9 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         model = AutoModel.from_pretrained(str(base), dtype=torch.float32).to(device.torch_device)
         encoder = _Encoder(model, tokenizer, device)
 
-        # Retrieval among every distinct passage of the data: the held-out question's own
-        # passage(s) are relevant, the rest are distractors.
-        passages = sorted({e.second for e in examples})
+        # Retrieval among the passages of the data: the held-out questions' own passages
+        # are relevant, the others distractors (a deterministic sample, for time).
+        passages = candidate_passages(examples, held_out, cfg.max_eval_passages)
         relevant: dict[str, set[int]] = {}
         index = {p: i for i, p in enumerate(passages)}
         for e in held_out:
@@ -237,6 +239,14 @@ class _Encoder:
         return out
 
 
+def candidate_passages(examples: Sequence[Example], held_out: Sequence[Example], limit: int) -> list[str]:
+    """Every passage a held-out question needs, plus other passages of the data in a
+    fixed pseudo-random order, up to ``limit`` in all."""
+    needed = {e.second for e in held_out}
+    others = sorted({e.second for e in examples} - needed, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+    return sorted(needed) + others[: max(0, limit - len(needed))]
+
+
 def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int) -> list[list[Example]]:
     """The epoch's batches: a seeded shuffle (the same on a resumed run), full batches
     only, so every question has ``batch_size - 1`` negatives."""
@@ -248,14 +258,14 @@ def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int) -> l
 
 def in_batch_loss(encoder: _Encoder, batch: Sequence[Example], cfg):
     """Cross-entropy of each question over all passages of the batch, its own being the
-    target. A passage repeated in the batch (two questions about it) is not counted as
-    a negative for either question."""
+    target. Another pair's passage is no negative when it is the same passage or
+    belongs to the same question (a question with several relevant passages)."""
     import torch
 
     q = encoder([e.first for e in batch], cfg.max_query_tokens)
     p = encoder([e.second for e in batch], cfg.max_passage_tokens)
     scores = cfg.scale * q @ p.T
-    same = torch.tensor([[a.second == b.second for b in batch] for a in batch], device=scores.device)
+    same = torch.tensor([[a.second == b.second or a.first == b.first for b in batch] for a in batch], device=scores.device)
     own = torch.eye(len(batch), dtype=torch.bool, device=scores.device)
     scores = scores.masked_fill(same & ~own, float("-inf"))
     return torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))

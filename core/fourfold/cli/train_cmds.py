@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fourfold.cli.common import app, console, err_console, handle_errors
@@ -16,45 +15,14 @@ from fourfold.cli.common import app, console, err_console, handle_errors
 # Nothing heavy at import: torch and transformers load only when a stage runs.
 
 
-class RichProgress:
-    """A :class:`fourfold.Progress` drawn as rich bars on stderr: one line per stage,
-    a bar when the stage knows its total, a spinner when it does not."""
+def _progress(quiet: bool):
+    """Bars on stderr, or nothing when asked for quiet or JSON output."""
+    from contextlib import nullcontext
 
-    def __init__(self, enabled: bool = True):
-        self.bars = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=not enabled,
-            transient=False,
-        )
-        self.task: Any = None
+    from fourfold.cli.progress import RichProgress
+    from fourfold.components import NullProgress
 
-    def __enter__(self) -> "RichProgress":
-        self.bars.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._close()
-        self.bars.__exit__(*exc)
-
-    def _close(self) -> None:
-        if self.task is not None:
-            task = self.bars.tasks[self.task]
-            if task.total is None:
-                self.bars.update(self.task, total=max(1, int(task.completed)), completed=max(1, int(task.completed)))
-            self.bars.stop_task(self.task)
-
-    def start(self, stage: str, total: int | None = None) -> None:
-        self._close()
-        self.task = self.bars.add_task(escape(stage), total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self.task is not None:
-            self.bars.advance(self.task, n)
+    return nullcontext(NullProgress()) if quiet else RichProgress()
 
 
 def _domain(manifest: Path):
@@ -118,7 +86,7 @@ def train(
         if as_json:
             print("[]")
         return
-    with RichProgress(enabled=not (quiet or as_json)) as progress:
+    with _progress(quiet or as_json) as progress:
         run = run_training(domain, progress, force=force)
     _report([run], as_json)
 
@@ -146,7 +114,7 @@ def fine_tune(
             print("[]")
         return
     runs = []
-    with RichProgress(enabled=not (quiet or as_json)) as progress:
+    with _progress(quiet or as_json) as progress:
         if domain.manifest.training is not None:
             runs.append(run_training(domain, progress, force=False))
         runs.extend(run_fine_tuning(domain, progress, force=force, only=only))
