@@ -150,7 +150,10 @@ def get_app(settings: Settings | None = None) -> Celery:
     with _apps_lock:
         app = _apps.get(id(settings))
         if app is None or app.fourfold_settings is not settings:  # type: ignore[attr-defined]
-            app = _apps[id(settings)] = make_app(settings)
+            app = make_app(settings)
+            # An API or CLI process may be the first to touch a fresh embedded broker.
+            prepare_broker(app, settings)
+            _apps[id(settings)] = app
         return app
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from .conftest import (
     catalog,
+    document_text,
     clean_build,
     current_version,
     fourfold_argv,
@@ -151,23 +152,26 @@ def test_a_failed_refresh_exits_1_and_keeps_the_published_version(broker, make_c
 # -------------------------------------------------------------------------
 
 
-def _kill_when(domain: str, task_id: str, point: tuple[str, object], timeout: float = 90) -> int | None:
-    """SIGKILL the worker child running ``task_id`` at ``point``: ("delay", seconds after it
-    started) or ("stage", name). Returns the killed pid, or None if it finished first."""
+def _kill_when(domain: str, task_id: str, point: tuple, timeout: float = 90) -> int | None:
+    """SIGKILL the worker child running ``task_id`` at ``point``: ``("delay", seconds after
+    it started, _)`` or ``("stage", name, seconds into that stage)``. Returns the killed
+    pid, or None if the task finished first."""
     from fourfold.worker import client
 
     deadline = time.monotonic() + timeout
-    started = None
+    started = stage_seen = None
+    kind, value, into = point
     while time.monotonic() < deadline:
         info = client.task_info(task_id)
         if info is not None and info.finished:
             return None
         pid = lease_pid(domain)
         if pid is not None and info is not None and info.state == "running":
-            started = started or time.monotonic()
-            kind, value = point
-            progress = client.task_progress(domain) or {}
-            due = (kind == "delay" and time.monotonic() - started >= value) or (kind == "stage" and progress.get("stage") == value)
+            now = time.monotonic()
+            started = started or now
+            if kind == "stage" and stage_seen is None and (client.task_progress(domain) or {}).get("stage") == value:
+                stage_seen = now
+            due = (kind == "delay" and now - started >= value) or (stage_seen is not None and now - stage_seen >= into)
             if due:
                 os.kill(pid, signal.SIGKILL)
                 return pid
@@ -188,25 +192,34 @@ def test_killed_worker_child_is_redelivered_and_never_publishes_a_partial_versio
     assert client.wait(first.id, timeout=120).state == "succeeded"
     wait_until(lambda: reader_saw(out, current_version(broker.home, corpus.domain)), 60, "the reader to serve", log=reader.log)
 
-    rng = random.Random(int(os.environ.get("FOURFOLD_TEST_SEED", "4")))
-    points = [("stage", rng.choice(["load", "embed", "write"])), ("delay", rng.uniform(0.3, 2.5)), ("stage", "embed")]
+    seed = int(os.environ.get("FOURFOLD_TEST_SEED", str(random.randrange(10**6))))
+    rng = random.Random(seed)
+    # A kill as soon as a stage begins, or a random moment into it or into the task.
+    points = [
+        ("stage", rng.choice(["load", "embed"]), rng.uniform(0, 0.3)),
+        ("delay", rng.uniform(0.2, 1.5), 0.0),
+        ("stage", "embed", rng.uniform(0, 0.5)),
+    ]
     killed = 0
     for i, point in enumerate(points):
         before = publishes(broker.home, corpus.domain)
         previous = doc_hashes(broker.home, corpus, before[-1])
-        corpus.write(f"doc{i:02d}.md", corpus.docs[f"doc{i:02d}.md"] + f"\nAmendment {i}: a new remedy clause applies.\n")
+        # Every document changes, so the refresh re-reads and re-embeds the whole corpus
+        # and each stage lasts long enough to be hit.
+        for name in [n for n in corpus.docs if n.startswith("doc")]:
+            corpus.write(name, document_text(100 * (i + 1) + int(name[3:5]), 3) + f"\nAmendment {i}: a new remedy clause applies.\n")
         corpus.write(f"added{i}.md", f"# Added {i}\n\nA new supplier audit report, number {i}, with a security incident.\n")
         info = client.request_refresh(corpus.domain)
         pid = _kill_when(corpus.domain, info.id, point)
         killed += pid is not None
         final = client.wait(info.id, timeout=180)
-        assert final.state == "succeeded", f"kill point {point}: {final}"
+        assert final.state == "succeeded", f"kill point {point} (FOURFOLD_TEST_SEED={seed}): {final}"
         if pid is not None:
             assert final.deliveries >= 2, "the killed task was not delivered again"
         after = publishes(broker.home, corpus.domain)
         assert len(after) == len(before) + 1, f"kill point {point}: expected one new publish, history has {after}"
         assert_catalog_matches_files(broker.home, corpus, after[-1], changed={f"doc{i:02d}.md": previous[f"doc{i:02d}.md"]})
-    assert killed >= 2, "the refreshes finished before most kill points were reached; the test proved little"
+    assert killed >= 2, f"the refreshes finished before most kill points were reached (FOURFOLD_TEST_SEED={seed})"
 
     # The recovered index equals a clean build of the same documents.
     version = current_version(broker.home, corpus.domain)
@@ -374,8 +387,12 @@ def test_beat_refreshes_on_schedule_and_no_document_or_question_text_leaks(
     corpus.write("doc03.md", corpus.docs["doc03.md"] + f"\nA scheduled amendment mentions {CANARY} again.\n")
     # Nobody asks for this refresh: beat queues it within its 10 s interval.
     wait_until(lambda: current_version(broker.home, corpus.domain) != first, 45, "a scheduled refresh to publish", log=beat.log)
-    scheduled = [t for t in client.recent_tasks(50) if t.state == "succeeded" and t.queued_at is None]
-    assert scheduled, "the publish did not come from a beat-scheduled task"
+    # The publish came from a task nobody requested through the client (beat's).
+    wait_until(
+        lambda: [t for t in client.recent_tasks(50) if t.state == "succeeded" and t.queued_at is None],
+        30,
+        "the scheduled task to be recorded as succeeded",
+    )
     assert reader_saw(out, current_version(broker.home, corpus.domain)) or wait_until(
         lambda: reader_saw(out, current_version(broker.home, corpus.domain)), 20, "the reader to follow"
     )
