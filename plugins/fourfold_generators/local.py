@@ -65,7 +65,8 @@ def load_local_model(path: Path, *, dtype: str = "float32", threads: int | None 
         if path in _models:
             return _models[path]
         if not (path / "config.json").is_file():
-            raise fourfold.ConfigError(f"{path} is not a transformers model folder (no config.json)")
+            # Not a FourfoldError: the runtime then names the generator and plugin too.
+            raise FileNotFoundError(f"{path} is not a transformers model folder (no config.json)")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -84,6 +85,45 @@ def load_local_model(path: Path, *, dtype: str = "float32", threads: int | None 
         return loaded
 
 
+class AnswerRepetitionGuard:
+    """Repetition penalty and no-repeat n-grams over the *generated* tokens only.
+
+    transformers' own versions also count the prompt, so in a grounded prompt they push
+    the model away from the very words of the sources it should quote (and, strong
+    enough, into gibberish). Here the sources stay free to copy; only the answer's own
+    loops are discouraged.
+    """
+
+    def __init__(self, prompt_length: int, penalty: float, ngram: int):
+        self.prompt_length = prompt_length
+        self.penalty = penalty
+        self.ngram = ngram
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        generated = input_ids[:, self.prompt_length :]
+        if generated.shape[1] == 0:
+            return scores
+        if self.penalty != 1:
+            picked = torch.gather(scores, 1, generated)
+            picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+            scores = scores.scatter(1, generated, picked)
+        n = self.ngram
+        if n and generated.shape[1] >= n:
+            for row in range(generated.shape[0]):
+                tokens = generated[row].tolist()
+                prefix = tuple(tokens[-(n - 1) :]) if n > 1 else ()
+                banned = {
+                    tokens[i + n - 1]
+                    for i in range(len(tokens) - n + 1)
+                    if tuple(tokens[i : i + n - 1]) == prefix
+                }
+                if banned:
+                    scores[row, list(banned)] = -float("inf")
+        return scores
+
+
 class TransformersConfig(fourfold.ComponentConfig):
     model: str = Field(
         description="Model folder (relative to the manifest) or 'artifact:NAME' for a model fourfold trained or fine-tuned."
@@ -92,8 +132,10 @@ class TransformersConfig(fourfold.ComponentConfig):
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Longest time one answer may take.")
     temperature: float = Field(0.0, ge=0, le=2, description="0: greedy decoding (reproducible, most grounded).")
     top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling cut-off (only when temperature > 0).")
-    repetition_penalty: float = Field(1.1, ge=1, le=2, description="Penalise tokens already generated; small models loop without it.")
-    no_repeat_ngram_size: int = Field(0, ge=0, le=20, description="Forbid repeating n-grams of this size (0: off).")
+    repetition_penalty: float = Field(
+        1.1, ge=1, le=2, description="Penalise tokens the answer already used (not the prompt's); small models loop without it."
+    )
+    no_repeat_ngram_size: int = Field(0, ge=0, le=20, description="Forbid the answer repeating its own n-grams of this size (0: off).")
     prompt_format: Literal["auto", "chat", "plain"] = Field(
         "auto", description="'chat': the tokenizer's chat template; 'plain': 'Question: … Answer:' text; 'auto': chat when the tokenizer has a template."
     )
@@ -179,16 +221,19 @@ class TransformersGenerator(fourfold.Generator):
             timeout_s=min(limits.timeout_s, self.config.timeout_s),
         )
 
-    def _generate_kwargs(self, local: LocalModel, opts: GenerationOptions) -> dict[str, Any]:
+    def _generate_kwargs(self, local: LocalModel, opts: GenerationOptions, prompt_length: int) -> dict[str, Any]:
         cfg = self.config
         kwargs: dict[str, Any] = {
             "max_new_tokens": opts.max_new_tokens,
             "max_time": opts.timeout_s,
-            "repetition_penalty": cfg.repetition_penalty,
             "pad_token_id": local.tokenizer.pad_token_id,
         }
-        if cfg.no_repeat_ngram_size:
-            kwargs["no_repeat_ngram_size"] = cfg.no_repeat_ngram_size
+        if cfg.repetition_penalty != 1 or cfg.no_repeat_ngram_size:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [AnswerRepetitionGuard(prompt_length, cfg.repetition_penalty, cfg.no_repeat_ngram_size)]
+            )
         if cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:
@@ -216,7 +261,7 @@ class TransformersGenerator(fourfold.Generator):
         # No read timeout: generate() itself stops at max_time, and a request waiting
         # for the model lock behind others should wait, not fail.
         streamer = TextIteratorStreamer(local.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._generate_kwargs(local, opts)
+        kwargs = self._generate_kwargs(local, opts, int(inputs["input_ids"].shape[1]))
         failure: list[BaseException] = []
 
         def run() -> None:

@@ -91,8 +91,8 @@ def smollm2_checkpoint(models_dir: Path, progress: fourfold.Progress | None = No
 class SmolLM2Config(TransformersConfig):
     model: str = Field("smollm2", description="Fixed: the converted SmolLM2-135M-Instruct checkpoint.", pattern="^smollm2$")
     max_tokens: int = Field(200, ge=1, le=2048, description="Most new tokens per answer.")
-    repetition_penalty: float = Field(1.15, ge=1, le=2, description="Penalise repeated tokens; the 135M model loops without it.")
-    no_repeat_ngram_size: int = Field(4, ge=0, le=20, description="Forbid repeating n-grams of this size.")
+    repetition_penalty: float = Field(1.1, ge=1, le=2, description="Penalise tokens the answer already used; the 135M model loops without it.")
+    no_repeat_ngram_size: int = Field(4, ge=0, le=20, description="Forbid the answer repeating its own n-grams of this size.")
     prompt_format: str = Field("chat", pattern="^chat$", description="SmolLM2 always uses its chat template.")
 
 

@@ -99,7 +99,7 @@ def check_citations(
         cited passage (flag ``unsupported-citation:[n]``).
     :param attribute_uncited: give an uncited sentence the passage holding at least
         ``min_overlap`` of its content words (flag ``attributed-citations``).
-    :param drop_unsupported: remove sentences (of four content words or more) whose best
+    :param drop_unsupported: remove sentences (of three content words or more) whose best
         passage holds less than ``min_support`` of their content words — claims the
         passages do not back (flag ``unsupported-removed:N``).
     """
@@ -117,7 +117,7 @@ def check_citations(
     removed = 0
     for index, sentence in enumerate(sentences):
         sentence_words = content_words(_CITATION.sub(" ", sentence))
-        if drop_unsupported and passages and len(sentence_words) >= 4:
+        if drop_unsupported and passages and len(sentence_words) >= 3:
             support = max(len(sentence_words & words) / len(sentence_words) for words in words_of)
             if support < min_support:
                 removed += 1
