@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -103,13 +104,14 @@ def knowledge_digest(domain: "Domain") -> dict[str, Any]:
 
 
 def model_identity(domain: "Domain", ref: str | None) -> dict[str, Any] | None:
-    """What identifies a base model for the reuse check: an artifact's fingerprint, or
-    a folder's file names, sizes and modification times."""
+    """What identifies a base model for the reuse check: an artifact's run, or a
+    folder's file names, sizes and modification times."""
     if ref is None:
         return None
     if ref.startswith("artifact:"):
         artifact = ArtifactStore(domain.settings).get(ref.split(":", 1)[1])
-        return {"ref": ref, "fingerprint": artifact.fingerprint}
+        # The run, not just its inputs: a forced retrain makes a different model.
+        return {"ref": ref, "fingerprint": artifact.fingerprint, "run": artifact.info.get("run_id")}
     folder = domain.resolve_model(ref)
     if not folder.is_dir():
         raise TrainingError(f"base model '{ref}' resolved to {folder}, which does not exist")
@@ -256,6 +258,7 @@ def _run_stage(domain: "Domain", stage: str, block: Any, progress: Progress, for
             "lineage": lineage,
             "config": config,
             "fingerprint": fingerprint,
+            "run_id": uuid.uuid4().hex,
             "metrics": result.metrics,
             "started_at": started.isoformat(timespec="seconds"),
             "finished_at": finished.isoformat(timespec="seconds"),

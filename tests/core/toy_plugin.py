@@ -77,14 +77,14 @@ class ToyTrainer(fourfold.Trainer):
     class Config(fourfold.ComponentConfig):
         steps: int = Field(10, ge=1)
 
-    def train(self, texts, output_dir: Path, progress):
+    def train(self, texts, output_dir: Path, progress, *, work_dir=None):
         return fourfold.TrainingResult(output_dir=output_dir)
 
 
 class ToyFineTuner(fourfold.FineTuner):
     name = "toy-tuner"
 
-    def fine_tune(self, output_dir: Path, progress):
+    def fine_tune(self, output_dir: Path, progress, *, work_dir=None):
         return fourfold.TrainingResult(output_dir=output_dir)
 
 
