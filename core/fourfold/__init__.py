@@ -39,6 +39,7 @@ from fourfold.components import (
 from fourfold.artifacts import Artifact, ArtifactStore
 from fourfold.deprecation import FourfoldDeprecationWarning
 from fourfold.domain import Domain
+from fourfold.evaluation.metrics import evaluate_run
 from fourfold.errors import (
     ArtifactNotFound,
     ComponentError,
@@ -130,6 +131,7 @@ __all__ = [
     "chunk_point_id",
     "citations_for",
     "content_hash",
+    "evaluate_run",
     "copy_tree",
     "get_settings",
     "hookimpl",

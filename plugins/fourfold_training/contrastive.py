@@ -272,7 +272,8 @@ def in_batch_loss(encoder: _Encoder, batch: Sequence[Example], cfg):
 
 
 def evaluate(encoder: _Encoder, relevant: dict[str, set[int]], passages: list[str], cfg) -> dict[str, float]:
-    """nDCG@10 and recall@10 of the held-out questions against all passages."""
+    """nDCG@10, Recall@10 and MRR@10 of the held-out questions searching the passages
+    (fourfold's shared ranking metrics)."""
     import torch
 
     was_training = encoder.model.training
@@ -284,15 +285,10 @@ def evaluate(encoder: _Encoder, relevant: dict[str, set[int]], passages: list[st
     finally:
         encoder.model.train(was_training)
     top = torch.topk(q @ p.T, k=min(10, len(passages)), dim=1).indices.tolist()
-    ndcg = recall = 0.0
-    for question, ranked in zip(questions, top):
-        rel = relevant[question]
-        dcg = sum(1 / math.log2(rank + 2) for rank, i in enumerate(ranked) if i in rel)
-        ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(rel), 10)))
-        ndcg += dcg / ideal
-        recall += len(rel.intersection(ranked)) / len(rel)
-    n = max(1, len(questions))
-    return {"ndcg@10": round(ndcg / n, 4), "recall@10": round(recall / n, 4)}
+    run = {question: [str(i) for i in ranked] for question, ranked in zip(questions, top)}
+    qrels = {question: {str(i): 1 for i in relevant[question]} for question in questions}
+    metrics = fourfold.evaluate_run(run, qrels, k=10)
+    return {name: round(metrics[name], 4) for name in ("ndcg@10", "recall@10", "mrr@10")}
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, elapsed: float, losses: list) -> None:
