@@ -23,41 +23,71 @@ import fourfold
 __all__ = ["Extractive", "split_sentences"]
 
 # Sentence ends: ".", "!" or "?" (not inside "e.g." / "2.5"), or a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
-_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|>\s*)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# Markdown marks, list bullets, and clause numbers ("3.", "4)", "3.1 The …" — but not "2.5 mg").
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|\d{1,3}(?:\.\d{1,3})+\.?\s+(?=[A-Z\"“(])|>\s*)")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl)\.$", re.I)
 _REDACTED = "[instruction-like text removed]"
 
 
+def _blocks(text: str) -> list[str]:
+    """Runs of text that read as one: paragraphs with hard-wrapped lines joined again;
+    each list item is a block of its own; headings are left out (they name a topic,
+    they answer nothing)."""
+    blocks: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        current = ""
+        for line in paragraph.split("\n"):
+            if not line.strip():
+                continue
+            bare = _MARKUP.sub("", line).strip()
+            bullet = _BULLET.match(line) is not None
+            heading = line.lstrip().startswith("#") or _is_shouting(bare) or (
+                not current and not bullet and _looks_like_heading(bare)
+            )
+            if heading or bullet:
+                if current:
+                    blocks.append(current)
+                current = "" if heading else bare
+                continue
+            current = f"{current} {bare}" if current else bare
+        if current:
+            blocks.append(current)
+    return blocks
+
+
 def split_sentences(text: str, *, min_chars: int = 25, max_chars: int = 400) -> list[str]:
-    """Sentences of ``text``, markup stripped; fragments shorter than ``min_chars`` are
-    joined to their neighbour, and very long ones are cut at ``max_chars``."""
-    text = text.replace(_REDACTED, "\n")  # a removed sentence ends the one before it
-    raw = [s for s in _SENTENCE_END.split(text) if s and s.strip()]
-    merged: list[str] = []
-    for piece in raw:
-        heading_mark = piece.lstrip().startswith("#")
-        bullet = _BULLET.match(piece) is not None
-        piece = _MARKUP.sub("", piece).strip()
-        if not piece:
-            continue
-        if heading_mark or (not bullet and _looks_like_heading(piece)):
-            continue  # headings name a topic; they do not answer anything
-        if merged and (_ABBREVIATIONS.search(merged[-1]) or len(merged[-1]) < min_chars and not merged[-1].endswith(":")):
-            merged[-1] = f"{merged[-1]} {piece}"
-        else:
-            merged.append(piece)
+    """Sentences of ``text``: markup stripped, hard-wrapped lines rejoined, headings
+    left out; a sentence cut after an abbreviation ("e.g.") is joined again, fragments
+    shorter than ``min_chars`` are dropped and very long sentences cut at ``max_chars``."""
+    text = text.replace(_REDACTED, "\n\n")  # a removed sentence ends the one before it
     out = []
-    for sentence in merged:
-        sentence = re.sub(r"\s+", " ", sentence).strip()
-        if len(sentence) < min_chars or not re.search(r"[A-Za-z]{3}", sentence):
-            continue
-        if len(sentence) > max_chars:
-            cut = sentence.rfind(" ", 0, max_chars)
-            sentence = sentence[: cut if cut > max_chars // 2 else max_chars].rstrip(",;: ") + "…"
-        out.append(sentence)
+    for block in _blocks(text):
+        merged: list[str] = []
+        for piece in _SENTENCE_END.split(block):
+            piece = piece.strip()
+            if not piece:
+                continue
+            if merged and (_ABBREVIATIONS.search(merged[-1]) or len(merged[-1]) < min_chars and not merged[-1].endswith(":")):
+                merged[-1] = f"{merged[-1]} {piece}"
+            else:
+                merged.append(piece)
+        for sentence in merged:
+            sentence = re.sub(r"\s+", " ", sentence).strip()
+            if len(sentence) < min_chars or not re.search(r"[A-Za-z]{3}", sentence):
+                continue
+            if len(sentence) > max_chars:
+                cut = sentence.rfind(" ", 0, max_chars)
+                sentence = sentence[: cut if cut > max_chars // 2 else max_chars].rstrip(",;: ") + "…"
+            out.append(sentence)
     return out
+
+
+def _is_shouting(line: str) -> bool:
+    """An all-capitals line ("3. HOW THE CLAUSE WORKS") is a heading."""
+    letters = [c for c in line if c.isalpha()]
+    return len(letters) >= 4 and all(c.isupper() for c in letters)
 
 
 def _looks_like_heading(line: str) -> bool:

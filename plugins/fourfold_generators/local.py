@@ -69,7 +69,9 @@ def load_local_model(path: Path, *, dtype: str = "float32", threads: int | None 
             raise FileNotFoundError(f"{path} is not a transformers model folder (no config.json)")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # callers show their own progress
         if threads:
             torch.set_num_threads(threads)
         started = time.perf_counter()

@@ -43,19 +43,23 @@ def _url(host: str, port: int) -> str:
 
 
 def _print_access(assistants: Any, url: str) -> None:
-    console.print(f"\n[bold green]fourfold is serving[/bold green] on [bold]{url}[/bold]  (API docs: {url}/docs)")
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # URLs and tokens stay on one line, to be copied
+
+    say(f"\n[bold green]fourfold is serving[/bold green] on [bold]{url}[/bold]  (API docs: {url}/docs)")
     for name, domain in sorted(assistants.domains.items()):
         tokens = assistants.tokens[name]
-        console.print(f"\n  [bold]{escape(name)}[/bold] — {escape(domain.title)}")
+        say(f"\n  [bold]{escape(name)}[/bold] — {escape(domain.title)}")
         if tokens.origin == "env":
-            console.print(f"    token: from ${escape(tokens.env or '')} ({len(tokens.tokens)} token(s))")
+            say(f"    token: from ${escape(tokens.env or '')} ({len(tokens.tokens)} token(s))")
         else:
             token = tokens.tokens[0]
             kept = "generated now" if tokens.origin == "generated" else "kept from an earlier run"
-            console.print(f"    token: [bold]{escape(token)}[/bold]  [dim]({kept}; set ${escape(tokens.env or 'serve.tokens_env')} to choose your own)[/dim]")
-            console.print(f"    chat:  {url}/?domain={name}#token={token}")
+            say(f"    token: [bold]{escape(token)}[/bold]  [dim]({kept}; set ${escape(tokens.env or 'serve.tokens_env')} to choose your own)[/dim]")
+            say(f"    chat:  {url}/?domain={name}#token={token}")
     example = sorted(assistants.domains)[0]
-    console.print(
+    say(
         f"\n  [dim]curl -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' "
         f"-d '{{\"question\": \"…\"}}' {url}/v1/domains/{example}/ask[/dim]"
     )

@@ -138,7 +138,11 @@ function renderCitations(list, citations, turnId) {
     li.className = "citation";
     const details = document.createElement("details");
     const summary = document.createElement("summary");
-    const where = [c.title || c.source, c.heading && c.heading !== c.title ? c.heading : "", c.page ? `page ${c.page}` : ""].filter(Boolean);
+    // The heading path often repeats the title ("Guide > 3. Scope"): show it once.
+    let heading = c.heading || "";
+    if (c.title && heading.startsWith(c.title)) heading = heading.slice(c.title.length).replace(/^\s*[>›]\s*/, "");
+    heading = heading.split(/\s+>\s+/).join(" › ");
+    const where = [c.title || c.source, heading, c.page ? `page ${c.page}` : ""].filter(Boolean);
     summary.textContent = `[${c.n}] ${where.join(" › ")}`;
     const source = document.createElement("p");
     source.className = "source muted small";
