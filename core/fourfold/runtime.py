@@ -137,31 +137,34 @@ class CoreAnswering:
             pieces = iter(generator.stream(prompt, request.limits))
         except Exception as exc:
             raise _named(generator, "stream", exc) from exc
-        while True:
-            try:
-                piece = next(pieces)
-            except StopIteration:
-                break
-            except FourfoldError:
-                raise
-            except Exception as exc:
-                raise _named(generator, "stream", exc) from exc
-            if not piece:
-                continue
-            if "first_token_ms" not in timings:
-                timings["first_token_ms"] = (time.perf_counter() - t0) * 1000
-            raw += piece
-            try:
-                visible = strategy.visible_text(raw, prompt)
-            except Exception as exc:
-                raise _named(strategy, "visible_text", exc) from exc
-            # Only ever append: text already shown cannot be taken back mid-stream.
-            if len(visible) > len(shown) and visible.startswith(shown):
-                request.on_text(visible[len(shown) :])
-                shown = visible
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+        try:
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    break
+                except FourfoldError:
+                    raise
+                except Exception as exc:
+                    raise _named(generator, "stream", exc) from exc
+                if not piece:
+                    continue
+                if "first_token_ms" not in timings:
+                    timings["first_token_ms"] = (time.perf_counter() - t0) * 1000
+                raw += piece
+                try:
+                    visible = strategy.visible_text(raw, prompt)
+                except Exception as exc:
+                    raise _named(strategy, "visible_text", exc) from exc
+                # Only ever append: text already shown cannot be taken back mid-stream.
+                if len(visible) > len(shown) and visible.startswith(shown):
+                    request.on_text(visible[len(shown) :])
+                    shown = visible
+        finally:
+            # Also when the listener went away (AnswerCancelled): stops the model now.
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
         return raw
 
 

@@ -135,6 +135,9 @@ class GroundedCitations(fourfold.PromptStrategy):
             return self.config.no_answer, [], flags + ["no-passages"]
         if self._is_no_answer(answer):
             return self.config.no_answer, [], flags + ["not-in-documents"]
+        answer, cut = _drop_unfinished_sentence(answer)
+        if cut:
+            flags.append("unfinished-sentence-removed")
         check = check_citations(
             answer,
             prompt.passages,
@@ -169,6 +172,20 @@ _REFUSAL = re.compile(
     r" (do|does|did) not (contain|provide|include|mention|say|answer|cover|give)"
     r"|^i (do not|don t|cannot|can t) (know|find|answer)"
 )
+
+
+_FINISHED = re.compile(r"[.!?…:;][\"')\]]*(\s*\[\d+(?:\s*,\s*\d+)*\])*[.!?]?[\"')]*\s*$")
+
+
+def _drop_unfinished_sentence(text: str) -> tuple[str, bool]:
+    """An answer cut off by the token limit ends mid-sentence: drop that last fragment,
+    when an earlier sentence is complete."""
+    if _FINISHED.search(text) or text.rstrip().endswith(("```", "|")):
+        return text, False
+    ends = list(re.finditer(r"[.!?](\s*\[\d+(?:\s*,\s*\d+)*\])?[\"')]*\s", text))
+    if not ends:
+        return text, False
+    return text[: ends[-1].end()].rstrip(), True
 
 
 def _normalise(text: str) -> str:

@@ -143,6 +143,13 @@ class TestGroundedCitations:
         assert "Paris" not in text and cited == [1]
         assert "unsupported-removed:1" in flags
 
+    def test_a_sentence_cut_off_by_the_token_limit_is_dropped(self, context):
+        strategy = grounded(context)
+        prompt = strategy.build("q", [FLU], [])
+        text, cited, flags = strategy.finish("Flu symptoms include fever and cough [1]. Most people with flu also have muscle", prompt)
+        assert text == "Flu symptoms include fever and cough [1]." and cited == [1]
+        assert "unfinished-sentence-removed" in flags
+
     def test_says_so_when_nothing_was_retrieved(self, context):
         strategy = grounded(context)
         prompt = strategy.build("q", [], [])
