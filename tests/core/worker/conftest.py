@@ -208,6 +208,18 @@ class Proc:
             pass
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel kills it if the test process dies
+    without reaching teardown (killed, timed out), so no worker outlives its test."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 @pytest.fixture
 def processes(tmp_path):
     """Start subprocesses in their own process groups; all are killed at teardown."""
@@ -223,6 +235,7 @@ def processes(tmp_path):
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         proc = Proc(name, popen, log)
         started.append(proc)
