@@ -127,6 +127,9 @@ def test_two_stages_writing_one_artifact_is_an_error(clinic):
 @pytest.mark.slow
 def test_lora_on_smollm2_lowers_heldout_perplexity(clinic, fourfold_home):
     """A handful of LoRA steps on SmolLM2-135M-Instruct, short sequences."""
+    from ...helpers.models import link_smollm2
+
+    link_smollm2(fourfold_home)  # the checkpoint converted once for the whole test run
     write_jsonl(clinic / "finetune.jsonl", instruction_pairs(16))
     lora = {
         "use": "lora",
