@@ -75,7 +75,7 @@ class _CausalFineTuner(fourfold.FineTuner):
         path = self._data_path()
         if not path.is_file():
             raise fourfold.TrainingError(f"{self._setting('data')}: data file {path} does not exist")
-        return {"data": {"path": str(path), "sha256": file_digest(path)}}
+        return {"data": {"file": self.config.data, "sha256": file_digest(path)}}  # as written: moving the folder retrains nothing
 
     def _data_path(self) -> Path:
         return self.context.path(self.config.data) if self.context else Path(self.config.data).resolve()

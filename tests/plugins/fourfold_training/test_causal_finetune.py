@@ -76,7 +76,7 @@ def test_full_fine_tune_on_instruction_pairs_lowers_heldout_perplexity(clinic):
     assert metrics["method"] == "full"
     assert metrics["after"]["heldout_perplexity"] < metrics["before"]["heldout_perplexity"]
     data = artifact.info["lineage"]["inputs"]["data"]
-    assert data["path"] == str(clinic / "finetune.jsonl") and len(data["sha256"]) == 64
+    assert data["file"] == "finetune.jsonl" and len(data["sha256"]) == 64
 
 
 @pytest.mark.parametrize(
