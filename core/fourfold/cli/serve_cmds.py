@@ -195,16 +195,19 @@ class _Children:
                 proc.wait()
 
 
-def _build_missing_indexes(domains: list[Any]) -> None:
+def _build_missing_indexes(domains: list[Any]) -> list[Any]:
+    """Build the indexes that do not exist yet; returns the domains that had one."""
     from fourfold.cli.progress import RichProgress
     from fourfold.index import index_status, refresh
 
+    existing = []
     for domain in domains:
         if domain.manifest.knowledge is None or not domain.prompt_strategy.uses_retrieval:
             continue
         status = index_status(domain)
         if status.published:
             console.print(f"{escape(domain.name)}: index {status.published} ({status.documents} documents, {status.chunks} chunks)")
+            existing.append(domain)
             continue
         console.print(f"{escape(domain.name)}: building the index (first run)…")
         with RichProgress(transient=True) as progress:
@@ -212,6 +215,7 @@ def _build_missing_indexes(domains: list[Any]) -> None:
         console.print(f"[green]{escape(report.summary())}[/green]")
         for warning in report.warnings:
             err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    return existing
 
 
 def _prepare_generators(domains: list[Any]) -> None:
@@ -225,6 +229,19 @@ def _prepare_generators(domains: list[Any]) -> None:
         took = time.perf_counter() - started
         if took > 1:
             console.print(f"{escape(domain.name)}: generator '{domain.generator.name}' ready ({took:.0f}s)")
+
+
+def _catch_up(domains: list[Any], settings: Any) -> None:
+    """Queue a refresh of indexes built in an earlier run: documents may have changed
+    while nothing was running. Only what changed is re-read."""
+    from fourfold.worker import client
+
+    for domain in domains:
+        try:
+            info = client.request_refresh(domain.name, settings=settings)
+            console.print(f"{escape(domain.name)}: refresh queued to catch up with changed documents (task {info.id[:8]})")
+        except Exception as exc:  # the API still serves the published version
+            err_console.print(f"[yellow]warning:[/yellow] {escape(domain.name)}: could not queue a refresh: {escape(str(exc))}")
 
 
 @app.command()
@@ -251,7 +268,7 @@ def up(
     settings = get_settings()
     assistants = Assistants.from_manifests(list(manifests), settings=settings)
     domains = list(assistants.domains.values())
-    _build_missing_indexes(domains)
+    already_built = _build_missing_indexes(domains)
     _prepare_generators(domains)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024, warm_up=True))
 
@@ -263,6 +280,7 @@ def up(
         if worker:
             log = children.start("worker", worker_argv(paths, concurrency=1))
             console.print(f"worker started (log: {log})")
+            _catch_up(already_built, settings)
         if beat:
             log = children.start("beat", beat_argv(paths))
             console.print(f"scheduler started (log: {log})")
