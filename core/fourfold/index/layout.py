@@ -11,6 +11,7 @@
             catalog.json        documents -> content hash and chunk ids; written last,
                                 so a version folder without it is unfinished
             report.json         what the refresh that built it did
+            PUBLISHED           present once the version has been published
             store/              the retriever store's own folder (a qdrant-edge shard, …)
             .readers            processes serving this version hold a shared flock on it
 
@@ -35,6 +36,7 @@ from fourfold.index.files import append_line, remove_tree, write_atomic, write_j
 __all__ = ["IndexLayout", "Catalog", "DocumentEntry", "VERSION_PATTERN", "version_number", "version_name"]
 
 VERSION_PATTERN = re.compile(r"^v(\d{6,})$")
+HISTORY_KEPT = 1000
 CATALOG_FORMAT = 1
 
 
@@ -212,9 +214,19 @@ class IndexLayout:
     # -- history ------------------------------------------------------------------------
 
     def append_history(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Record an event. The log is trimmed to its last ``HISTORY_KEPT`` lines once it
+        is twice that long (only the writer appends, under the writer lock)."""
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
         self.root.mkdir(parents=True, exist_ok=True)
         append_line(self.history_file, json.dumps(record, sort_keys=True, default=str))
+        try:
+            size = self.history_file.stat().st_size
+        except FileNotFoundError:
+            return record
+        if size > HISTORY_KEPT * 400:  # cheap pre-check before counting lines
+            lines = self.history_file.read_text(encoding="utf-8").splitlines()
+            if len(lines) > 2 * HISTORY_KEPT:
+                write_atomic(self.history_file, "\n".join(lines[-HISTORY_KEPT:]) + "\n")
         return record
 
     def history(self) -> list[dict[str, Any]]:
@@ -233,9 +245,16 @@ class IndexLayout:
                 out.append(record)
         return out
 
-    def published_versions(self) -> set[str]:
-        """Versions that were ever published (by a refresh or a rollback)."""
-        return {e["version"] for e in self.history() if e.get("event") in ("publish", "rollback") and "version" in e}
+    def mark_published(self, name: str) -> None:
+        """Record in the version itself that it is being published (before ``CURRENT``
+        names it), so that cleaning up never mistakes it for a leftover."""
+        write_atomic(self.published_marker(name), "")
+
+    def published_marker(self, name: str) -> Path:
+        return self.versions_dir / name / "PUBLISHED"
+
+    def was_published(self, name: str) -> bool:
+        return self.published_marker(name).is_file()
 
     # -- readers and deletion -------------------------------------------------------------
 

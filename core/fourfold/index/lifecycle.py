@@ -354,6 +354,7 @@ class _Refresh:
         report.finished = _now()
         layout.write_report(name, report.to_dict())
         layout.write_catalog(catalog)
+        layout.mark_published(name)
         store.publish(location)
         layout.write_current(name)
         layout.append_history(
@@ -434,11 +435,10 @@ class _Refresh:
         but never published, half-deleted folders."""
         layout = self.layout
         current = layout.read_current()
-        published = layout.published_versions()
         for name in layout.version_names():
             if name == current:
                 continue
-            if not layout.is_complete(name) or name not in published:
+            if not layout.is_complete(name) or not layout.was_published(name):
                 log.info("removing unfinished index version %s of %s", name, self.domain.name)
                 self._discard(store, name)
         for trash in layout.trash():
@@ -492,13 +492,12 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
     with WriterLock(layout.lock_file, domain.name, wait=wait):
         current = layout.read_current()
         complete = layout.complete_versions()
-        published = layout.published_versions()
         if to is None:
             if current is None:
                 raise IndexVersionError(f"domain '{domain.name}' has no published index to roll back")
             from fourfold.index.layout import version_number
 
-            older = [v for v in complete if version_number(v) < version_number(current) and v in published]
+            older = [v for v in complete if version_number(v) < version_number(current) and layout.was_published(v)]
             if not older:
                 raise IndexVersionError(
                     f"domain '{domain.name}': no version older than {current} is kept (keep_versions); nothing to roll back to"

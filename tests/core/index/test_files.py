@@ -49,3 +49,17 @@ def test_vector_cache_round_trip_per_model(tmp_path):
         assert np.array_equal(got["h2"], vectors[1])
     with VectorCache(tmp_path / "v.sqlite", "model-b", 4) as other:
         assert other.get_many(["h1"]) == {}  # another embedder never reuses these
+
+
+def test_history_is_trimmed_and_skips_a_torn_line(tmp_path, monkeypatch):
+    from fourfold.index import IndexLayout
+    from fourfold.index import layout as layout_module
+
+    monkeypatch.setattr(layout_module, "HISTORY_KEPT", 10)
+    layout = IndexLayout(tmp_path, "kb")
+    for i in range(25):
+        layout.append_history("unchanged", version="v000001", n=i, padding="x" * 400)
+    with layout.history_file.open("a") as fh:
+        fh.write('{"event": "publ')  # a crash mid-append
+    events = layout.history()
+    assert 10 <= len(events) <= 20 and events[-1]["n"] == 24
