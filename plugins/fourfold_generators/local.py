@@ -22,8 +22,6 @@ __all__ = ["LocalModel", "TransformersGenerator", "TransformersConfig", "load_lo
 
 log = logging.getLogger("fourfold.generators")
 
-_PLAIN_ROLES = {"system": "", "user": "Question: ", "assistant": "Answer: "}
-
 
 @dataclass
 class LocalModel:
@@ -139,7 +137,7 @@ class TransformersConfig(fourfold.ComponentConfig):
     )
     no_repeat_ngram_size: int = Field(0, ge=0, le=20, description="Forbid the answer repeating its own n-grams of this size (0: off).")
     prompt_format: Literal["auto", "chat", "plain"] = Field(
-        "auto", description="'chat': the tokenizer's chat template; 'plain': 'Question: … Answer:' text; 'auto': chat when the tokenizer has a template."
+        "auto", description="'chat': the tokenizer's chat template; 'plain': 'Question: …\\nAnswer: ' text (as fourfold fine-tunes models without a template); 'auto': chat when the tokenizer has a template."
     )
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights' precision in memory.")
     seed: int = Field(0, description="Random seed for sampling (temperature > 0).")
@@ -196,26 +194,30 @@ class TransformersGenerator(fourfold.Generator):
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         if use_chat:
             if not local.has_chat_template:
-                raise fourfold.ConfigError(f"prompt_format is 'chat' but the tokenizer in {local.path} has no chat template")
+                raise ValueError(f"prompt_format is 'chat' but the tokenizer in {local.path} has no chat template")
             return local.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        parts = []
+        # The format fourfold's fine-tuners train models without a chat template on.
+        text = ""
         for m in messages:
-            parts.append(_PLAIN_ROLES.get(m["role"], "") + m["content"].strip())
-        return "\n\n".join(parts) + "\n\nAnswer:"
+            content = m["content"].strip()
+            if m["role"] == "user":
+                text += f"Question: {content}\n"
+            elif m["role"] == "assistant":
+                text += f"Answer: {content}\n\n"
+            else:
+                text += f"{content}\n\n"
+        return text + "Answer: "
 
     def _inputs(self, prompt: fourfold.Prompt, local: LocalModel, max_new_tokens: int) -> dict[str, Any]:
         text = self.render(prompt, local)
-        encoded = local.tokenizer(text, return_tensors="pt", add_special_tokens=not self._uses_chat(local))
+        # Templates already hold their special tokens; plain prompts are trained without.
+        encoded = local.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         room = max(16, local.context_length - max_new_tokens)
         ids = encoded["input_ids"]
         if ids.shape[1] > room:
             # Keep the end: the question and the generation cue matter most.
             encoded = {k: v[:, -room:] for k, v in encoded.items()}
         return dict(encoded)
-
-    def _uses_chat(self, local: LocalModel) -> bool:
-        fmt = self.config.prompt_format
-        return fmt == "chat" or (fmt == "auto" and local.has_chat_template)
 
     def options(self, limits: fourfold.GenerationLimits) -> GenerationOptions:
         return GenerationOptions(
