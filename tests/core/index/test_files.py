@@ -63,3 +63,36 @@ def test_history_is_trimmed_and_skips_a_torn_line(tmp_path, monkeypatch):
         fh.write('{"event": "publ')  # a crash mid-append
     events = layout.history()
     assert 10 <= len(events) <= 20 and events[-1]["n"] == 24
+
+
+def test_embed_with_cache_embeds_only_new_distinct_text(tmp_path):
+    import fourfold
+    from fourfold.index import EmbedStats, embed_with_cache
+
+    class Counting(fourfold.Embedder):
+        name = "counting"
+        seen: list[str] = []
+
+        model_id = "counting-1"
+        dimension = 4
+
+        def token_spans(self, text):
+            return [(0, len(text))]
+
+        def embed_documents(self, texts, progress=None):
+            self.seen.extend(texts)
+            out = np.zeros((len(texts), 4), dtype=np.float32)
+            for i, t in enumerate(texts):
+                out[i, len(t) % 4] = 1.0
+            return out
+
+    embedder = Counting()
+    with VectorCache(tmp_path / "v.sqlite", embedder.model_id, 4) as cache:
+        stats = EmbedStats()
+        first = embed_with_cache(embedder, ["aa", "bbb", "aa"], cache, stats=stats)
+        assert embedder.seen == ["bbb", "aa"] or sorted(embedder.seen) == ["aa", "bbb"]
+        assert stats.embedded == 3 and stats.unique_embedded == 2 and stats.from_cache == 0
+        stats = EmbedStats()
+        again = embed_with_cache(embedder, ["bbb", "c"], cache, stats=stats)
+        assert stats.from_cache == 1 and stats.embedded == 1 and embedder.seen[-1] == "c"
+        assert np.array_equal(again[0], first[1])
