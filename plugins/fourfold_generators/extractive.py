@@ -104,6 +104,10 @@ class ExtractiveConfig(fourfold.ComponentConfig):
         0.15, ge=0, le=2, description="Quote only sentences within this margin of the best one's similarity."
     )
     max_sentence_chars: int = Field(400, ge=50, le=4000, description="Longer sentences are cut.")
+    max_candidates: int = Field(
+        32, ge=1, le=1000,
+        description="Sentences scored with the embedder at most; beyond this, those sharing the most words with the question (then from higher-ranked passages) are kept.",
+    )
     format: str = Field(
         "quotes", pattern="^(quotes|bullets|prose)$", description="'quotes' (\"…\" [n] per line), 'bullets' or 'prose'."
     )
@@ -192,6 +196,11 @@ class Extractive(fourfold.Generator):
                     candidates.append(_Candidate(n=n, position=i, text=sentence))
         if not candidates:
             return []
+        if len(candidates) > cfg.max_candidates:
+            # Bound the embedding work per question: keep the sentences sharing the most
+            # words with the question, earlier passages first on ties.
+            wanted = _words(prompt.question)
+            candidates = sorted(candidates, key=lambda c: (-len(wanted & _words(c.text)), c.n, c.position))[: cfg.max_candidates]
         embedder = self._embedder()
         question = embedder.embed_query(prompt.question)
         vectors = self._vectors(embedder, [c.text for c in candidates])
@@ -253,6 +262,13 @@ class Extractive(fourfold.Generator):
                 return
             budget -= len(words)
             yield piece
+
+
+_COMMON = frozenset("the and for are how what which when does with that this from have can who why your you not".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]{3,}", text.lower()) if w not in _COMMON}
 
 
 def _cite_inside(sentence: str, n: int) -> str:
