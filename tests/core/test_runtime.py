@@ -69,3 +69,25 @@ def test_closing_the_stream_stops_the_generator(domain):
     stream.close()  # the client went away
     gate.set()
     assert domain.generator.closed.wait(10), "the generator was not closed"
+
+
+class _Shouting:
+    """A wrapper plugin: rewrites the question before, the answer after."""
+
+    FOURFOLD_PLUGIN_API = "1.0"
+
+    @fourfold.hookimpl(wrapper=True)
+    def answer_question(self, request):
+        request.question = request.question.strip() + "!"
+        result = yield
+        result.text = result.text.upper()
+        result.flags.append(f"asked:{request.question}")
+        return result
+
+
+def test_wrappers_run_around_streamed_answers_too(domain):
+    assert domain.host.register(_Shouting(), name="shouting").status == "loaded"
+    items = list(stream_answer(domain, "hi? "))
+    final = items[-1]
+    assert final.text == "HELLO [12] WORLD DONE" and "asked:hi?!" in final.flags
+    assert "".join(items[:-1]) == "Hello [12] world"  # streamed as generated; the final text is authoritative
