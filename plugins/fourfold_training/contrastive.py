@@ -52,6 +52,7 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         learning_rate: float = Field(2e-5, gt=0, lt=1)
         warmup_fraction: float = Field(0.1, ge=0, lt=1)
         scale: float = Field(20.0, gt=0, description="Cosine similarities are multiplied by this before softmax.")
+        group_by_length: bool = Field(True, description="Batch passages of similar length together (less padding, faster).")
         max_query_tokens: int = Field(64, ge=8, le=512)
         max_passage_tokens: int = Field(256, ge=16, le=512)
         eval_fraction: float = Field(0.1, gt=0, le=0.5, description="Share of questions held out for nDCG@10.")
@@ -152,9 +153,12 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         started = time.perf_counter()
         stopped_by_budget = False
         queries_seen = 0
+        epoch_batches: dict[int, list[list[Example]]] = {}
         while step < total_steps:
             epoch, offset = divmod(step, steps_per_epoch)
-            batch = batches_for_epoch(train, cfg.batch_size, cfg.seed + epoch)[offset]
+            if epoch not in epoch_batches:
+                epoch_batches = {epoch: batches_for_epoch(train, cfg.batch_size, cfg.seed + epoch, cfg.group_by_length)}
+            batch = epoch_batches[epoch][offset]
             loss = in_batch_loss(encoder, batch, cfg)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -247,13 +251,27 @@ def candidate_passages(examples: Sequence[Example], held_out: Sequence[Example],
     return sorted(needed) + others[: max(0, limit - len(needed))]
 
 
-def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int) -> list[list[Example]]:
+def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int, group_by_length: bool = True) -> list[list[Example]]:
     """The epoch's batches: a seeded shuffle (the same on a resumed run), full batches
-    only, so every question has ``batch_size - 1`` negatives."""
+    only, so every question has ``batch_size - 1`` negatives.
+
+    With ``group_by_length``, each run of 8 batches is sorted by passage length before
+    it is cut, and the batches are shuffled again: a batch pads its passages to a
+    similar length (on obliqa half the tokens of random batches are padding) while
+    every epoch still mixes the whole data.
+    """
+    rng = random.Random(seed)
     order = list(range(len(train)))
-    random.Random(seed).shuffle(order)
+    rng.shuffle(order)
     n = max(1, len(order) // batch_size)
-    return [[train[i] for i in order[k * batch_size : (k + 1) * batch_size]] for k in range(n)]
+    order = order[: n * batch_size] if len(order) >= batch_size else order
+    if group_by_length:
+        span = batch_size * 8
+        order = [i for k in range(0, len(order), span) for i in sorted(order[k : k + span], key=lambda i: len(train[i].second))]
+    batches = [[train[i] for i in order[k * batch_size : (k + 1) * batch_size]] for k in range(n)]
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches
 
 
 def in_batch_loss(encoder: _Encoder, batch: Sequence[Example], cfg):

@@ -77,3 +77,19 @@ def test_contrastive_fine_tune_makes_an_embedder_artifact_retrieval_can_use(clin
     assert np.isclose(np.linalg.norm(a), 1, atol=1e-3)
     assert float(a @ b) < 0.99999
     assert tuned.model_id != base.model_id
+
+
+@pytest.mark.parametrize("group_by_length", [True, False])
+def test_epoch_batches_are_full_seeded_and_cover_the_data(group_by_length):
+    from fourfold_training.contrastive import batches_for_epoch
+    from fourfold_training.pairs import Example
+
+    train = [Example(f"q{i}", "p" * (1 + (i * 37) % 300), f"x:{i}") for i in range(100)]
+    batches = batches_for_epoch(train, 8, seed=3, group_by_length=group_by_length)
+    assert len(batches) == 12 and all(len(b) == 8 for b in batches)
+    assert len({e.first for b in batches for e in b}) == 96  # no pair twice; the remainder waits for the next epoch
+    assert batches == batches_for_epoch(train, 8, seed=3, group_by_length=group_by_length)  # a resumed run sees the same
+    assert batches != batches_for_epoch(train, 8, seed=4, group_by_length=group_by_length)
+    if group_by_length:
+        spread = sum(max(len(e.second) for e in b) - min(len(e.second) for e in b) for b in batches) / len(batches)
+        assert spread < 100  # random batches of these lengths spread over ~260 characters
