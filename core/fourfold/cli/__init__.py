@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "fourfold.cli.worker_cmds",
     "fourfold.cli.serve_cmds",
     "fourfold.cli.train_cmds",
+    "fourfold.cli.advise_cmds",
     "fourfold.cli.dev_cmds",
 ]
 

@@ -1,0 +1,343 @@
+"""One-time and recurring costs of the stages that build a domain: indexing, refreshing,
+training from scratch and fine-tuning. Each returns a :class:`CostLine` whose wall time
+here is a sum of parts, each part with its derivation."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fourfold.advisor.accelerator import Accelerator
+from fourfold.advisor.costs import ONE_TIME, PER_DAY, CostLine, cost_line
+from fourfold.advisor.figures import Figure, Input
+from fourfold.advisor.models import ModelShape, gpt2_shape
+from fourfold.advisor.profile import ChangeProfile, CorpusProfile
+from fourfold.advisor.rates import Rates
+from fourfold.advisor.resolve import ResolvedModel
+
+if TYPE_CHECKING:
+    from fourfold.domain import Domain
+
+__all__ = [
+    "index_build",
+    "refresh_per_day",
+    "causal_lm_training",
+    "reference_training",
+    "causal_fine_tune",
+    "contrastive_fine_tune",
+    "retrain_per_day",
+    "FineTuneData",
+    "fine_tune_data",
+    "REFERENCE_MODEL",
+    "TOKENS_PER_PARAMETER",
+]
+
+TOKENS_PER_PARAMETER = 20  # compute-optimal data for a model (Hoffmann et al. 2022)
+REFERENCE_MODEL = {"vocab": 50257, "width": 768, "layers": 12, "context": 1024, "heads": 12}  # GPT-2 small, 124M
+_CHARS_PER_TOKEN_FALLBACK = 4.0
+
+
+def _f(value: float, unit: str, formula: str, **inputs: Input) -> Figure:
+    return Figure(value, unit, formula, dict(inputs))
+
+
+# -------------------------------------------------------------------------
+# retrieval
+# -------------------------------------------------------------------------
+
+
+def index_build(corpus: CorpusProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None) -> CostLine:
+    """A full build of the index: read and chunk every file (measured), load the embedder,
+    embed every chunk, write and optimise the store."""
+    tokens_per_chunk = corpus.embedded_tokens / max(corpus.chunks, 1)
+    parts = {
+        "load and chunk": _f(corpus.load_s, "s", "measured by reading the corpus" + (" (sample, scaled)" if corpus.sampled else "")),
+        "embedder load": rates.embedder_load(),
+        "embed": rates.embed_seconds(corpus.padded_tokens),
+        "write": rates.store_write_seconds(corpus.chunks),
+    }
+    flops = _embed_flops(corpus.embedded_tokens, tokens_per_chunk, emb)
+    return cost_line("index-build", ONE_TIME, f"index {corpus.documents:,} documents ({corpus.chunks:,} chunks)", flops, parts, acc,
+                     facts={"chunks": Figure(corpus.chunks, "chunks"), "embedded tokens": Figure(corpus.embedded_tokens, "tokens")})
+
+
+def _embed_flops(tokens: float, tokens_per_text: float, emb: ModelShape | None) -> Figure:
+    if emb is None:
+        return Figure(None, "FLOPs", note="the embedder does not expose its model; FLOPs unknown")
+    per_token = emb.forward_flops_per_token(tokens_per_text, bidirectional=True)
+    return Figure(tokens * per_token, "FLOPs", "tokens × (2·Nc + 4·L·T·d)",
+                  {"tokens": Input(round(tokens), "tokens", "embedded"), "Nc": Input(emb.compute_parameters, "parameters", emb.source),
+                   "L": Input(emb.layers, "layers", "embedder"), "T": Input(round(tokens_per_text), "tokens", "mean per text"), "d": Input(emb.width, "", "embedder width")})
+
+
+def refresh_per_day(corpus: CorpusProfile, changes: ChangeProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None) -> CostLine:
+    """A day of background refreshes: every refresh lists and hashes the files (a refresh
+    with no change costs only that); changed documents are read, chunked, embedded and
+    written — a refresh is proportional to the change, not to the corpus."""
+    docs = changes.documents_per_day.value or 0.0
+    per_day = changes.refreshes_per_day.value or 0.0
+    chunks_per_doc = corpus.chunks / max(corpus.documents, 1)
+    chunks = changes.chunks_per_day.value if changes.chunks_per_day is not None else docs * chunks_per_doc
+    tokens_per_chunk = corpus.embedded_tokens / max(corpus.chunks, 1)
+    publishing = min(per_day, docs) if docs else 0.0
+    store = rates.data.get("store") or {}
+    parts = {
+        "scan and hash": _f(per_day * corpus.scan_s, "s", "refreshes × scan time",
+                            refreshes=Input(round(per_day, 3), "per day", changes.refreshes_per_day.formula), scan=Input(round(corpus.scan_s, 4), "s", "measured")),
+        "load and chunk": _f(docs * corpus.load_s / max(corpus.documents, 1), "s", "changed documents × load time per document",
+                             documents=Input(round(docs, 3), "per day", changes.source), load=Input(round(corpus.load_s / max(corpus.documents, 1), 4), "s/document", "measured")),
+        "embed": rates.embed_seconds(chunks * corpus.padded_tokens / max(corpus.chunks, 1)),
+        "write": _f(publishing * (store.get("commit_s", 0) + store.get("open_s", 0)) + chunks / max(store.get("points_per_s", 1e9), 1e-9), "s",
+                    "publishing refreshes × (commit + open) + chunks / write rate",
+                    publishing=Input(round(publishing, 3), "per day", "min(refreshes, changed documents)"),
+                    chunks=Input(round(chunks, 2), "per day", changes.source)),
+    }
+    flops = _embed_flops(chunks * tokens_per_chunk, tokens_per_chunk, emb)
+    what = f"{per_day:.3g} scheduled refreshes, {docs:.3g} documents changed ({changes.source})"
+    return cost_line("refresh", PER_DAY, what, flops, parts, acc,
+                     facts={"changed documents": changes.documents_per_day, "refreshes": changes.refreshes_per_day})
+
+
+# -------------------------------------------------------------------------
+# training from scratch
+# -------------------------------------------------------------------------
+
+
+def _steps_within(steps: int | None, minutes: float | None, step_s: float) -> tuple[int, str]:
+    limit = steps if steps else 10**12
+    if minutes:
+        # the time-budget callback stops after the step that crosses the budget
+        by_time = max(1, math.ceil(minutes * 60 / max(step_s, 1e-9)))
+        if by_time < limit:
+            return by_time, f"time budget {minutes:g} min / step time"
+    return int(limit), "configured steps"
+
+
+def causal_lm_training(domain: "Domain", config: Any, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str = "training") -> CostLine:
+    """The manifest's ``causal-lm`` run: tokenizer, model, steps (or time budget)."""
+    c = config
+    shape = gpt2_shape(vocab=c.vocab_size, width=c.width, layers=c.layers, context=c.context, heads=c.heads, source="causal-lm config")
+    corpus_tokens = corpus.tokens + corpus.documents  # one end-of-text token per document
+    blocks = max(corpus_tokens // c.context, 2)
+    every = max(2, round(1 / c.eval_fraction))
+    held = min(c.max_eval_blocks, max(1, (blocks - every // 2 + every - 1) // every))
+    train_tokens = (blocks - held) * c.context
+    tokens_step = c.batch_size * c.context
+    flops_step = tokens_step * shape.training_flops_per_token(c.context)
+    step = rates.train_step_seconds(flops_step, shape.compute_parameters)
+    steps, why = _steps_within(c.steps, c.max_minutes, step.value)
+    data = steps * tokens_step
+    eval_flops = 2 * held * c.context * shape.forward_flops_per_token(c.context)
+    checkpoints = steps // c.save_every
+    parts = {
+        "load knowledge": Figure(corpus.load_s, "s", "measured by reading the corpus"),
+        "set-up": rates.setup_seconds("causal-lm"),
+        "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
+        "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
+        "checkpoints": _scaled(rates.write_seconds(shape.parameters * 4 * 3), checkpoints, "checkpoints (weights + Adam state)"),
+    }
+    flops = Figure(data * shape.training_flops_per_token(c.context) + eval_flops, "FLOPs", "D × (6·Nc + 6·L·T·d) + evaluation",
+                   {"D": Input(data, "tokens", f"{steps} steps × {c.batch_size} × {c.context} tokens"), "Nc": Input(shape.compute_parameters, "parameters", shape.source),
+                    "L": Input(c.layers, "", "config"), "T": Input(c.context, "tokens", "config"), "d": Input(c.width, "", "config")})
+    epochs = data / max(train_tokens, 1)
+    facts = {
+        "parameters": Figure(shape.parameters, "parameters", "V·d + T·d + L·(12·d² + 13·d) + 2·d", {"V": Input(c.vocab_size, "", "config (at most; BPE may learn fewer)")}),
+        "tokens trained": Figure(data, "tokens", "steps × batch × context"),
+        "epochs": Figure(epochs, "", "tokens trained / corpus tokens", {"corpus tokens": Input(train_tokens, "tokens", "embedder-tokenizer count, less held-out blocks")}),
+        "tokens/s": Figure(tokens_step / step.value, "tokens/s", "tokens per step / step time"),
+        "steps": Figure(steps, "steps", why),
+    }
+    line = cost_line(key, ONE_TIME, f"train a {shape.parameters / 1e6:.3g}M-parameter GPT-2 from scratch ({steps:,} steps, {data:,} tokens)", flops, parts, acc, facts=facts)
+    return line
+
+
+def reference_training(corpus: CorpusProfile, rates: Rates, acc: Accelerator) -> CostLine:
+    """A 124M-parameter GPT-2 trained compute-optimally: 20 tokens per parameter."""
+    r = REFERENCE_MODEL
+    shape = gpt2_shape(vocab=r["vocab"], width=r["width"], layers=r["layers"], context=r["context"], heads=r["heads"], source="GPT-2 small")
+    data = TOKENS_PER_PARAMETER * shape.parameters
+    per_token = shape.training_flops_per_token(r["context"])
+    f = rates.train_flops_rate(shape.compute_parameters)
+    flops = Figure(data * per_token, "FLOPs", "6·N·D (+ attention: 6·L·T·d per token)",
+                   {"N": Input(shape.parameters, "parameters", "GPT-2 small"), "D": Input(data, "tokens", f"{TOKENS_PER_PARAMETER} tokens per parameter (Hoffmann et al. 2022)"),
+                    "T": Input(r["context"], "tokens", "context")})
+    parts = {"train": Figure(flops.value / f.value, "s", "FLOPs / F(Nc)", {"FLOPs": Input(flops.value, "FLOPs", "above"), "F(Nc)": Input(round(f.value), "FLOP/s", f.formula)}, note=f.note)}
+    facts = {
+        "parameters": Figure(shape.parameters, "parameters"),
+        "tokens needed": Figure(data, "tokens"),
+        "corpus tokens": Figure(corpus.tokens, "tokens"),
+        "corpus repeats": Figure(data / max(corpus.tokens, 1), "×", "tokens needed / corpus tokens"),
+    }
+    return cost_line("training-125m", ONE_TIME, f"train a {shape.parameters / 1e6:.0f}M-parameter model from scratch, compute-optimally ({data / 1e9:.2g}B tokens)", flops, parts, acc, facts=facts)
+
+
+def retrain_per_day(base: CostLine, changes: ChangeProfile, acc: Accelerator, *, key: str) -> CostLine:
+    """Keeping a trained or fine-tuned model current: retrain after changes, at most once a day."""
+    docs = changes.documents_per_day.value or 0.0
+    runs = min(1.0, docs)
+    times = Figure(runs, "runs/day", "min(1, changed documents per day)", {"changed documents": Input(round(docs, 3), "per day", changes.source)},
+                   note="a model learns changed text only by being trained again; at most daily (answers up to a day stale)")
+    parts = {f"{base.key} again": Figure((base.here.value or 0) * runs, "s", "runs per day × one run", {"runs": Input(runs, "per day", times.formula), "one run": Input(base.here.value, "s", "above")})}
+    flops = Figure((base.flops.value or 0) * runs, "FLOPs", "runs per day × FLOPs of one run")
+    acc_time = Figure((base.accelerator.value or 0) * runs, "s", "runs per day × accelerator time of one run")
+    return cost_line(key, PER_DAY, f"retrain to keep up with {docs:.3g} changed documents/day", flops, parts, acc, accelerator=acc_time, facts={"runs": times})
+
+
+def _scaled(fig: Figure, times: int, what: str) -> Figure:
+    return Figure((fig.value or 0.0) * times, "s", f"{what} × time each", {"count": Input(times, "", "steps / save_every"), "each": Input(fig.value, "s", fig.explain())})
+
+
+# -------------------------------------------------------------------------
+# fine-tuning
+# -------------------------------------------------------------------------
+
+
+@dataclass
+class FineTuneData:
+    """Training examples as the fine-tuner will see them, sized in the base model's tokens."""
+
+    examples: int
+    tokens_per_example: float
+    padded_tokens_per_example: float
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _tokenizer(folder: Path | None):
+    if folder is None:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception:
+        return None
+
+
+def fine_tune_data(domain: "Domain", config: Any, base: ResolvedModel, corpus: CorpusProfile, batch_size: int, max_length: int) -> FineTuneData:
+    """Examples and their token lengths: from the JSONL file named in ``data`` (tokenized
+    with the base model's tokenizer when it exists), else the knowledge sections the
+    fine-tuner derives pairs from."""
+    tokenizer = _tokenizer(base.folder)
+    overhead = 6
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        try:
+            overhead = len(tokenizer.apply_chat_template([{"role": "user", "content": ""}, {"role": "assistant", "content": ""}], tokenize=True)) + 1
+        except Exception:
+            overhead = 32
+    texts: list[str] = []
+    data = getattr(config, "data", None)
+    if data:
+        path = domain.context().path(data)
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        continue
+                    texts.append(" ".join(str(v) for v in row.values() if isinstance(v, str)))
+        source = f"{data} ({len(texts)} examples)"
+    else:
+        limit = getattr(config, "max_examples", 5000)
+        n = min(corpus.sections, limit)
+        mean_chars = corpus.section_chars / max(corpus.sections, 1) + 60
+        texts = []
+        source = f"pairs derived from {n} knowledge sections"
+        if tokenizer is None:
+            per = mean_chars * corpus.tokens / max(corpus.chars, 1)
+            padded = min(max_length, per * 1.3 + overhead)
+            return FineTuneData(n, min(max_length, per + overhead), padded, source + "; tokens by the embedder's tokenizer ×1.3 for padding")
+        sample = " ".join(c.text for c in corpus.sample_chunks[:16])
+        ratio = len(tokenizer(sample, add_special_tokens=False)["input_ids"]) / max(len(sample), 1)
+        per = mean_chars * ratio
+        return FineTuneData(n, min(max_length, per + overhead), min(max_length, per * 1.3 + overhead), source + "; padding assumed ×1.3")
+    if tokenizer is not None:
+        lengths = [min(max_length, len(tokenizer(t, add_special_tokens=False)["input_ids"]) + overhead) for t in texts]
+        how = "base model's tokenizer"
+    else:
+        ratio = corpus.tokens / max(corpus.chars, 1)
+        lengths = [min(max_length, len(t) * ratio + overhead) for t in texts]
+        how = "embedder's tokenizer ratio (the base model does not exist yet)"
+    if not lengths:
+        return FineTuneData(0, 0.0, 0.0, source)
+    # Batches pad to their longest example: the expected longest of a random batch.
+    rng = random.Random(0)
+    trials = [max(rng.sample(lengths, min(batch_size, len(lengths)))) for _ in range(200)]
+    return FineTuneData(len(lengths), sum(lengths) / len(lengths), sum(trials) / len(trials), f"{source}; tokens by the {how}")
+
+
+def causal_fine_tune(
+    domain: "Domain", method: str, config: Any, base: ResolvedModel, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str,
+    base_load: Figure | None = None,
+) -> CostLine:
+    """A ``lora`` or ``full`` run: load the base, evaluate, train, evaluate, save."""
+    c = config
+    shape = base.shape
+    data = fine_tune_data(domain, c, base, corpus, c.batch_size, min(c.max_length, shape.context))
+    n_eval = min(c.max_eval_examples, max(1, round(data.examples * c.eval_fraction)), max(data.examples - 1, 1))
+    seq = data.padded_tokens_per_example
+    tokens_step = c.batch_size * seq
+    rank = getattr(c, "rank", 8)
+    lora_params = shape.lora_parameters(rank) if method == "lora" else 0
+    per_token = shape.lora_flops_per_token(seq, lora_params) if method == "lora" else shape.training_flops_per_token(seq)
+    step = rates.train_step_seconds(tokens_step * per_token, shape.compute_parameters, kind="lora")
+    steps, why = _steps_within(c.steps, c.max_minutes, step.value)
+    eval_flops = 2 * n_eval * data.tokens_per_example * shape.forward_flops_per_token(data.tokens_per_example)
+    state_bytes = (lora_params if method == "lora" else shape.parameters) * 4 * 3
+    parts = {
+        "set-up": rates.setup_seconds("lora"),
+        "load base": base_load or rates.model_load_seconds(shape.weight_bytes),
+        "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
+        "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
+        "checkpoints": _scaled(rates.write_seconds(state_bytes), steps // c.save_every, "checkpoints"),
+        "save": rates.write_seconds(shape.weight_bytes + lora_params * 4),
+    }
+    d = steps * tokens_step
+    formula = "D × (4·Nc + 6·Nlora + 6·L·T·d)" if method == "lora" else "D × (6·Nc + 6·L·T·d)"
+    inputs = {"D": Input(round(d), "tokens", f"{steps} steps × {c.batch_size} × {seq:.0f} padded tokens"), "Nc": Input(shape.compute_parameters, "parameters", shape.source)}
+    if method == "lora":
+        inputs["Nlora"] = Input(lora_params, "parameters", f"rank {rank} on the attention and MLP projections")
+    flops = Figure(d * per_token + eval_flops, "FLOPs", formula + " + evaluation", inputs)
+    facts = {
+        "base parameters": Figure(shape.parameters, "parameters", note=base.note),
+        "trainable parameters": Figure(lora_params or shape.parameters, "parameters"),
+        "examples": Figure(data.examples, "examples", note=data.source),
+        "tokens trained": Figure(d, "tokens"),
+        "steps": Figure(steps, "steps", why),
+    }
+    label = f"{method} on {base.ref} ({steps:,} steps, {data.examples:,} examples)"
+    if method == "lora":
+        label = f"LoRA rank {rank} on {base.ref} ({steps:,} steps, {data.examples:,} examples)"
+    return cost_line(key, ONE_TIME, label, flops, parts, acc, facts=facts)
+
+
+def contrastive_fine_tune(domain: "Domain", config: Any, corpus: CorpusProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None, *, key: str) -> CostLine:
+    """``embedder-contrastive``: (question, passage) pairs with in-batch negatives; each
+    step encodes a batch of questions and passages (forward + backward)."""
+    c = config
+    if emb is None:
+        return cost_line(key, ONE_TIME, "embedder-contrastive", Figure(None, "FLOPs", note="embedder shape unknown"), {}, acc)
+    pairs = corpus.sections
+    if getattr(c, "data", None):
+        path = domain.context().path(c.data)
+        pairs = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+    q_tokens, p_tokens = 16.0, min(float(c.max_passage_tokens), corpus.embedded_tokens / max(corpus.chunks, 1))
+    steps = c.steps or max(1, math.ceil(c.epochs * pairs / c.batch_size))
+    per_step = c.batch_size * (q_tokens * 3 * emb.forward_flops_per_token(q_tokens, bidirectional=True) + p_tokens * 3 * emb.forward_flops_per_token(p_tokens, bidirectional=True))
+    step = rates.train_step_seconds(per_step, emb.compute_parameters)
+    steps, why = _steps_within(steps, c.max_minutes, step.value)
+    eval_tokens = min(c.max_eval_passages, corpus.chunks) * p_tokens * 2
+    parts = {
+        "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
+        "evaluate before/after": rates.embed_seconds(eval_tokens * corpus.padded_tokens / max(corpus.embedded_tokens, 1)),
+    }
+    flops = Figure(steps * per_step, "FLOPs", "steps × batch × 3 × (question + passage forward FLOPs)",
+                   {"pairs": Input(pairs, "pairs", "data file" if getattr(c, "data", None) else "knowledge sections"), "batch": Input(c.batch_size, "", "config")})
+    return cost_line(key, ONE_TIME, f"contrastive fine-tune of the embedder ({steps:,} steps)", flops, parts, acc)
