@@ -14,7 +14,7 @@ import fourfold
 from fourfold.api.assistants import Assistants
 from fourfold.api.errors import install_error_handlers
 from fourfold.api.limits import BodySizeLimit
-from fourfold.api.routes import ask, domains, health, openai, page, plugins
+from fourfold.api.routes import ask, domains, health, openai, page, plugins, reports
 from fourfold.api.routes.page import STATIC
 from fourfold.plugins import PluginHost
 from fourfold.settings import Settings
@@ -28,6 +28,8 @@ Domain assistants built from fourfold manifests.
   the domain. Completions carry the extra fields `citations` and `fourfold`.
 * **Domains**: ask, status, refresh (queued for a worker), rollback.
 * Every `/v1` route needs `Authorization: Bearer <token>` with a token of the domain.
+* **Reports**: `GET /reports/` lists the `fourfold advise` and `fourfold eval compare`
+  reports kept in the state dir; a report about a served domain needs that domain's token.
 """
 
 
@@ -78,7 +80,7 @@ def create_app(
     app.state.assistants = assistants
     app.state.options = options
     install_error_handlers(app)
-    for module in (health, openai, ask, domains, plugins, page):
+    for module in (health, openai, ask, domains, plugins, reports, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
