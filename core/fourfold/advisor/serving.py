@@ -163,5 +163,6 @@ def per_day(line: CostLine, questions_per_day: float, acc: Accelerator) -> CostL
     flops = Figure((line.flops.value or 0) * k, "FLOPs", "questions per day / 1,000 × FLOPs per 1,000")
     acc_time = Figure((line.accelerator.value or 0) * k, "s", "questions per day / 1,000 × accelerator time per 1,000")
     share = Figure(parts["answers"].value / 86400 * 100, "%", "time here / 86,400 s", note="share of this machine's day spent answering (one answer at a time)")
-    return cost_line(f"{line.key}-per-day", PER_DAY, f"answer {questions_per_day:,.0f} questions a day", flops, parts, acc, accelerator=acc_time, facts={"machine busy": share})
+    how = line.what.split(": ", 1)[1] if ": " in line.what else line.what
+    return cost_line(f"{line.key}-per-day", PER_DAY, f"answer {questions_per_day:,.0f} questions a day: {how}", flops, parts, acc, accelerator=acc_time, facts={"machine busy": share})
 

@@ -324,6 +324,21 @@ def compare(
     }
 
 
+def _answer_tokens(domain: _EvalDomain, texts: list[str]) -> float | None:
+    """Mean length of the answers as shown, in the generator's tokens (a language model
+    that exposes its tokenizer), else in words."""
+    if not texts:
+        return None
+    loaded = getattr(domain.generator, "loaded", None)
+    try:
+        tokenizer = loaded().tokenizer if callable(loaded) else None
+    except Exception:
+        tokenizer = None
+    if tokenizer is None:
+        return round(sum(len(t.split()) for t in texts) / len(texts), 1)
+    return round(sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts) / len(texts), 1)
+
+
 def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, metric, suffix, corpus_text, options: CompareOptions,
                 progress: Progress, run_answer, log) -> dict[str, Any]:
     limits = GenerationLimits(max_tokens=options.max_tokens or 256, timeout_s=300)
@@ -331,7 +346,7 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
     wall, cpu, scores, rules = [], [], [], Counter()
     predicted = Counter()
     run: dict[str, list[str]] = {}
-    examples, errors = [], []
+    examples, errors, texts_out = [], [], []
     no_answer = getattr(domain.prompt_strategy.config, "no_answer", None)
     embedder = domain.embedder
 
@@ -354,6 +369,7 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
             continue
         wall.append((time.perf_counter() - t0) * 1000)
         cpu.append(time.process_time() - c0)
+        texts_out.append(result.text)
         passages = list(domain.last_passages) if config.retriever else []
         domain.last_passages = []
         if config.retriever:
@@ -377,6 +393,7 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
                              "answer": result.text, "scored": scored, "citations": [c.source for c in result.citations], "grounded": g.to_dict()})
         progress.advance(1)
     answered = len(wall)
+    answer_tokens = _answer_tokens(domain, texts_out)
     if errors:
         log(f"{config.label}: {len(errors)} questions failed, e.g. {errors[0]}")
     metric_out: dict[str, Any] = {}
@@ -415,6 +432,7 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
             "seconds_per_question": round(mean_wall, 4) if mean_wall is not None else None,
             "cpu_seconds_per_question": round(sum(cpu) / answered, 4) if answered else None,
             "cost_per_1000": round(mean_wall * 1000 / 3600 * options.machine_price_per_hour, 5) if mean_wall is not None else None,
+            "answer_tokens_mean": answer_tokens,
         },
         "examples": examples,
     }

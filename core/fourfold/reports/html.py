@@ -185,7 +185,8 @@ def render_comparison(c: dict[str, Any]) -> str:
             _pct(value) + (f' <span class="muted">({m.get("unmapped", 0)} unmapped)</span>' if metric == "accuracy" and m.get("unmapped") else ""),
             _pct(g.get("score")) if g.get("claims") else "n/a",
             _num(lat.get("p50"), 4), _num(lat.get("p95"), 4),
-            f'{_num(meas.get("seconds_per_question"))} <span class="est">(est. {_num(est_s)})</span>',
+            f'{_num(meas.get("seconds_per_question"))} <span class="est">(est. {_num(est_s)})</span>'
+            + (f'<br><span class="muted">answers ≈ {_num(meas.get("answer_tokens_mean"))} tokens</span>' if meas.get("answer_tokens_mean") is not None else ""),
             f'{_num(meas.get("cpu_seconds_per_question"))}',
             f'${_num(meas.get("cost_per_1000"))} <span class="est">(est. {_fig(est.get("cost_per_1000_here"))}; {escape(c["prices"]["accelerator"])} {_fig(est.get("cost_per_1000_accelerator"))})</span>',
         ))
