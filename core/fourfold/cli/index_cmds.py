@@ -163,10 +163,10 @@ def search(
 
     from fourfold.types import SearchFilters
 
+    from fourfold.index import retriever_for
+
     domain = _domain(manifest)
-    chosen = None
-    if retriever and retriever != domain.manifest.retrieval.use:
-        chosen = domain.build("retriever", retriever)
+    chosen = retriever_for(domain, retriever) if retriever else None
     filters = SearchFilters(
         source_prefix=source_prefix, file_types=tuple(t.lower().lstrip(".") for t in file_type), tags=tuple(tag)
     )

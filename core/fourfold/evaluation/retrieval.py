@@ -188,11 +188,10 @@ def evaluate_retrieval(
     evaluation = RetrievalEvaluation(
         dataset=dataset.name, split=split, corpus=len(dataset.corpus), embedder=domain.embedder.model_id
     )
+    from fourfold.index.published import retriever_for
+
     for name in retrievers:
-        config = None
-        if manifest is not None and manifest.retrieval.use == name and manifest.retrieval.config is not None:
-            config = manifest.retrieval.config
-        retriever = domain.build("retriever", name, config)
+        retriever = retriever_for(domain, name)
         info: dict[str, Any] = {}
         reader = open_eval_index(domain, retriever, dataset, progress=progress, info=info)
         evaluation.index[name] = info

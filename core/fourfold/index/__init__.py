@@ -10,7 +10,7 @@ from fourfold.index.files import copy_tree
 from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
 from fourfold.index.lifecycle import chunk_fingerprint, embedding_text, refresh, rollback
 from fourfold.index.lock import WriterLock
-from fourfold.index.published import PublishedIndex, no_index_message
+from fourfold.index.published import PublishedIndex, no_index_message, retriever_for
 from fourfold.index.report import IndexStatus, RefreshReport, VersionInfo
 from fourfold.index.status import index_status
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
@@ -33,5 +33,6 @@ __all__ = [
     "index_status",
     "no_index_message",
     "refresh",
+    "retriever_for",
     "rollback",
 ]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fourfold.domain import Domain
     from fourfold.types import Passage, SearchFilters
 
-__all__ = ["PublishedIndex", "no_index_message"]
+__all__ = ["PublishedIndex", "no_index_message", "retriever_for"]
 
 log = logging.getLogger("fourfold.index")
 
@@ -245,3 +245,23 @@ class PublishedIndex:
                 f"'{self._domain.name}' was built for '{current.catalog.store_id}' (by '{current.catalog.retriever}'); "
                 f"set retrieval.use to '{retriever.name}' and rebuild to search it that way"
             )
+
+
+def retriever_for(domain: "Domain", name: str) -> "Retriever":
+    """Retriever ``name`` for searching ``domain``'s index instead of its own retriever.
+
+    It gets the manifest's ``retrieval.with`` settings that its ``Config`` also has (an
+    index-time setting such as ``title_weight`` must match for it to read the same
+    store), and its defaults for the rest.
+    """
+    block = domain.manifest.retrieval
+    if name == block.use:
+        return domain.retriever
+    spec = domain.host.get("retriever", name)
+    if spec is None:
+        from fourfold.errors import ManifestError
+
+        raise ManifestError([domain.host.missing_component_message("retriever", name)])
+    fields = spec.cls.Config.model_fields
+    shared = {k: v for k, v in block.with_.items() if k in fields}
+    return domain.build("retriever", name, spec.cls.Config.model_validate(shared))  # type: ignore[return-value]

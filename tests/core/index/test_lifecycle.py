@@ -230,3 +230,20 @@ def test_readers_hold_off_deletion_of_the_version_they_serve(tmp_path, kb):
     (kb / "flu.txt").write_text("Influenza v3.\n")
     refresh(domain)
     assert layout.version_names() == ["v000003"]
+
+
+def test_other_retrievers_read_an_index_built_with_custom_bm25_settings(tmp_path, kb):
+    from fourfold.index import retriever_for
+
+    manifest = make_manifest(tmp_path, kb)
+    text = manifest.read_text().replace("with: {top_k: 3}", "with: {top_k: 3, title_weight: 0.5, sparse_weight: 2}")
+    manifest.write_text(text)
+    domain = load_domain(manifest)
+    refresh(domain)
+    sparse = retriever_for(domain, "sparse")
+    assert sparse.config.title_weight == 0.5 and sparse.config.top_k == 3
+    passages, version = domain.search("asthma wheezing", retriever=sparse)
+    assert version == "v000001" and passages[0].chunk.source == "asthma.md"
+    changed = load_domain(make_manifest(tmp_path, kb, name="default.yaml"))  # default title_weight: another store
+    report = refresh(changed)
+    assert report.full and "store changed" in report.reason and report.chunks_embedded == 0
