@@ -14,7 +14,7 @@ from fourfold.advisor.costs import ONE_TIME, PER_1000, PER_DAY, CostLine, Method
 from fourfold.advisor.figures import Figure, Input
 from fourfold.advisor.profile import ChangeProfile, CorpusProfile, profile_changes, profile_corpus
 from fourfold.advisor.rates import Rates
-from fourfold.advisor.resolve import embedder_shape, resolve_model
+from fourfold.advisor.resolve import block_config, embedder_shape, resolve_model
 from fourfold.advisor.serving import DEFAULT_ANSWER_TOKENS, ServingPlan, per_1000, per_day
 from fourfold.advisor import stages
 from fourfold.errors import FourfoldError
@@ -92,25 +92,18 @@ class Advice:
         }
 
 
-def _config(domain: "Domain", block) -> Any:
-    if block.config is not None:
-        return block.config
-    spec = domain.host.get(block.kind, block.use)
-    return spec.cls.Config.model_validate(block.with_) if spec else None
-
-
 def manifest_plan(domain: "Domain") -> ServingPlan:
     """How the manifest answers: its prompt strategy, retriever (if the strategy
     retrieves) and generator, with their configurations."""
     m = domain.manifest
     uses_retrieval = bool(domain.prompt_strategy.uses_retrieval)
-    retrieval_config = _config(domain, m.retrieval)
+    retrieval_config = block_config(domain, m.retrieval)
     return ServingPlan(
         prompt=m.prompt.use,
         retriever=m.retrieval.use if uses_retrieval else None,
         generator=m.generation.use,
-        prompt_config=_config(domain, m.prompt),
-        generator_config=_config(domain, m.generation),
+        prompt_config=block_config(domain, m.prompt),
+        generator_config=block_config(domain, m.generation),
         top_k=int(getattr(retrieval_config, "top_k", 5) or 5),
     )
 
@@ -190,8 +183,7 @@ def advise(
     prompting.notes.append("prompt strategies cost nothing up front; they differ in prompt length (retrieved passages) and answer length (reasoning)")
 
     generation = MethodCosts("generation", "Generator", plan.generator, True)
-    alternatives = {"extractive": None, "smollm2": None}
-    for name in alternatives:
+    for name in ("extractive", "smollm2"):
         if name == plan.generator or domain.host.get("generator", name) is None:
             continue
         spec = domain.host.get("generator", name)
@@ -206,7 +198,7 @@ def advise(
     combination_lines: list[CostLine] = []
     if m.training is not None:
         if m.training.use == "causal-lm":
-            line = stages.causal_lm_training(domain, _config(domain, m.training), corpus, rates, acc, key="training")
+            line = stages.causal_lm_training(domain, block_config(domain, m.training), corpus, rates, acc, key="training")
             training.lines.append(line)
             combination_lines.append(line)
             training.lines.append(stages.retrain_per_day(line, changes, acc, key="training-retrain"))
@@ -220,7 +212,7 @@ def advise(
     fine_tuning = MethodCosts("fine-tuning", "Fine-tuning", ", ".join(b.use for b in m.fine_tuning) or "none in the manifest", bool(m.fine_tuning))
     for i, block in enumerate(m.fine_tuning):
         key = f"fine_tuning[{i}]"
-        config = _config(domain, block)
+        config = block_config(domain, block)
         try:
             if block.use in ("lora", "full"):
                 base = resolve_model(domain, config.base)

@@ -14,7 +14,7 @@ from fourfold.errors import FourfoldError
 if TYPE_CHECKING:
     from fourfold.domain import Domain
 
-__all__ = ["ResolvedModel", "resolve_model", "smollm2_gguf", "embedder_shape"]
+__all__ = ["ResolvedModel", "resolve_model", "smollm2_gguf", "embedder_shape", "block_config"]
 
 
 @dataclass
@@ -71,21 +71,23 @@ def _planned(domain: "Domain", name: str, seen: set[str]) -> ResolvedModel | Non
         block = manifest.training
         if block.use != "causal-lm":
             raise FourfoldError(f"training: the advisor can size models of the 'causal-lm' trainer only, not '{block.use}'")
-        c = _config(domain, block)
+        c = block_config(domain, block)
         shape = gpt2_shape(vocab=c.vocab_size, width=c.width, layers=c.layers, context=c.context, heads=c.heads,
                            source=f"{manifest.path}: training (causal-lm config; not trained yet)")
         return ResolvedModel(f"artifact:{name}", shape, None, False, note="to be trained by this manifest's training stage")
     if stage and stage.startswith("fine_tuning"):
         index = int(stage.split("[")[1].rstrip("]"))
         block = manifest.fine_tuning[index]
-        base = getattr(_config(domain, block), "base", None)
+        base = getattr(block_config(domain, block), "base", None)
         if base:
             inner = _resolve(domain, base, seen)
             return ResolvedModel(f"artifact:{name}", inner.shape, None, False, note=f"to be fine-tuned by this manifest's {stage} from {base}")
     return None
 
 
-def _config(domain: "Domain", block):
+def block_config(domain: "Domain", block) -> Any:
+    """A manifest block's validated ``with:`` (validated here when the manifest was
+    built in code rather than loaded from a file)."""
     if block.config is not None:
         return block.config
     spec = domain.host.get(block.kind, block.use)

@@ -32,8 +32,7 @@ def figures(node):
 def test_advice_on_a_shipped_manifest(name, calibrated):
     result = CliRunner().invoke(app, ["advise", str(MANIFESTS / f"{name}.yaml"), "--json", "--questions-per-day", "2000"])
     assert result.exit_code == 0, result.output
-    advice = json.loads(result.stdout)
-    assert advice["took_s"] < 30
+    advice = json.loads(result.stdout)  # (its time limit is checked by the slow test, on a calibrated machine)
     lines = {line["key"]: line for line in advice["combination"]["lines"]}
     assert {"index-build", "refresh", "serving", "serving-per-day"} <= set(lines)
     assert lines["index-build"]["here"]["value"] > 0 and lines["index-build"]["parts"]["embed"]["value"] > 0
