@@ -166,7 +166,9 @@ class EdgeReader(QdrantReader):
             if offset is None:
                 break
 
-    def search_many(self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None) -> list[list[fourfold.Passage]]:
+    def search_many(
+        self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None, *, with_payload: bool = True
+    ) -> list[list[fourfold.Passage]]:
         q = _edge()
         flt = edge_filter(filters)
         params = q.SearchParams(hnsw_ef=self.store.hnsw_ef, exact=self.store.exact)
@@ -178,7 +180,7 @@ class EdgeReader(QdrantReader):
                     limit=probe.limit,
                     query=q.Query.Nearest(vector, using=probe.using),
                     filter=flt,
-                    with_payload=True,
+                    with_payload=with_payload,
                     params=params,
                 )
             )
@@ -186,7 +188,11 @@ class EdgeReader(QdrantReader):
             results = [self.shard.query(requests[0])]
         else:
             results = self.shard.query_batch(q.QueryBatchRequest(requests))
-        return [[passage_from(p.payload, p.score) for p in points] for points in results]
+        return [[passage_from(p.id, p.payload, p.score) for p in points] for points in results]
+
+    def fetch(self, chunk_ids: Sequence[str]) -> dict[str, fourfold.Chunk]:
+        records = self.shard.retrieve(list(chunk_ids), with_payload=True, with_vector=False)
+        return {str(r.id): fourfold.Chunk.from_payload(r.payload or {}) for r in records}
 
     def close(self) -> None:
         if self.shard is not None:

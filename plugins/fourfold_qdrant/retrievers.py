@@ -115,9 +115,12 @@ class DenseRetriever(_QdrantRetriever):
     description = "Semantic search: nearest passages to the question's embedding."
 
     def search(self, reader, query, *, top_k=None, filters=None):
-        reader = self._reader(reader)
-        probe = Probe(DENSE, self._query_vector(query), self._top_k(top_k))
-        return reader.search_many([probe], filters)[0]
+        return self.search_embedded(reader, query, self._query_vector(query), top_k=top_k, filters=filters)
+
+    def search_embedded(self, reader, query, vector, *, top_k=None, filters=None):
+        """:meth:`search` with the question's vector already computed."""
+        probe = Probe(DENSE, list(vector), self._top_k(top_k))
+        return self._reader(reader).search_many([probe], filters)[0]
 
 
 class SparseRetriever(_QdrantRetriever):
@@ -149,13 +152,20 @@ class HybridRetriever(_QdrantRetriever):
     Config = HybridConfig
 
     def search(self, reader, query, *, top_k=None, filters=None):
+        return self.search_embedded(reader, query, self._query_vector(query), top_k=top_k, filters=filters)
+
+    def search_embedded(self, reader, query, vector, *, top_k=None, filters=None):
+        """:meth:`search` with the question's vector already computed."""
         reader = self._reader(reader)
         k = self._top_k(top_k)
         depth = max(self.config.candidates, k)
-        probes = [Probe(DENSE, self._query_vector(query), depth)]
+        probes = [Probe(DENSE, list(vector), depth)]
         sparse = reader.encoder.query(query)
         if sparse[0]:
             probes.append(Probe(SPARSE, sparse, depth))
-        rankings = reader.search_many(probes, filters)
+        # Candidates come without payload; only the winners' payloads are read.
+        rankings = reader.search_many(probes, filters, with_payload=False)
         weights = [self.config.dense_weight, self.config.sparse_weight][: len(rankings)]
-        return fuse(rankings, weights, method=self.config.fusion, rrf_k=self.config.rrf_k)[:k]
+        best = fuse(rankings, weights, method=self.config.fusion, rrf_k=self.config.rrf_k)[:k]
+        chunks = reader.fetch([p.chunk.id for p in best])
+        return [fourfold.Passage(chunk=chunks[p.chunk.id], score=p.score) for p in best if p.chunk.id in chunks]

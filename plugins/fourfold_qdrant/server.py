@@ -224,7 +224,9 @@ class ServerReader(QdrantReader):
             if offset is None:
                 break
 
-    def search_many(self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None) -> list[list[fourfold.Passage]]:
+    def search_many(
+        self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None, *, with_payload: bool = True
+    ) -> list[list[fourfold.Passage]]:
         from qdrant_client import models as m
 
         flt = server_filter(filters)
@@ -236,10 +238,14 @@ class ServerReader(QdrantReader):
             else:
                 vector = list(probe.vector)
             requests.append(
-                m.QueryRequest(query=vector, using=probe.using, limit=probe.limit, filter=flt, with_payload=True, params=params)
+                m.QueryRequest(query=vector, using=probe.using, limit=probe.limit, filter=flt, with_payload=with_payload, params=params)
             )
         responses = self.store.client.query_batch_points(self.collection, requests)
-        return [[passage_from(p.payload, p.score) for p in r.points] for r in responses]
+        return [[passage_from(p.id, p.payload, p.score) for p in r.points] for r in responses]
+
+    def fetch(self, chunk_ids: Sequence[str]) -> dict[str, fourfold.Chunk]:
+        records = self.store.client.retrieve(self.collection, list(chunk_ids), with_payload=True, with_vectors=False)
+        return {str(r.id): fourfold.Chunk.from_payload(r.payload or {}) for r in records}
 
     def close(self) -> None:
         pass  # the client is shared by the process

@@ -35,9 +35,19 @@ class QdrantReader(fourfold.VersionReader):
     encoder: SparseEncoder
 
     @abstractmethod
-    def search_many(self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None) -> list[list[fourfold.Passage]]:
-        """Run ``probes`` (as one batch where the engine can), best first each."""
+    def search_many(
+        self, probes: Sequence[Probe], filters: fourfold.SearchFilters | None, *, with_payload: bool = True
+    ) -> list[list[fourfold.Passage]]:
+        """Run ``probes`` (as one batch where the engine can), best first each. Without
+        payload, each passage's chunk carries only its id (see :meth:`fetch`)."""
+
+    @abstractmethod
+    def fetch(self, chunk_ids: Sequence[str]) -> dict[str, fourfold.Chunk]:
+        """The chunks with these ids."""
 
 
-def passage_from(payload: dict[str, Any] | None, score: float) -> fourfold.Passage:
-    return fourfold.Passage(chunk=fourfold.Chunk.from_payload(payload or {}), score=float(score))
+def passage_from(point_id: Any, payload: dict[str, Any] | None, score: float) -> fourfold.Passage:
+    if payload:
+        return fourfold.Passage(chunk=fourfold.Chunk.from_payload(payload), score=float(score))
+    # Candidates for a fusion: only the id is needed until the winners are known.
+    return fourfold.Passage(chunk=fourfold.Chunk(id=str(point_id), text="", source="", title=""), score=float(score))
