@@ -192,13 +192,20 @@ class _Refresh:
         self._done("scan")
         self._stage("hash", len(scan.files))
         documents: dict[str, _Document] = {}
+        previous = base.documents if base else {}
         for file in scan.files:
             try:
                 digest = kn.file_hash(file)
             except OSError as exc:
-                report.warnings.append(f"{file.relpath}: cannot be read ({exc}); skipped")
                 report.skipped.append(file.relpath)
-                continue
+                if file.relpath in previous and not rebuild:
+                    # Unreadable for a moment (being replaced, say): keep what it said.
+                    digest = previous[file.relpath].hash
+                    report.warnings.append(f"{file.relpath}: cannot be read ({exc}); kept the previous version of it")
+                else:
+                    report.warnings.append(f"{file.relpath}: cannot be read ({exc}); skipped")
+                    self.progress.advance(1)
+                    continue
             documents[file.relpath] = _Document(file, digest, scan.tags_for(file))
             self.progress.advance(1)
         self._done("hash")
@@ -269,7 +276,7 @@ class _Refresh:
         # 4. the delta against the base version
         base_ids = base.chunk_ids() if (base and not rebuild) else {}
         wanted: dict[str, str] = {cid: fp for e in entries.values() for cid, fp in e.chunks}
-        to_delete = [cid for cid, fp in base_ids.items() if wanted.get(cid) != fp]
+        to_delete = [cid for cid in base_ids if cid not in wanted]  # changed ones are replaced by their upsert
         upserts = [(c, t, fp) for c, t, fp in new_chunks if base_ids.get(c.id) != fp]
         report.chunks_total = len(wanted)
         report.chunks_removed = len([cid for cid in base_ids if cid not in wanted])

@@ -42,7 +42,9 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("stage", ["load", "embed", "write", "optimize", "publish"])
+# The in-process property test interrupts every stage; these kill a real process at
+# three points: before any vector is stored, with the new shard open, before publishing.
+@pytest.mark.parametrize("stage", ["embed", "optimize", "publish"])
 def test_sigkill_mid_refresh_keeps_the_published_version(tmp_path, kb, stage):
     manifest = make_manifest(tmp_path, kb)
     domain = load_domain(manifest)
