@@ -15,10 +15,11 @@ _lock = threading.Lock()
 _cached: Path | None = None
 
 
-def make_tiny_causal_lm(folder: Path, *, width: int = 32, layers: int = 1, vocab_size: int = 300) -> Path:
+def make_tiny_causal_lm(folder: Path, *, width: int = 32, layers: int = 1, vocab_size: int = 300, seed: int = 0) -> Path:
     """Save a randomly initialised GPT-2 (``width`` × ``layers``) with a byte-level BPE
     tokenizer trained on the sample documents into ``folder``; loadable with
-    ``AutoModelForCausalLM`` / ``AutoTokenizer``. Takes about a second."""
+    ``AutoModelForCausalLM`` / ``AutoTokenizer``. The weights depend only on ``seed``.
+    Takes about a second."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -32,7 +33,16 @@ def make_tiny_causal_lm(folder: Path, *, width: int = 32, layers: int = 1, vocab
         vocab_size=len(tokenizer), n_positions=128, n_embd=width, n_layer=layers, n_head=2,
         bos_token_id=eos, eos_token_id=eos, pad_token_id=eos,
     )
-    GPT2LMHeadModel(config).save_pretrained(folder)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the same weights in every process: reproducible outputs
+        model = GPT2LMHeadModel(config)
+    with torch.no_grad():
+        # End-of-text never wins greedy decoding: a random model would otherwise stop
+        # at once for some prompts and answer nothing.
+        model.transformer.wte.weight[eos].zero_()
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

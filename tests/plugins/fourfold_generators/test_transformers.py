@@ -43,7 +43,10 @@ def test_a_model_without_chat_template_gets_a_plain_prompt(tmp_path):
     text = generator.render(prompt(), local)
     assert text == f"Answer briefly.\n\nQuestion: {QUESTION}\nAnswer: "  # as fourfold's fine-tuners train
     out = generator.generate(prompt(), fourfold.GenerationLimits(max_tokens=6))
-    assert isinstance(out, str) and len(local.tokenizer(out)["input_ids"]) <= 7
+    # Six tokens at most: no longer than the six longest tokens of the vocabulary (decoded
+    # text may not re-encode to the same tokens, so lengths are compared, not counts).
+    longest = sorted(len(local.tokenizer.decode([i])) for i in range(len(local.tokenizer)))[-6:]
+    assert isinstance(out, str) and out.strip() and len(out) <= sum(longest)
 
 
 def test_a_folder_relative_to_the_manifest(tmp_path):
