@@ -229,6 +229,23 @@ class _Run:
             self.result[name] = value
         self.log(f"{name}: {time.perf_counter() - started:.1f} s")
 
+    # -- libraries ----------------------------------------------------------------------
+
+    def imports(self) -> dict[str, Any]:
+        """Seconds a fresh process spends importing the training libraries (torch,
+        transformers' Trainer, peft): part of every training or fine-tuning run started
+        from the command line, and more than the whole run for a small LoRA."""
+        import subprocess
+        import sys
+
+        code = (
+            "import time; t = time.perf_counter(); import torch; "
+            "import transformers; from transformers import Trainer, TrainingArguments, AutoModelForCausalLM; "
+            "import peft; print(time.perf_counter() - t)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+        return {"training_libraries_s": round(float(done.stdout.strip().splitlines()[-1]), 3)}
+
     # -- text ---------------------------------------------------------------------------
 
     def sample(self) -> dict[str, Any]:
@@ -373,6 +390,7 @@ class _Run:
             trainer = self.domain.build("trainer", "causal-lm", spec.cls.Config(**values))
             out = self.work / f"causal-lm-{i}"
             clock = _StepClock()
+            _import_training_libraries()  # measured on their own ("imports"), not as set-up
             started = time.perf_counter()
             result = trainer.train(texts, out, clock, work_dir=self.work / f"causal-lm-{i}-work")
             total = time.perf_counter() - started
@@ -420,6 +438,7 @@ class _Run:
             max_eval_examples=8, rank=8,
         )
         tuner = self.domain.build("fine_tuner", "lora", config)
+        _import_training_libraries()  # measured on their own ("imports"), not as set-up
         out = self.work / "lora"
         clock = _StepClock()
         started = time.perf_counter()
@@ -577,10 +596,16 @@ class _Run:
         return {"bytes": size, "seconds": round(seconds, 4), "write_bytes_per_s": round(size / seconds)}
 
 
+def _import_training_libraries() -> None:
+    import peft  # noqa: F401
+    from transformers import Trainer, TrainingArguments  # noqa: F401
+
+
 def _training_pass(folder: Path, local: Any, ids: Any, shape: Any) -> dict[str, Any]:
-    """One forward + backward pass over 2 × 128 tokens of the full model: the FLOP rate
-    of training a model of this size (the small causal-LM points are overhead-bound).
-    On a GPU a copy is moved there and run under bf16 autocast, as the trainers do."""
+    """One forward + backward pass over 2 × 128 tokens of the full model, after a short
+    warm-up pass: the FLOP rate of training a model of this size (the small causal-LM
+    points are overhead-bound). On a GPU a copy is moved there and run under bf16
+    autocast, as the trainers do."""
     import torch
 
     batch = ids[:, :128].repeat(2, 1)
@@ -613,6 +638,10 @@ def _training_pass(folder: Path, local: Any, ids: Any, shape: Any) -> dict[str, 
             try:
                 for p in model.parameters():
                     p.requires_grad_(True)
+                # A short pass first: the first backward allocates every gradient buffer.
+                warm = batch[:1, :32]
+                model(input_ids=warm, labels=warm).loss.backward()
+                model.zero_grad(set_to_none=False)
                 t = time.perf_counter()
                 loss = model(input_ids=batch, labels=batch).loss
                 loss.backward()
@@ -666,6 +695,7 @@ def run_calibration(
         run.step("embedder", run.embedder)
         if "embedder" in run.result:
             run.step("store", run.store)
+        run.step("imports", run.imports)
         run.step("training", run.training)
         run.step("lora", run.lora)
         if run.passages:

@@ -158,6 +158,14 @@ class Rates:
         f = self.train_flops_rate(lo["compute_parameters"]).value
         return max(0.0, lo["step_s"] - lo["flops_per_step"] / f), f"calibration: LoRA step {lo['step_s']:.3g} s on a {lo['base_parameters']:,}-parameter model, less its compute"
 
+    def import_seconds(self) -> Figure:
+        """Importing torch, transformers' Trainer and peft in a fresh process (0 with a
+        calibration made before this was measured)."""
+        value = (self.data.get("imports") or {}).get("training_libraries_s")
+        if value is None:
+            return Figure(0.0, "s", "not measured", note="re-run 'fourfold calibrate' to include it")
+        return Figure(value, "s", "measured", {"import": Input(value, "s", self._src("cold import of torch, transformers' Trainer and peft"))})
+
     def setup_seconds(self, kind: str) -> Figure:
         """A run's fixed cost besides its steps (building the Trainer, tokenizing, saving a
         small model), less the held-out evaluation, which is estimated separately."""

@@ -135,6 +135,7 @@ def causal_lm_training(domain: "Domain", config: Any, corpus: CorpusProfile, rat
     checkpoints = steps // c.save_every
     parts = {
         "load knowledge": Figure(corpus.load_s, "s", "measured by reading the corpus"),
+        "import libraries": rates.import_seconds(),
         "set-up": rates.setup_seconds("causal-lm"),
         "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
         "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
@@ -292,6 +293,7 @@ def causal_fine_tune(
     eval_flops = 2 * n_eval * data.tokens_per_example * shape.forward_flops_per_token(data.tokens_per_example)
     state_bytes = (lora_params if method == "lora" else shape.parameters) * 4 * 3
     parts = {
+        "import libraries": rates.import_seconds(),
         "set-up": rates.setup_seconds("lora"),
         "load base": base_load or rates.model_load_seconds(shape.weight_bytes),
         "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
