@@ -55,8 +55,22 @@ class HtmlLoader(fourfold.Loader):
                     node.decompose()
             _write(root, writer)
         writer.flush()
-        title = title or writer.first_heading.get(1) or file.path.stem
+        h1 = writer.first_heading.get(1)
+        title = _without_site_name(title, h1) if title and h1 else title
+        title = title or h1 or file.path.stem
         return fourfold.LoadedDocument(title=title, sections=writer.sections)
+
+
+_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ")
+
+
+def _without_site_name(title: str, h1: str) -> str:
+    """``<title>`` often adds the site's name ("Asthma | MedlinePlus"); when the page's
+    first ``h1`` is the rest of it, the ``h1`` is the document's own title."""
+    for sep in _SEPARATORS:
+        if title.startswith(h1 + sep) or title.endswith(sep + h1):
+            return h1
+    return title
 
 
 def _declared_charset(data: bytes) -> str | None:

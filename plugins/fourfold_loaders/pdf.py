@@ -75,6 +75,7 @@ class PdfLoader(fourfold.Loader):
         if read and len(failures) == read:
             raise PdfError(f"damaged: no page could be read; {failures[0]}")
         warnings.extend(failures)
+        pages = _drop_running_lines(pages)
         writer = _sections(pages)
         title = _metadata_title(info) or writer.first_heading.get(1) or _first_line(pages) or file.path.stem
         return fourfold.LoadedDocument(
@@ -132,6 +133,33 @@ def _scale(cm, tm) -> float:
 
 def _dominant(sizes: Counter[float]) -> float:
     return sizes.most_common(1)[0][0] if sizes else 0.0
+
+
+def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Without running headers and footers ("Page 3 of 12", the document's name on every
+    page): a page's first or last line that recurs as first or last line, digits aside,
+    on at least half of three or more pages. They say nothing and would break sentences
+    across pages."""
+    if len([p for p in pages if p]) < 3:
+        return pages
+
+    def key(line: _Line) -> str:
+        return "".join("#" if ch.isdigit() else ch for ch in " ".join(line.text.split()).lower())
+
+    def edges(lines: list[_Line]) -> list[_Line]:
+        return [lines[0], lines[-1]] if len(lines) >= 2 else []  # a page's only line is its content
+
+    seen: Counter[str] = Counter()
+    for lines in pages:
+        seen.update({key(line) for line in edges(lines)})
+    running = {k for k, n in seen.items() if n >= 3 and n * 2 >= len(pages)}
+    if not running:
+        return pages
+    out = []
+    for lines in pages:
+        edge = {id(line) for line in edges(lines)}
+        out.append([line for line in lines if not (id(line) in edge and key(line) in running)])
+    return out
 
 
 def _sections(pages: list[list[_Line]]) -> SectionWriter:

@@ -249,12 +249,19 @@ class TestHtml:
         text = doc.text + " ".join(" ".join(s.heading_path) for s in doc.sections)
         for noise in ("SCRIPT", "HEADER-TEXT", "NAV-TEXT", "FORM-TEXT", "ASIDE-TEXT", "NOSCRIPT", "COMMENT", "FOOTER-TEXT", "color: red"):
             assert noise not in text
-        assert doc.title == "Asthma | Health site"
+        assert doc.title == "Asthma"  # the site name in <title> is dropped: the h1 is the rest of it
         assert [(s.heading_path, s.text) for s in doc.sections] == [
             (("Asthma",), "Asthma is a chronic disease of the airways."),
             (("Asthma", "Symptoms"), "- Wheezing\n- Shortness of breath\n\nDrug | Dose\nSalbutamol | 100 mcg"),
             (("Asthma", "Symptoms", "At night"), "Coughing\nwakes people up.\n\npeak  flow\n  chart"),
         ]
+
+    @pytest.mark.parametrize("title, expected", [
+        ("Topic - Clinic", "Topic"), ("Clinic — Topic", "Topic"), ("Topic: a guide", "Topic: a guide"), ("Other | Clinic", "Other | Clinic"),
+    ])
+    def test_a_site_name_around_the_h1_is_dropped_from_the_title(self, tmp_path, title, expected):
+        doc = load(HtmlLoader(), write(tmp_path, "t.html", f"<html><head><title>{title}</title></head><body><h1>Topic</h1><p>Text.</p></body></html>"))
+        assert doc.title == expected
 
     def test_without_main_the_body_is_read_without_page_chrome(self, tmp_path):
         doc = load(
@@ -326,6 +333,16 @@ class TestPdf:
             (3, ("Asthma guide", "Treatment"), "Page three text."),
         ]
         assert doc.metadata["pages"] == 3 and doc.metadata["warnings"] == []
+
+    def test_running_headers_and_footers_are_dropped(self, tmp_path):
+        pages = [
+            [(9, "Acme clinic handbook"), (11, f"Body text of page {n}, about triage."), (11, f"Second line {n}."), (9, f"Page {n} of 4")]
+            for n in range(1, 5)
+        ]
+        doc = load(PdfLoader(), write_pdf(tmp_path / "handbook.pdf", pages))
+        assert "Acme clinic handbook" not in doc.text and "of 4" not in doc.text
+        assert [s.page for s in doc.sections] == [1, 2, 3, 4]
+        assert all(f"Body text of page {n}, about triage." in doc.text for n in range(1, 5))
 
     def test_metadata_title_wins(self, tmp_path):
         path = write_pdf(tmp_path / "t.pdf", [[(11, "Body only.")]], title="Official title")
