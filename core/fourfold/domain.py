@@ -174,19 +174,13 @@ class Domain:
     def generator(self) -> Generator:
         return self.component(self.manifest.generation)  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def loaders(self) -> dict[str, Loader]:
-        """Loader instances by file extension (first registered wins per extension)."""
-        out: dict[str, Loader] = {}
-        for name, spec in sorted(self.host.components("loader").items(), key=lambda kv: (not self._is_builtin(kv[1].plugin), kv[0])):
-            loader = self.build("loader", name)
-            for ext in spec.cls.extensions:
-                out.setdefault(ext.lower().lstrip("."), loader)  # type: ignore[arg-type]
-        return out
+        """Loader instances by file extension (builtins win an extension, then names in
+        order), configured from the manifest's ``knowledge.limits``."""
+        from fourfold.knowledge import loaders_for
 
-    def _is_builtin(self, plugin: str) -> bool:
-        record = self.host.plugins.get(plugin)
-        return bool(record and record.builtin)
+        return loaders_for(self)
 
     def resolve_model(self, ref: str) -> Path:
         """``artifact:NAME`` → the artifact's model folder; the name of a generator that
@@ -225,10 +219,11 @@ class Domain:
     # -- work ------------------------------------------------------------------------
 
     def answer(self, question: str, history: list | None = None) -> Any:
-        """Answer ``question`` through the ``answer_question`` hook (and its wrappers)."""
-        from fourfold.runtime import AnswerRequest
+        """Answer ``question`` through the ``answer_question`` hook (and its wrappers); see
+        :func:`fourfold.runtime.answer` for the errors raised."""
+        from fourfold.runtime import answer
 
-        return self.host.hook.answer_question(request=AnswerRequest(domain=self, question=question, history=list(history or [])))
+        return answer(self, question, history=history)
 
     @cached_property
     def index(self) -> "PublishedIndex":

@@ -39,9 +39,9 @@ def loader_config(cls: type[Loader], limits: Limits) -> BaseModel:
 def loaders_for(domain: "Domain") -> dict[str, Loader]:
     """The domain's loaders by extension (lower case, no dot), built once per domain.
 
-    Builtin loaders win an extension over third-party ones, then names in order (the
-    same rule as :attr:`fourfold.Domain.loaders`); each is configured from the
-    manifest's ``knowledge.limits``.
+    Builtin loaders win an extension over third-party ones, then names in order; each
+    is configured from the manifest's ``knowledge.limits``. :attr:`fourfold.Domain.loaders`
+    returns the same.
     """
     with _lock:
         cached = _loaders.get(domain)
