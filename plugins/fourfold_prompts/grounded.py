@@ -9,7 +9,7 @@ from pydantic import Field
 
 import fourfold
 
-from .citations import check_citations
+from .citations import check_citations, content_words
 from .untrusted import fence_passages, redact_instructions, strip_scaffolding, suppress_payloads
 
 __all__ = ["GroundedCitations", "GroundedConfig"]
@@ -53,6 +53,15 @@ class GroundedConfig(fourfold.ComponentConfig):
     min_support: float = Field(
         0.25, ge=0, le=1, description="Share of a sentence's content words a passage must hold to back it."
     )
+    fallback: Literal["extract", "no-answer", "none"] = Field(
+        "extract",
+        description=(
+            "When the model's answer keeps no cited sentence the passages back: 'extract' answers with the passage "
+            "sentences that share most words with the question, cited (flag 'extracted'); 'no-answer' says no_answer; "
+            "'none' returns what is left, uncited."
+        ),
+    )
+    fallback_sentences: int = Field(2, ge=1, le=10, description="Sentences an 'extract' fallback answer quotes.")
 
 
 class GroundedCitations(fourfold.PromptStrategy):
@@ -138,6 +147,9 @@ class GroundedCitations(fourfold.PromptStrategy):
         answer, cut = _drop_unfinished_sentence(answer)
         if cut:
             flags.append("unfinished-sentence-removed")
+        answer, echoed = _drop_question_echo(answer, prompt.question)
+        if echoed:
+            flags.append("question-echo-removed")
         check = check_citations(
             answer,
             prompt.passages,
@@ -147,11 +159,23 @@ class GroundedCitations(fourfold.PromptStrategy):
             min_support=self.config.min_support,
         )
         flags += check.flags
-        if not check.text:
-            return self.config.no_answer, [], flags + ["empty-answer"]
+        check.text, _ = _drop_question_echo(check.text, "")  # list items whose sentence was removed
+        if not check.cited or not _says_something(check.text):
+            if self.config.fallback == "extract":
+                extract, cited = extract_answer(prompt.question, prompt.passages, self.config.fallback_sentences, self._embedder())
+                if extract:
+                    return extract, cited, flags + ["extracted"]
+            if self.config.fallback != "none" or not check.text:
+                return self.config.no_answer, [], flags + ["empty-answer" if not check.text else "uncited"]
         if not check.cited:
             flags.append("uncited")
         return check.text, check.cited, flags
+
+    def _embedder(self) -> "fourfold.Embedder | None":
+        try:
+            return self.context.embedder() if self.context is not None else None
+        except Exception:  # no embedder configured or it cannot load: lexical extraction
+            return None
 
     def visible_text(self, partial: str, prompt: fourfold.Prompt) -> str:
         # While streaming, show the answer part and hold back a citation still being
@@ -186,6 +210,81 @@ def _drop_unfinished_sentence(text: str) -> tuple[str, bool]:
     if not ends:
         return text, False
     return text[: ends[-1].end()].rstrip(), True
+
+
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*$")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+
+def _drop_question_echo(text: str, question: str) -> tuple[str, bool]:
+    """Without sentences that only restate the question ("When should I see a doctor?")
+    and list items left empty ("4. 5. Exercise." → "5. Exercise.")."""
+    asked = content_words(question)
+    lines, changed = [], False
+    for line in text.split("\n"):
+        cleaned = re.sub(r"^(\s*)(?:\d{1,2}[.)]\s+)+(?=\d{1,2}[.)]\s)", r"\1", line)
+        if _LIST_MARK.match(cleaned) and cleaned.strip():
+            changed = True
+            continue
+        kept = []
+        for sentence in re.split(r"(?<=[.!?])\s+", cleaned):
+            words = content_words(re.sub(r"\[[\d,\s]+\]", " ", sentence))
+            if asked and len(words) >= 2 and words <= asked and sentence.rstrip(" []0123456789,").endswith("?"):
+                continue
+            kept.append(sentence)
+        changed = changed or cleaned != line or len(kept) != len(re.split(r"(?<=[.!?])\s+", cleaned))
+        lines.append(" ".join(kept))
+    out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return out, changed and out != text.strip()
+
+
+def _says_something(text: str) -> bool:
+    """False for an answer that is only a lead-in ("The symptoms are:") or list marks."""
+    body = re.sub(r"\[[\d,\s]+\]", " ", text)
+    meaningful = [s for s in _SENTENCES.split(body) if s.strip() and not s.rstrip().endswith(":") and not _LIST_MARK.match(s)]
+    return any(len(content_words(s)) >= 2 for s in meaningful)
+
+
+def extract_answer(
+    question: str, passages: list[fourfold.Passage], limit: int = 2, embedder: "fourfold.Embedder | None" = None
+) -> tuple[str, list[int]]:
+    """The passage sentences closest to the question, each cited, in passage order; ("",
+    []) when none shares a content word with it. With an ``embedder``, closeness is the
+    cosine of their embeddings; without, the content words they share."""
+    asked = content_words(question)
+    headings = [content_words(p.chunk.heading) for p in passages]
+    candidates = []
+    for n, passage in enumerate(passages, start=1):
+        # A line wrapped inside a sentence (PDF text) goes on in lower case; a heading
+        # or a list item starts its own line.
+        text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", passage.chunk.text)
+        for k, sentence in enumerate(_SENTENCES.split(text)):
+            sentence = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", " ".join(sentence.split()))
+            words = content_words(sentence)
+            if len(words) < 3 or not sentence.endswith((".", "!")) or not sentence[0].isupper() or len(sentence) > 400:
+                continue  # fragments (a chunk may start mid-sentence), headings, questions
+            # Words of the section's heading count half: under "Symptoms", a sentence
+            # listing them need not say "symptoms".
+            shared = len(words & asked) + 0.5 * len((headings[n - 1] - words) & asked)
+            if shared:
+                candidates.append([shared, n, k, sentence])
+    if not candidates:
+        return "", []
+    if embedder is not None:
+        try:
+            q = embedder.embed_query(question)
+            vectors = embedder.embed_documents([c[3] for c in candidates])
+            for c, v in zip(candidates, vectors):
+                c[0] = float(v @ q) + 0.02 * c[0]
+        except Exception:  # the lexical scores stand
+            pass
+    best = sorted(sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:limit], key=lambda c: (c[1], c[2]))
+    text = " ".join(f"{sentence[:-1]} [{n}]{sentence[-1]}" for _, n, _, sentence in best)
+    cited: list[int] = []
+    for _, n, _, _ in best:
+        if n not in cited:
+            cited.append(n)
+    return text, cited
 
 
 def _normalise(text: str) -> str:

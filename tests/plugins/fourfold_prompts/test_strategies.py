@@ -150,6 +150,33 @@ class TestGroundedCitations:
         assert text == "Flu symptoms include fever and cough [1]." and cited == [1]
         assert "unfinished-sentence-removed" in flags
 
+    def test_an_answer_without_supported_citations_falls_back_to_the_passages(self, context):
+        strategy = grounded(context)
+        prompt = strategy.build("What are the signs of dehydration?", [FLU, WATER], [])
+        text, cited, flags = strategy.finish("The answer to this question is:", prompt)
+        assert "Signs include thirst, dark urine and dizziness [2]." in text
+        assert cited and set(cited) <= {1, 2} and "[2]" in text and "extracted" in flags
+
+    def test_without_fallback_the_uncited_answer_or_no_answer_is_returned(self, context):
+        prompt = grounded(context).build("What are the signs of dehydration?", [FLU, WATER], [])
+        uncited = "Thirst and dark urine are signs of dehydration."
+        text, cited, flags = grounded(context, fallback="none", attribute_uncited=False).finish(uncited, prompt)
+        assert text == uncited and cited == [] and "uncited" in flags
+        text, cited, flags = grounded(context, fallback="no-answer", attribute_uncited=False).finish(uncited, prompt)
+        assert text == grounded(context).config.no_answer and cited == []
+
+    def test_a_restated_question_and_emptied_list_items_are_removed(self, context):
+        strategy = grounded(context)
+        prompt = strategy.build("What are the symptoms of flu?", [FLU, WATER], [])
+        text, cited, flags = strategy.finish(
+            "What are the symptoms of flu? Flu symptoms include fever and cough [1].\n\n"
+            "1. Muscle aches and fatigue are common [1].\n2. The capital of France is Paris, a large European city.\n3. 4. Sore throat [1].",
+            prompt,
+        )
+        assert not text.startswith("What are") and "Paris" not in text
+        assert "3. 4." not in text and "4. Sore throat [1]." in text and "\n2.\n" not in text + "\n"
+        assert cited == [1] and "question-echo-removed" in flags
+
     def test_says_so_when_nothing_was_retrieved(self, context):
         strategy = grounded(context)
         prompt = strategy.build("q", [], [])
