@@ -102,7 +102,8 @@ def test_killed_training_resumes_from_its_last_checkpoint_with_the_same_final_st
     killed_after = None
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            done = [int(state.parent.name.split("-")[1]) for state in staging.glob("*/work/checkpoints/checkpoint-*/trainer_state.json")]
+            states = [s for run in staging.glob("*") for s in (run / "work" / "checkpoints").glob("checkpoint-*/trainer_state.json")]
+            done = [int(state.parent.name.split("-")[1]) for state in states]
             if done and max(done) >= 20:
                 os.kill(proc.pid, signal.SIGKILL)
                 killed_after = max(done)
