@@ -125,9 +125,9 @@ class _CausalFineTuner(fourfold.FineTuner):
 
     def fine_tune(self, output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None) -> fourfold.TrainingResult:
         import torch
-        from transformers import Trainer, TrainingArguments
+        from transformers import Trainer
 
-        from .hf import WORK_FOLDER, ProgressCallback, TimeBudgetCallback, checkpoint_step, loss_curve, perplexity, quiet, resume_point, select_device
+        from .hf import WORK_FOLDER, ProgressCallback, TimeBudgetCallback, checkpoint_step, loss_curve, perplexity, quiet, resume_point, select_device, training_arguments
 
         cfg = self.config
         output_dir = Path(output_dir)
@@ -158,27 +158,7 @@ class _CausalFineTuner(fourfold.FineTuner):
         resume = resume_point(checkpoints)
         budget = TimeBudgetCallback(cfg.max_minutes, work_dir)
         tracker = ProgressCallback(progress, "fine-tune")
-        args = TrainingArguments(
-            output_dir=str(checkpoints),
-            max_steps=cfg.steps or 1_000_000,
-            per_device_train_batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            lr_scheduler_type="cosine" if cfg.steps else "constant_with_warmup",
-            warmup_steps=cfg.warmup_steps,
-            logging_steps=max(1, (cfg.steps or 1000) // 50),
-            logging_first_step=True,
-            save_strategy="steps",
-            save_steps=cfg.save_every,
-            save_total_limit=2,
-            eval_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            dataloader_num_workers=0,
-            remove_unused_columns=False,
-            **device.trainer_args(),
-        )
+        args = training_arguments(cfg, checkpoints, device)
         trainer = quiet(
             Trainer(
                 model=model,

@@ -54,9 +54,9 @@ class CausalLMTrainer(fourfold.Trainer):
         self, texts: Sequence[str], output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None
     ) -> fourfold.TrainingResult:
         import torch
-        from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, Trainer, TrainingArguments
+        from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, Trainer
 
-        from .hf import WORK_FOLDER, ProgressCallback, TimeBudgetCallback, checkpoint_step, loss_curve, perplexity, quiet, resume_point, select_device
+        from .hf import WORK_FOLDER, ProgressCallback, TimeBudgetCallback, checkpoint_step, loss_curve, perplexity, quiet, resume_point, select_device, training_arguments
         from .text_data import BlockDataset, eval_batches, split_blocks, token_blocks, train_tokenizer
 
         cfg = self.config
@@ -105,29 +105,7 @@ class CausalLMTrainer(fourfold.Trainer):
         resume = resume_point(checkpoints)
         budget = TimeBudgetCallback(cfg.max_minutes, work_dir)
         tracker = ProgressCallback(progress, "train", tokens_per_step=cfg.batch_size * cfg.context)
-        args = TrainingArguments(
-            output_dir=str(checkpoints),
-            max_steps=cfg.steps or 1_000_000,
-            per_device_train_batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            # A pure time budget has no known end for a decaying schedule.
-            lr_scheduler_type="cosine" if cfg.steps else "constant_with_warmup",
-            warmup_steps=cfg.warmup_steps,
-            weight_decay=cfg.weight_decay,
-            logging_steps=max(1, (cfg.steps or 1000) // 50),
-            logging_first_step=True,
-            save_strategy="steps",
-            save_steps=cfg.save_every,
-            save_total_limit=2,
-            eval_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            dataloader_num_workers=0,
-            remove_unused_columns=False,
-            **device.trainer_args(),
-        )
+        args = training_arguments(cfg, checkpoints, device, weight_decay=cfg.weight_decay)
         trainer = quiet(
             Trainer(
                 model=model,

@@ -52,6 +52,38 @@ def select_device(settings: fourfold.Settings | None = None) -> Device:
     return Device("cpu", False)
 
 
+def training_arguments(cfg: Any, checkpoints: Path, device: "Device", **extra: Any):
+    """The Trainer arguments every fourfold trainer and fine-tuner shares, from a config
+    with ``steps`` (None: until the time budget), ``batch_size``, ``learning_rate``,
+    ``warmup_steps``, ``save_every`` and ``seed``: checkpoints every ``save_every`` steps
+    (two kept, for resuming), quiet logging, no evaluation by the Trainer."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=cfg.steps or 1_000_000,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        # A pure time budget has no known end for a decaying schedule.
+        lr_scheduler_type="cosine" if cfg.steps else "constant_with_warmup",
+        warmup_steps=cfg.warmup_steps,
+        logging_steps=max(1, (cfg.steps or 1000) // 50),
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_every,
+        save_total_limit=2,
+        eval_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        **device.trainer_args(),
+        **extra,
+    )
+
+
 def quiet(trainer):
     """The Trainer prints its logs and tqdm bars when not attached to a logger; fourfold
     reports through :class:`fourfold.Progress` instead and keeps the logs in the
