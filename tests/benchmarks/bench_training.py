@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="fourfold-bench-training-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ["FOURFOLD_HOME"] = str(home)
 
     from fourfold.domain import Domain
