@@ -56,9 +56,9 @@ class GroundedConfig(fourfold.ComponentConfig):
     fallback: Literal["extract", "no-answer", "none"] = Field(
         "extract",
         description=(
-            "When the model's answer keeps no cited sentence the passages back: 'extract' answers with the passage "
-            "sentences that share most words with the question, cited (flag 'extracted'); 'no-answer' says no_answer; "
-            "'none' returns what is left, uncited."
+            "When the checked answer says nothing (empty, or only a lead-in such as 'The answer is:'): 'extract' "
+            "answers with the passage sentences closest to the question, cited (flag 'extracted'); 'no-answer' says "
+            "no_answer; 'none' returns what is left."
         ),
     )
     fallback_sentences: int = Field(2, ge=1, le=10, description="Sentences an 'extract' fallback answer quotes.")
@@ -160,7 +160,7 @@ class GroundedCitations(fourfold.PromptStrategy):
         )
         flags += check.flags
         check.text, _ = _drop_question_echo(check.text, "")  # list items whose sentence was removed
-        if not check.cited or not _says_something(check.text):
+        if not _says_something(check.text):
             if self.config.fallback == "extract":
                 extract, cited = extract_answer(prompt.question, prompt.passages, self.config.fallback_sentences, self._embedder())
                 if extract:
@@ -239,10 +239,11 @@ def _drop_question_echo(text: str, question: str) -> tuple[str, bool]:
 
 
 def _says_something(text: str) -> bool:
-    """False for an answer that is only a lead-in ("The symptoms are:") or list marks."""
+    """False for an empty answer or one that is only a lead-in ("The symptoms are:") or
+    list marks; a short answer ("Yes.") says something."""
     body = re.sub(r"\[[\d,\s]+\]", " ", text)
     meaningful = [s for s in _SENTENCES.split(body) if s.strip() and not s.rstrip().endswith(":") and not _LIST_MARK.match(s)]
-    return any(len(content_words(s)) >= 2 for s in meaningful)
+    return any(content_words(s) or re.search(r"\b(yes|no)\b", s, re.I) for s in meaningful)
 
 
 def extract_answer(

@@ -157,13 +157,18 @@ class TestGroundedCitations:
         assert "Signs include thirst, dark urine and dizziness [2]." in text
         assert cited and set(cited) <= {1, 2} and "[2]" in text and "extracted" in flags
 
-    def test_without_fallback_the_uncited_answer_or_no_answer_is_returned(self, context):
+    def test_an_answer_that_says_something_is_kept_even_uncited(self, context):
+        prompt = grounded(context).build("Are thirst and dark urine signs of dehydration?", [FLU, WATER], [])
+        for uncited in ("Yes.", "Thirst and dark urine are signs of dehydration."):
+            text, cited, flags = grounded(context, attribute_uncited=False).finish(uncited, prompt)
+            assert text == uncited and cited == [] and "uncited" in flags and "extracted" not in flags
+
+    def test_without_fallback_a_lead_in_gives_no_answer_or_stays(self, context):
         prompt = grounded(context).build("What are the signs of dehydration?", [FLU, WATER], [])
-        uncited = "Thirst and dark urine are signs of dehydration."
-        text, cited, flags = grounded(context, fallback="none", attribute_uncited=False).finish(uncited, prompt)
-        assert text == uncited and cited == [] and "uncited" in flags
-        text, cited, flags = grounded(context, fallback="no-answer", attribute_uncited=False).finish(uncited, prompt)
+        text, cited, flags = grounded(context, fallback="no-answer").finish("The answer to this question is:", prompt)
         assert text == grounded(context).config.no_answer and cited == []
+        text, cited, flags = grounded(context, fallback="none").finish("The answer to this question is:", prompt)
+        assert text == "The answer to this question is:" and cited == [] and "uncited" in flags
 
     def test_a_restated_question_and_emptied_list_items_are_removed(self, context):
         strategy = grounded(context)
