@@ -57,6 +57,7 @@ from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
+from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.types import (
     Answer,
     Chunk,
@@ -82,6 +83,8 @@ except PackageNotFoundError:  # running from a source tree without an install
 __all__ = [
     "PLUGIN_API_VERSION",
     "Answer",
+    "AnswerChecker",
+    "CheckPolicy",
     "AnswerRequest",
     "Artifact",
     "ArtifactNotFound",
@@ -128,6 +131,7 @@ __all__ = [
     "VersionReader",
     "VersionWriter",
     "__version__",
+    "check_answer",
     "chunk_point_id",
     "citations_for",
     "content_hash",

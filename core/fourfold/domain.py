@@ -26,6 +26,7 @@ from fourfold.types import Passage, SearchFilters
 if TYPE_CHECKING:
     from fourfold.index import PublishedIndex
     from fourfold.plugins import PluginHost
+    from fourfold.trust.service import DomainTrust
 
 __all__ = ["Domain", "call_component"]
 
@@ -224,6 +225,13 @@ class Domain:
         from fourfold.runtime import answer
 
         return answer(self, question, history=history)
+
+    @cached_property
+    def trust(self) -> "DomainTrust":
+        """The answerability decision of this domain's index versions."""
+        from fourfold.trust.service import DomainTrust
+
+        return DomainTrust(self)
 
     @cached_property
     def index(self) -> "PublishedIndex":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pluggy
 
 from fourfold.errors import ComponentError, FourfoldError, PluginError
+from fourfold.trust.checker import AnswerChecker, CheckPolicy
 from fourfold.types import Answer, Citation, GenerationLimits, Message, Passage, SearchFilters
 
 if TYPE_CHECKING:
@@ -90,7 +91,14 @@ def _named(component, method: str, exc: Exception) -> ComponentError:
 
 
 class CoreAnswering:
-    """fourfold's implementation of the ``answer_question`` hook."""
+    """fourfold's implementation of the ``answer_question`` hook.
+
+    For every strategy that retrieves, whatever the generator: retrieve; refuse when the
+    passages do not answer (:mod:`fourfold.trust.answerability`); build the prompt;
+    generate; check the answer sentence by sentence (:mod:`fourfold.trust.checker`),
+    passing each checked sentence to ``on_text`` as soon as it is final. What a stream
+    shows is therefore exactly the answer's text.
+    """
 
     @hookimpl(trylast=True)
     def answer_question(self, request: AnswerRequest) -> Answer:
@@ -100,39 +108,93 @@ class CoreAnswering:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         strategy = domain.prompt_strategy
-        generator = domain.generator
         passages: list[Passage] = []
         version: str | None = None
         if strategy.uses_retrieval:
             passages, version = domain.search(request.question, top_k=request.top_k, filters=request.filters)
             timings["retrieve_ms"] = (time.perf_counter() - started) * 1000
+            t = time.perf_counter()
+            decision = _decide(domain, request.question, passages, version)
+            timings["answerability_ms"] = (time.perf_counter() - t) * 1000
+            if decision is not None and not decision.answerable:
+                return _refusal(request, passages, version, decision, timings, started)
         t = time.perf_counter()
         prompt = call_component(strategy, "build", request.question, passages, request.history)
         t2 = time.perf_counter()
         timings["prompt_ms"] = (t2 - t) * 1000
+        if not strategy.uses_retrieval:
+            return self._unchecked(request, prompt, version, timings, started, t2)
+
+        checker = AnswerChecker(request.question, prompt.passages, _policy(domain, strategy, prompt))
+        raw = self._generate(request, prompt, t2, timings, checker)
+        t3 = time.perf_counter()
+        timings["generate_ms"] = (t3 - t2) * 1000 - timings.get("check_ms", 0.0)
+        try:
+            visible = strategy.visible_text(raw, prompt)
+        except Exception as exc:
+            raise _named(strategy, "visible_text", exc) from exc
+        rest = checker.close(visible)
+        if rest and request.on_text is not None:
+            request.on_text(rest)
+        timings["check_ms"] = timings.get("check_ms", 0.0) + (time.perf_counter() - t3) * 1000
+        timings["total_ms"] = (time.perf_counter() - started) * 1000
+        flags = list(prompt.metadata.get("flags") or [])
+        if prompt.metadata.get("redacted_sentences"):
+            flags.append(f"redacted-instructions:{prompt.metadata['redacted_sentences']}")
+        return Answer(
+            text=checker.text,
+            citations=citations_for(checker.cited, prompt.passages),
+            domain=domain.name,
+            index_version=version,
+            timings={k: round(v, 3) for k, v in timings.items()},
+            flags=flags + checker.flags,
+            sentences=[s.to_dict() for s in checker.sentences if s.text or s.verdict != "supported"],
+            answerability=decision.to_dict() if decision is not None else None,
+        )
+
+    def _unchecked(self, request: AnswerRequest, prompt, version, timings, started, t2) -> Answer:
+        """Strategies without passages (``plain``): nothing to check against. The stream
+        shows the strategy's visible text; the final text is what ``finish`` returns."""
+        from fourfold.domain import call_component
+
+        generator = request.domain.generator
         if request.on_text is None:
             raw = call_component(generator, "generate", prompt, request.limits)
         else:
-            raw = self._stream(request, prompt, t2, timings)
+            raw = self._stream_visible(request, prompt, t2, timings)
         timings["generate_ms"] = (time.perf_counter() - t2) * 1000
-        text, cited, flags = call_component(strategy, "finish", raw, prompt)
+        text, cited, flags = call_component(request.domain.prompt_strategy, "finish", raw, prompt)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return Answer(
             text=text,
             citations=citations_for(cited, prompt.passages),
-            domain=domain.name,
+            domain=request.domain.name,
             index_version=version,
             timings={k: round(v, 3) for k, v in timings.items()},
-            flags=list(flags),
+            flags=list(flags) + ["unchecked"],
         )
 
     @staticmethod
-    def _stream(request: AnswerRequest, prompt, t0: float, timings: dict[str, float]) -> str:
-        """Generate in streaming mode, passing newly visible text to ``request.on_text``."""
-        domain = request.domain
-        strategy, generator = domain.prompt_strategy, domain.generator
-        assert request.on_text is not None
-        raw, shown = "", ""
+    def _stream_visible(request: AnswerRequest, prompt, t0: float, timings: dict[str, float]) -> str:
+        shown = ""
+        strategy = request.domain.prompt_strategy
+
+        def show(visible: str) -> None:
+            nonlocal shown
+            # Only ever append: text already shown cannot be taken back mid-stream.
+            if len(visible) > len(shown) and visible.startswith(shown):
+                assert request.on_text is not None
+                request.on_text(visible[len(shown) :])
+                shown = visible
+
+        return CoreAnswering._consume(request, prompt, t0, timings, lambda raw: show(strategy.visible_text(raw, prompt)))
+
+    @staticmethod
+    def _consume(request: AnswerRequest, prompt, t0: float, timings: dict[str, float], on_raw) -> str:
+        """Stream from the generator, calling ``on_raw`` with the text so far after each
+        piece; returns the whole raw text. Stops when ``on_raw`` returns True."""
+        generator = request.domain.generator
+        raw = ""
         try:
             pieces = iter(generator.stream(prompt, request.limits))
         except Exception as exc:
@@ -153,19 +215,101 @@ class CoreAnswering:
                     timings["first_token_ms"] = (time.perf_counter() - t0) * 1000
                 raw += piece
                 try:
-                    visible = strategy.visible_text(raw, prompt)
+                    stop = on_raw(raw)
+                except (FourfoldError, AnswerCancelled):
+                    raise
                 except Exception as exc:
-                    raise _named(strategy, "visible_text", exc) from exc
-                # Only ever append: text already shown cannot be taken back mid-stream.
-                if len(visible) > len(shown) and visible.startswith(shown):
-                    request.on_text(visible[len(shown) :])
-                    shown = visible
+                    raise _named(request.domain.prompt_strategy, "visible_text", exc) from exc
+                if stop:
+                    break
         finally:
             # Also when the listener went away (AnswerCancelled): stops the model now.
             close = getattr(pieces, "close", None)
             if close is not None:
                 close()
         return raw
+
+    @staticmethod
+    def _generate(request: AnswerRequest, prompt, t0: float, timings: dict[str, float], checker: AnswerChecker) -> str:
+        """Generate, feeding the checker each time the visible text grows; checked
+        sentences go to ``request.on_text`` as soon as they are final."""
+        strategy = request.domain.prompt_strategy
+        if request.on_text is None:
+            from fourfold.domain import call_component
+
+            return call_component(request.domain.generator, "generate", prompt, request.limits)
+
+        def check(raw: str) -> bool:
+            visible = strategy.visible_text(raw, prompt)
+            t = time.perf_counter()
+            checked = checker.feed(visible)
+            timings["check_ms"] = timings.get("check_ms", 0.0) + (time.perf_counter() - t) * 1000
+            if checked:
+                timings.setdefault("first_text_ms", (time.perf_counter() - t0) * 1000)
+                assert request.on_text is not None
+                request.on_text(checked)
+            return checker.refused  # a refusal: the rest is not needed
+
+        return CoreAnswering._consume(request, prompt, t0, timings, check)
+
+
+def _policy(domain: "Domain", strategy, prompt) -> CheckPolicy:
+    """The strategy's checking policy, with the manifest's trust settings on top."""
+    policy = None
+    make = getattr(strategy, "check_policy", None)
+    if make is not None:
+        try:
+            policy = make(prompt)
+        except Exception as exc:
+            raise _named(strategy, "check_policy", exc) from exc
+    if policy is None:
+        policy = CheckPolicy(no_answer=domain.manifest.trust.refusal)
+    trust = domain.manifest.trust
+    policy.refusal = trust.refusal
+    if trust.unsupported is not None:
+        policy.unsupported = trust.unsupported
+    if trust.min_support is not None:
+        policy.min_support = trust.min_support
+    return policy
+
+
+def _decide(domain: "Domain", question: str, passages: list[Passage], version: str | None):
+    if domain.manifest.trust.answerability == "off":
+        return None
+    if not passages:
+        from fourfold.trust.answerability import Decision, Features
+        from fourfold.trust.text import question_words
+
+        return Decision(False, 0.0, 1.0, Features(0.0, 0.0, 0.0, 0.0, 1.0, sorted(question_words(question))))
+    decider = domain.trust.for_version(version)
+    return decider.decide(question, passages) if decider is not None else None
+
+
+def _refusal(request: AnswerRequest, passages: list[Passage], version, decision, timings, started) -> Answer:
+    """The documents do not answer: say so, and list the closest passages as related
+    reading (not as support: nothing in the text cites them)."""
+    text = request.domain.manifest.trust.refusal
+    if request.on_text is not None:
+        request.on_text(text)
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    related = passages[:3]
+    prepare = getattr(request.domain.prompt_strategy, "prepare_passages", None)
+    if prepare is not None:  # planted instructions are not shown as related reading either
+        try:
+            related = prepare(related)[0]
+        except Exception:  # noqa: BLE001 - then no related reading at all
+            related = []
+    return Answer(
+        text=text,
+        citations=[],
+        domain=request.domain.name,
+        index_version=version,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        flags=["not-in-documents"],
+        sentences=[{"text": text, "verdict": "refusal", "citations": []}],
+        related=citations_for(list(range(1, len(related) + 1)), related),
+        answerability=decision.to_dict(),
+    )
 
 
 def _wrapped_error(domain: "Domain", exc: Exception) -> PluginError:

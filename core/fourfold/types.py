@@ -121,10 +121,16 @@ class Chunk:
 
 @dataclass
 class Passage:
-    """A retrieved chunk with its score (higher is better) from one retriever."""
+    """A retrieved chunk with its score (higher is better) from one retriever.
+
+    :ivar signals: what the retriever measured beside the score, for the answerability
+        check: ``dense`` (cosine of question and passage), ``sparse`` (BM25 score),
+        ``dense_rank`` / ``sparse_rank`` (1-based rank in each search). Optional.
+    """
 
     chunk: Chunk
     score: float
+    signals: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -203,6 +209,18 @@ class Answer:
     index_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    #: Each sentence as shown, with its verdict ("supported", "replaced", "quoted",
+    #: "neutral", "unsupported" when kept marked, "refusal") and the passage span that
+    #: backs it; removed sentences appear with empty text and the reason.
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    #: With a refusal: the closest passages, as related reading (not support).
+    related: list[Citation] = field(default_factory=list)
+    #: The answerability decision (score, threshold, coverage, missing words).
+    answerability: dict[str, Any] | None = None
+
+    @property
+    def refused(self) -> bool:
+        return "not-in-documents" in self.flags or "no-passages" in self.flags
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,8 +9,8 @@ from pydantic import Field
 
 import fourfold
 
-from .citations import check_citations, content_words
-from .untrusted import fence_passages, redact_instructions, strip_scaffolding, suppress_payloads
+from .citations import content_words
+from .untrusted import fence_passages, looks_like_instruction, redact_instructions, strip_scaffolding
 
 __all__ = ["GroundedCitations", "GroundedConfig"]
 
@@ -51,7 +51,7 @@ class GroundedConfig(fourfold.ComponentConfig):
         True, description="Remove sentences the passages do not back (few of their content words appear in any passage)."
     )
     min_support: float = Field(
-        0.25, ge=0, le=1, description="Share of a sentence's content words a passage must hold to back it."
+        0.5, ge=0, le=1, description="Share of a sentence's content words a passage must hold to back it."
     )
     fallback: Literal["extract", "no-answer", "none"] = Field(
         "extract",
@@ -130,46 +130,32 @@ class GroundedCitations(fourfold.PromptStrategy):
         of the prompt's structure)."""
         return strip_scaffolding(text)
 
+    def check_policy(self, prompt: fourfold.Prompt) -> fourfold.CheckPolicy:
+        """How fourfold checks this strategy's answers (see :class:`fourfold.CheckPolicy`)."""
+        cfg = self.config
+        extract = None
+        if cfg.fallback == "extract":
+            def extract(question: str, passages: list[fourfold.Passage]) -> tuple[str, list[int]]:
+                return extract_answer(question, passages, cfg.fallback_sentences, self._embedder())
+        return fourfold.CheckPolicy(
+            no_answer=cfg.no_answer,
+            unsupported="remove" if cfg.drop_unsupported else "mark",
+            min_support=cfg.min_support,
+            extract=extract,
+            payloads=set(prompt.metadata.get("injection_payloads") or ()),
+            is_instruction=looks_like_instruction,
+        )
+
     def finish(self, text: str, prompt: fourfold.Prompt) -> tuple[str, list[int], list[str]]:
+        """The checked answer: the same sentence-by-sentence checks the answering
+        pipeline applies while streaming (:func:`fourfold.check_answer`)."""
         flags: list[str] = []
-        answer = self.answer_text(text)
-        payloads = set(prompt.metadata.get("injection_payloads") or ())
-        if payloads:
-            answer, changed = suppress_payloads(answer, payloads, prompt.question)
-            if changed:
-                flags.append("injection-suppressed")
         if prompt.metadata.get("redacted_sentences"):
             flags.append(f"redacted-instructions:{prompt.metadata['redacted_sentences']}")
         if not prompt.passages:
             return self.config.no_answer, [], flags + ["no-passages"]
-        if self._is_no_answer(answer):
-            return self.config.no_answer, [], flags + ["not-in-documents"]
-        answer, cut = _drop_unfinished_sentence(answer)
-        if cut:
-            flags.append("unfinished-sentence-removed")
-        answer, echoed = _drop_question_echo(answer, prompt.question)
-        if echoed:
-            flags.append("question-echo-removed")
-        check = check_citations(
-            answer,
-            prompt.passages,
-            check_support=self.config.check_support,
-            attribute_uncited=self.config.attribute_uncited,
-            drop_unsupported=self.config.drop_unsupported,
-            min_support=self.config.min_support,
-        )
-        flags += check.flags
-        check.text, _ = _drop_question_echo(check.text, "")  # list items whose sentence was removed
-        if not _says_something(check.text):
-            if self.config.fallback == "extract":
-                extract, cited = extract_answer(prompt.question, prompt.passages, self.config.fallback_sentences, self._embedder())
-                if extract:
-                    return extract, cited, flags + ["extracted"]
-            if self.config.fallback != "none" or not check.text:
-                return self.config.no_answer, [], flags + ["empty-answer" if not check.text else "uncited"]
-        if not check.cited:
-            flags.append("uncited")
-        return check.text, check.cited, flags
+        checker = fourfold.check_answer(prompt.question, self.visible_text(text, prompt), prompt.passages, self.check_policy(prompt))
+        return checker.text, checker.cited, flags + checker.flags
 
     def _embedder(self) -> "fourfold.Embedder | None":
         try:
@@ -182,68 +168,9 @@ class GroundedCitations(fourfold.PromptStrategy):
         # written ("[1" could become "[12]", an invalid number).
         return _UNCLOSED_TAIL.sub("", self.answer_text(partial) if partial.strip() else "")
 
-    def _is_no_answer(self, answer: str) -> bool:
-        norm = _normalise(answer)
-        target = _normalise(self.config.no_answer)
-        if target and (norm == target or (norm.startswith(target) and len(norm) < len(target) + 40)):
-            return True
-        # The model's own wording of the same refusal, as the whole (short) answer.
-        return len(norm) < 160 and _REFUSAL.search(norm) is not None
-
-
-_REFUSAL = re.compile(
-    r"^(i m sorry |sorry |unfortunately )?(the )?(provided )?(sources?|documents?|passages?|context|information provided)"
-    r" (do|does|did) not (contain|provide|include|mention|say|answer|cover|give)"
-    r"|^i (do not|don t|cannot|can t) (know|find|answer)"
-)
-
-
-_FINISHED = re.compile(r"[.!?…:;][\"')\]]*(\s*\[\d+(?:\s*,\s*\d+)*\])*[.!?]?[\"')]*\s*$")
-
-
-def _drop_unfinished_sentence(text: str) -> tuple[str, bool]:
-    """An answer cut off by the token limit ends mid-sentence: drop that last fragment,
-    when an earlier sentence is complete."""
-    if _FINISHED.search(text) or text.rstrip().endswith(("```", "|")):
-        return text, False
-    ends = list(re.finditer(r"[.!?](\s*\[\d+(?:\s*,\s*\d+)*\])?[\"')]*\s", text))
-    if not ends:
-        return text, False
-    return text[: ends[-1].end()].rstrip(), True
-
 
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*$")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
-
-
-def _drop_question_echo(text: str, question: str) -> tuple[str, bool]:
-    """Without sentences that only restate the question ("When should I see a doctor?")
-    and list items left empty ("4. 5. Exercise." → "5. Exercise.")."""
-    asked = content_words(question)
-    lines, changed = [], False
-    for line in text.split("\n"):
-        cleaned = re.sub(r"^(\s*)(?:\d{1,2}[.)]\s+)+(?=\d{1,2}[.)]\s)", r"\1", line)
-        if _LIST_MARK.match(cleaned) and cleaned.strip():
-            changed = True
-            continue
-        kept = []
-        for sentence in re.split(r"(?<=[.!?])\s+", cleaned):
-            words = content_words(re.sub(r"\[[\d,\s]+\]", " ", sentence))
-            if asked and len(words) >= 2 and words <= asked and sentence.rstrip(" []0123456789,").endswith("?"):
-                continue
-            kept.append(sentence)
-        changed = changed or cleaned != line or len(kept) != len(re.split(r"(?<=[.!?])\s+", cleaned))
-        lines.append(" ".join(kept))
-    out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return out, changed and out != text.strip()
-
-
-def _says_something(text: str) -> bool:
-    """False for an empty answer or one that is only a lead-in ("The symptoms are:") or
-    list marks; a short answer ("Yes.") says something."""
-    body = re.sub(r"\[[\d,\s]+\]", " ", text)
-    meaningful = [s for s in _SENTENCES.split(body) if s.strip() and not s.rstrip().endswith(":") and not _LIST_MARK.match(s)]
-    return any(content_words(s) or re.search(r"\b(yes|no)\b", s, re.I) for s in meaningful)
 
 
 def extract_answer(

@@ -120,7 +120,10 @@ class DenseRetriever(_QdrantRetriever):
     def search_embedded(self, reader, query, vector, *, top_k=None, filters=None):
         """:meth:`search` with the question's vector already computed."""
         probe = Probe(DENSE, list(vector), self._top_k(top_k))
-        return self._reader(reader).search_many([probe], filters)[0]
+        found = self._reader(reader).search_many([probe], filters)[0]
+        for rank, p in enumerate(found, start=1):
+            p.signals = {"dense": float(p.score), "dense_rank": rank}
+        return found
 
 
 class SparseRetriever(_QdrantRetriever):
@@ -134,7 +137,10 @@ class SparseRetriever(_QdrantRetriever):
         probe = Probe(SPARSE, reader.encoder.query(query), self._top_k(top_k))
         if not probe.vector[0]:
             return []  # only stop words: nothing to match
-        return reader.search_many([probe], filters)[0]
+        found = reader.search_many([probe], filters)[0]
+        for rank, p in enumerate(found, start=1):
+            p.signals = {"sparse": float(p.score), "sparse_rank": rank}
+        return found
 
 
 class HybridRetriever(_QdrantRetriever):
@@ -168,4 +174,24 @@ class HybridRetriever(_QdrantRetriever):
         weights = [self.config.dense_weight, self.config.sparse_weight][: len(rankings)]
         best = fuse(rankings, weights, method=self.config.fusion, rrf_k=self.config.rrf_k)[:k]
         chunks = reader.fetch([p.chunk.id for p in best])
-        return [fourfold.Passage(chunk=chunks[p.chunk.id], score=p.score) for p in best if p.chunk.id in chunks]
+        signals = _signals(rankings, ["dense", "sparse"][: len(rankings)])
+        return [
+            fourfold.Passage(chunk=chunks[p.chunk.id], score=p.score, signals=signals.get(p.chunk.id, {}))
+            for p in best
+            if p.chunk.id in chunks
+        ]
+
+
+def _signals(rankings: list[list[fourfold.Passage]], names: list[str]) -> dict[str, dict[str, float]]:
+    """Each candidate's score and rank in each search; a passage missing from a search
+    gets that search's lowest score (an upper bound of its own)."""
+    out: dict[str, dict[str, float]] = {}
+    for ranking, name in zip(rankings, names):
+        for rank, p in enumerate(ranking, start=1):
+            out.setdefault(p.chunk.id, {})[name] = float(p.score)
+            out[p.chunk.id][f"{name}_rank"] = rank
+    for ranking, name in zip(rankings, names):
+        floor = float(ranking[-1].score) if ranking else 0.0
+        for signals in out.values():
+            signals.setdefault(name, floor)
+    return out

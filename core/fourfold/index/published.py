@@ -24,7 +24,7 @@ from fourfold.index.layout import Catalog, IndexLayout
 if TYPE_CHECKING:
     from fourfold.components import IndexStore, Retriever, VersionReader
     from fourfold.domain import Domain
-    from fourfold.types import Passage, SearchFilters
+    from fourfold.types import Chunk, Passage, SearchFilters
 
 __all__ = ["PublishedIndex", "no_index_message", "retriever_for"]
 
@@ -134,6 +134,24 @@ class PublishedIndex:
             finally:
                 current.release()
         raise AssertionError("unreachable")
+
+    def sample_chunks(self, limit: int = 4000) -> tuple[str, list["Chunk"], int]:
+        """Up to ``limit`` chunks of the published version, that version's name and its
+        chunk count (for answerability calibration)."""
+        current = self._acquire()
+        try:
+            out = []
+            for chunk in current.reader.chunks():
+                out.append(chunk)
+                if len(out) >= limit:
+                    break
+            try:
+                total = current.reader.count()
+            except Exception:  # noqa: BLE001 - the sample's size stands in
+                total = len(out)
+            return current.name, out, total
+        finally:
+            current.release()
 
     def close(self) -> None:
         """Close the open version (searches still running on it finish first)."""

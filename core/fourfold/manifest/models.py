@@ -19,6 +19,7 @@ __all__ = [
     "Gate",
     "Limits",
     "Serve",
+    "Trust",
     "UseBlock",
     "EmbeddingBlock",
     "TrainingBlock",
@@ -196,6 +197,43 @@ class Serve(_Strict):
     )
 
 
+class Trust(_Strict):
+    """How answers are checked before anyone sees them (every generator, every strategy
+    that retrieves)."""
+
+    answerability: Literal["calibrated", "off"] | float = Field(
+        "calibrated",
+        description="'calibrated': refuse questions the passages do not answer, with a threshold fitted per index "
+        "version; a number in [0, 1]: that threshold on the calibrated score; 'off': never refuse before generating.",
+    )
+    unsupported: Literal["remove", "mark"] | None = Field(
+        None,
+        description="Sentences no passage states: 'remove' them, or 'mark' them (kept uncited, verdict 'unsupported'). "
+        "Default: the prompt strategy's choice (remove, for the builtin strategies).",
+    )
+    min_support: float | None = Field(
+        None, ge=0, le=1, description="Share of a sentence's content words one passage must hold to state it (default: the strategy's)."
+    )
+    eval_questions: str | None = Field(
+        None,
+        description="JSONL file (relative to the manifest) of questions the documents answer, one {\"question\": …} a "
+        "line: used beside generated questions to calibrate answerability.",
+    )
+    refusal: str = Field(
+        "The documents of this assistant do not cover this question.",
+        min_length=1,
+        max_length=500,
+        description="What the assistant says when its documents do not answer.",
+    )
+
+    @field_validator("answerability")
+    @classmethod
+    def _threshold_range(cls, value: Any) -> Any:
+        if isinstance(value, float) and not 0 <= value <= 1:
+            raise ValueError("a fixed answerability threshold must be between 0 and 1")
+        return value
+
+
 class Manifest(_Strict):
     """One domain assistant."""
 
@@ -211,6 +249,7 @@ class Manifest(_Strict):
     retrieval: RetrievalBlock = Field(default_factory=lambda: RetrievalBlock(use="hybrid"))
     generation: GenerationBlock = Field(default_factory=lambda: GenerationBlock(use="extractive"))
     serve: Serve = Field(default_factory=Serve)
+    trust: Trust = Field(default_factory=Trust)
     _path: Path | None = PrivateAttr(default=None)
     _doc: Any = PrivateAttr(default=None)  # the parsed YAML with line numbers
 

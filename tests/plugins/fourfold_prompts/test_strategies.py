@@ -157,18 +157,18 @@ class TestGroundedCitations:
         assert "Signs include thirst, dark urine and dizziness [2]." in text
         assert cited and set(cited) <= {1, 2} and "[2]" in text and "extracted" in flags
 
-    def test_an_answer_that_says_something_is_kept_even_uncited(self, context):
+    def test_a_short_answer_is_kept_and_a_stated_one_is_given_its_passage(self, context):
         prompt = grounded(context).build("Are thirst and dark urine signs of dehydration?", [FLU, WATER], [])
-        for uncited in ("Yes.", "Thirst and dark urine are signs of dehydration."):
-            text, cited, flags = grounded(context, attribute_uncited=False).finish(uncited, prompt)
-            assert text == uncited and cited == [] and "uncited" in flags and "extracted" not in flags
+        text, cited, flags = grounded(context).finish("Yes.", prompt)
+        assert text == "Yes." and cited == [] and "extracted" not in flags
+        text, cited, flags = grounded(context).finish("Thirst and dark urine are signs of dehydration.", prompt)
+        assert text == "Thirst and dark urine are signs of dehydration [2]." and cited == [2] and "attributed-citations" in flags
 
-    def test_without_fallback_a_lead_in_gives_no_answer_or_stays(self, context):
+    def test_without_fallback_a_lead_in_is_refused(self, context):
         prompt = grounded(context).build("What are the signs of dehydration?", [FLU, WATER], [])
-        text, cited, flags = grounded(context, fallback="no-answer").finish("The answer to this question is:", prompt)
-        assert text == grounded(context).config.no_answer and cited == []
-        text, cited, flags = grounded(context, fallback="none").finish("The answer to this question is:", prompt)
-        assert text == "The answer to this question is:" and cited == [] and "uncited" in flags
+        for fallback in ("no-answer", "none"):
+            text, cited, flags = grounded(context, fallback=fallback).finish("The answer to this question is:", prompt)
+            assert text == grounded(context).config.no_answer and cited == [] and "not-in-documents" in flags
 
     def test_a_restated_question_and_emptied_list_items_are_removed(self, context):
         strategy = grounded(context)

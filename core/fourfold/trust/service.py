@@ -1,0 +1,106 @@
+"""Each domain's answerability decision, per published index version.
+
+The decision is calibrated once per version — by the worker right after it publishes,
+or by the first reader that finds none — and stored beside the domain's other state as
+``answerability/<version>.json``, so every process answers alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fourfold.errors import ManifestError
+from fourfold.trust.answerability import Answerability, Calibration, calibrate
+
+if TYPE_CHECKING:
+    from fourfold.domain import Domain
+
+__all__ = ["DomainTrust", "calibrate_domain"]
+
+log = logging.getLogger("fourfold.trust")
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _eval_questions(domain: "Domain") -> list[str]:
+    name = domain.manifest.trust.eval_questions
+    if not name:
+        return []
+    path = (domain.manifest.base_dir / name).resolve()
+    questions = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ManifestError(f"{domain.manifest.path}: trust.eval_questions: cannot read {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(str(json.loads(line)["question"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ManifestError(f"{path}:{number}: trust.eval_questions: expected a JSON object with a 'question', found {line[:80]!r}") from exc
+    return questions
+
+
+def calibrate_domain(domain: "Domain") -> tuple[str, Answerability]:
+    """Calibrate answerability for the domain's published version and store it."""
+    version, chunks, total = domain.index.sample_chunks()
+
+    def search(questions: list[str]):
+        return [domain.search(q)[0] for q in questions]
+
+    calibration, frequencies = calibrate(chunks, search, version=version, answerable=_eval_questions(domain))
+    calibration.corpus_chunks = max(calibration.corpus_chunks, len(chunks))
+    result = Answerability(calibration, frequencies)
+    result.save(DomainTrust.path_for(domain, version))
+    log.info(
+        "domain '%s' version %s: answerability calibrated (threshold %.3f; refuses %.0f%% of unanswerable and %.0f%% of answerable calibration questions)",
+        domain.name, version, calibration.threshold,
+        100 * calibration.measured.get("refused_unanswerable", 0), 100 * calibration.measured.get("refused_answerable", 0),
+    )
+    return version, result
+
+
+class DomainTrust:
+    """The answerability decision of a domain's versions, loaded or calibrated on demand."""
+
+    def __init__(self, domain: "Domain"):
+        self._domain = domain
+        self._by_version: dict[str, Answerability] = {}
+
+    @staticmethod
+    def path_for(domain: "Domain", version: str) -> Path:
+        return domain.state_dir / "answerability" / f"{version}.json"
+
+    def for_version(self, version: str | None) -> Answerability | None:
+        """The decision for ``version`` (None when answerability is off)."""
+        setting = self._domain.manifest.trust.answerability
+        if setting == "off" or version is None:
+            return None
+        fixed = float(setting) if isinstance(setting, (int, float)) and not isinstance(setting, bool) else None
+        found = self._by_version.get(version)
+        if found is not None:
+            return found
+        with _lock_for(f"{self._domain.state_dir}:{version}"):
+            found = self._by_version.get(version)
+            if found is not None:
+                return found
+            path = self.path_for(self._domain, version)
+            try:
+                found = Answerability.load(path, fixed)
+            except (OSError, ValueError, KeyError):
+                _, found = calibrate_domain(self._domain)
+                if fixed is not None:
+                    found.threshold = fixed
+            self._by_version = {version: found}  # older versions are no longer served here
+            return found

@@ -1,0 +1,230 @@
+"""Words, sentences, clauses and quantities of English text, for the trust checks.
+
+Rules in plain code, no model: they must run in microseconds per sentence and behave
+the same for every generator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "STOPWORDS",
+    "GENERIC_QUESTION_WORDS",
+    "content_words",
+    "question_words",
+    "stem",
+    "split_sentences",
+    "sentence_spans",
+    "clauses",
+    "is_negated",
+    "Quantity",
+    "quantities",
+    "strip_citations",
+]
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each either few for from further had has have having he her
+    here hers him his how however i if in into is it its itself just may me might more most must my no nor not now of
+    off on once only or other our ours out over own same shall she should so some such than that the their theirs
+    them then there these they this those through to too under until up very was we were what when where which while
+    who whom why will with within without would you your yours document documents source sources passage passages
+    according answer question""".split()
+)
+# Words of how people ask, not of what they ask about: "How long should I …", "What is
+# the best way to …". They carry no topic, so they are not required to be covered.
+GENERIC_QUESTION_WORDS = frozenset(
+    """need needs needed get gets getting got make makes tell know want like okay ok normal best good way ways thing
+    things help helps someone somebody person people much many long often usually really actually exactly mean means
+    happen happens happening anything something everything else kind type sort use used using take takes try
+    say says said give gives work works done possible able likely always ever still soon quickly right wrong
+    common usual typical important able allowed want wants wanted think anyone anybody ask asks asking asked since yes
+    fine sure correct someone please whenever whose enough hear reply wondering wonder thanks hello""".split()
+)
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "ninety": 90, "hundred": 100, "half": 0.5, "once": 1, "twice": 2,
+}
+
+
+def stem(word: str) -> str:
+    """Truncation stemming: "symptoms"/"symptom", "coughing"/"cough" meet; good enough to
+    tell a restatement of a passage from an unrelated claim."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:7]
+
+
+def _words(text: str) -> list[str]:
+    # "what's" → "what", "can't" → "can": contractions and possessives add no meaning.
+    return [w.split("'")[0] for w in _WORD.findall(text.lower().replace("’", "'"))]
+
+
+_CONTRACTED = frozenset("isn aren wasn weren hasn haven hadn doesn didn don won wouldn shouldn couldn can mustn let".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Stems of the words of ``text`` that carry meaning (no stopwords, no 1–2 letter words)."""
+    return {stem(w) for w in _words(text) if len(w) > 2 and w not in STOPWORDS and w not in _CONTRACTED}
+
+
+def question_words(text: str) -> set[str]:
+    """The content words of a question that name what it is about (no asking words)."""
+    return {
+        stem(w)
+        for w in _words(text)
+        if len(w) > 2 and w not in STOPWORDS and w not in GENERIC_QUESTION_WORDS and w not in _CONTRACTED
+    }
+
+
+_CITATION = re.compile(r"\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\]")
+
+
+def strip_citations(text: str) -> str:
+    return _CITATION.sub("", text)
+
+
+# A sentence ends at ".", "!" or "?" (optionally followed by closing quotes/brackets and
+# citation marks) before whitespace, or at a line break. Not after "e.g." or inside "2.5".
+_ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl|cf)\.$", re.I)
+_LIST_NUMBER = re.compile(r"\s*(?:\d{1,2}[.)]\s+)*\d{1,2}")
+_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])*[.!?]?[\"'”’)]*(?=\s)|\n")
+
+
+def sentence_spans(text: str, *, final: bool = True) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, separators included in the sentence
+    before them, so the spans tile the text. With ``final`` False the last, possibly
+    unfinished, sentence is left out (only sentences followed by whitespace count)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _END.finditer(text):
+        end = m.end()
+        if m.group(0) != "\n":
+            if _ABBREV.search(text[start:end].rstrip()):
+                continue
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            if _LIST_NUMBER.fullmatch(text[max(line_start, start) : m.start()]):
+                continue  # "1. First item": a list number, not a sentence end
+        # keep the whitespace run after the end with this sentence
+        while end < len(text) and text[end] in " \t\n":
+            end += 1
+            if text[end - 1] == "\n":
+                break
+        if end < len(text) or final or text[m.start() : end].endswith((" ", "\n", "\t")):
+            if text[start:end].strip():
+                spans.append((start, end))
+            elif spans:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+            start = end
+    if final and start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+_NEGATORS = re.compile(
+    r"\b(?:not|no|never|none|nothing|neither|nor|cannot|avoid|avoiding|without|stop|refrain|don't|doesn't|didn't|"
+    r"shouldn't|mustn't|can't|won't|isn't|aren't|wasn't|weren't|hasn't|haven't|wouldn't|couldn't|prohibited|forbidden|"
+    r"unsafe|instead\s+of|rather\s+than)\b|n't\b",
+    re.I,
+)
+
+
+def is_negated(clause: str) -> bool:
+    return _NEGATORS.search(clause.replace("’", "'")) is not None
+
+
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:()]|\s-\s|—|–)\s*|\s+(?:but|however|whereas|although|though|while|and then)\s+", re.I)
+
+
+def clauses(sentence: str) -> list[str]:
+    """Clauses of a sentence: split at commas, semicolons, dashes and contrastive
+    conjunctions ("but", "while"); "and" stays inside (it joins the objects of one verb)."""
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(strip_citations(sentence)) if p and p.strip()]
+    return [p for p in parts if _WORD.search(p.lower())]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number (or range) with the unit that follows it, in a canonical family."""
+
+    low: float
+    high: float
+    unit: str
+
+    def overlaps(self, other: "Quantity", tolerance: float = 0.01) -> bool:
+        return self.low <= other.high * (1 + tolerance) and other.low <= self.high * (1 + tolerance)
+
+    def within(self, other: "Quantity") -> bool:
+        return other.low * 0.99 <= self.low and self.high <= other.high * 1.01
+
+
+_UNITS = {
+    "second": "s", "seconds": "s", "sec": "s", "secs": "s",
+    "minute": "min", "minutes": "min", "min": "min", "mins": "min",
+    "hour": "h", "hours": "h", "hr": "h", "hrs": "h",
+    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo", "year": "y", "years": "y",
+    "mg": "mg", "milligram": "mg", "milligrams": "mg", "g": "g", "gram": "g", "grams": "g", "kg": "kg",
+    "kilogram": "kg", "kilograms": "kg", "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg", "µg": "mcg",
+    "ml": "ml", "millilitre": "ml", "millilitres": "ml", "milliliter": "ml", "milliliters": "ml",
+    "l": "l", "litre": "l", "litres": "l", "liter": "l", "liters": "l",
+    "%": "%", "percent": "%", "per cent": "%",
+    "°c": "c", "degrees": "deg", "degree": "deg", "c": "c", "f": "f",
+    "times": "times", "time": "times", "tablets": "tablet", "tablet": "tablet", "doses": "dose", "dose": "dose",
+    "units": "unit", "unit": "unit", "drinks": "drink", "drink": "drink", "cups": "cup", "cup": "cup",
+    "glasses": "glass", "glass": "glass", "portions": "portion", "portion": "portion", "servings": "serving",
+    "mmhg": "mmhg", "mmol/l": "mmol", "mmol": "mmol", "bpm": "bpm", "cm": "cm", "metres": "m", "meters": "m",
+    "steps": "step", "cigarettes": "cig", "calories": "kcal", "kcal": "kcal",
+    "business days": "bd", "working days": "bd", "calendar days": "d",
+    "usd": "usd", "dollars": "usd", "$": "usd", "eur": "eur", "euros": "eur", "£": "gbp", "gbp": "gbp",
+    "pounds": "lb", "lb": "lb", "lbs": "lb", "ounces": "oz", "oz": "oz",
+}
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
+_QUANTITY = re.compile(
+    rf"(?<![\w.])(?P<cur>[$£])?(?P<a>{_NUM})(?:\s*(?:-|–|to|or|and)\s*(?P<b>{_NUM}))?\s*(?P<unit>{_UNIT_RE})?(?![\w])",
+    re.I,
+)
+
+
+def _value(token: str) -> float:
+    token = token.lower().replace(",", "")
+    if token in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[token])
+    return float(token)
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Numbers of ``text`` with their unit family ("" when none follows): "7 to 9 hours"
+    → Quantity(7, 9, "h"); "12.5 grams" → Quantity(12.5, 12.5, "g"). Citation marks,
+    list numbers and years standing alone are not quantities."""
+    text = strip_citations(text)
+    text = re.sub(r"^\s*\d{1,2}[.)]\s+", " ", text)  # a list number
+    out = []
+    for m in _QUANTITY.finditer(text):
+        a = m.group("a")
+        if a.lower() in _NUMBER_WORDS and not m.group("unit") and not m.group("b"):
+            continue  # "one of the …", "once": a number word without a unit says little
+        unit = (m.group("unit") or "").lower()
+        if m.group("cur"):
+            unit = m.group("cur")
+        family = _UNITS.get(unit, "")
+        low = _value(a)
+        high = _value(m.group("b")) if m.group("b") else low
+        if not family and re.fullmatch(r"(?:19|20)\d\d", a) and not m.group("b"):
+            family = "year"
+        out.append(Quantity(min(low, high), max(low, high), family))
+    return out

@@ -1,0 +1,123 @@
+"""The trust checks on their own: contradictions (negation, numbers, opposites) are
+never shown as written, unsupported claims are removed, streams carry checked text
+only, and answerability refuses what the passages do not cover."""
+
+from __future__ import annotations
+
+import pytest
+
+import fourfold
+from fourfold.trust.answerability import Answerability, calibrate, features
+from fourfold.trust.checker import AnswerChecker, CheckPolicy, check_answer
+from fourfold.trust.text import quantities, sentence_spans
+
+
+def passage(n: int, text: str, title: str = "") -> fourfold.Passage:
+    return fourfold.Passage(fourfold.Chunk(id=str(n), text=text, source=f"doc{n}.md", title=title or f"Doc {n}"), 1.0 / n)
+
+
+BURNS = passage(1, "Cool the burn with cool or lukewarm running water for 20 minutes. Do not use ice, iced water or any creams or greasy substances like butter.", "Burns and scalds")
+SLEEP = passage(2, "Most adults need 7 to 9 hours of sleep a night. Keep a regular bedtime, even at weekends.", "Sleep hygiene")
+NOSE = passage(3, "Sit down and lean forward and do not tip your head back. Pinch the soft part of the nose for 10 to 15 minutes.", "Nosebleeds")
+PASSAGES = [BURNS, SLEEP, NOSE]
+
+
+@pytest.mark.parametrize(
+    "claim, expected",
+    [
+        ("Apply cooling with ice to the burn [1].", "Do not use ice"),
+        ("Adults need 12 hours of sleep [2].", "7 to 9 hours"),
+        ("Lean forward, leaning your head back [3].", "do not tip your head back"),
+        ("Pinch the nose for 2 minutes [3].", "10 to 15 minutes"),
+    ],
+)
+def test_a_contradicted_claim_is_replaced_by_the_passage_sentence(claim, expected):
+    checked = check_answer("q?", claim, PASSAGES)
+    assert expected in checked.text
+    assert claim.split(" [")[0] not in checked.text
+    assert "contradiction-removed:1" in checked.flags
+    assert checked.sentences[0].verdict == "replaced" and checked.sentences[0].passage is not None
+
+
+def test_consistent_claims_are_kept_with_the_span_that_supports_them():
+    checked = check_answer("q?", "Do not use ice on a burn [1]. Most adults need 8 hours of sleep.", PASSAGES)
+    assert checked.text == "Do not use ice on a burn [1]. Most adults need 8 hours of sleep [2]."
+    span = checked.sentences[1]
+    assert span.verdict == "supported" and span.passage == 2
+    assert SLEEP.chunk.text[span.start : span.end] == "Most adults need 7 to 9 hours of sleep a night."
+
+
+def test_an_unsupported_claim_and_an_invented_number_are_removed():
+    checked = check_answer("What dose of zelvorax?", "The recommended dose of zelvorax is 12.5 grams per day.", PASSAGES)
+    assert "12.5" not in checked.text and checked.refused
+    assert "not-in-documents" in checked.flags and "unsupported-removed:1" in checked.flags
+    marked = check_answer("q?", "Zelvorax tablets are taken at night with milk.", PASSAGES, CheckPolicy(unsupported="mark"))
+    assert marked.text == "Zelvorax tablets are taken at night with milk." and marked.sentences[0].verdict == "unsupported"
+
+
+def test_a_stream_shows_only_checked_sentences_and_equals_the_final_text():
+    raw = "Apply cooling with ice [1]. Cool the burn under running water for 20 minutes [1]. Then rub in some"
+    checker = AnswerChecker("burn?", PASSAGES)
+    shown = []
+    for end in range(1, len(raw) + 1):
+        piece = checker.feed(raw[:end])
+        assert "Apply cooling" not in piece
+        shown.append(piece)
+    shown.append(checker.close(raw))
+    assert "".join(shown) == checker.text
+    assert checker.text.startswith("Do not use ice") and "rub in some" not in checker.text
+
+
+def test_a_refusal_from_the_model_is_a_refusal():
+    checked = check_answer("q?", "The provided documents do not contain the answer. But ice helps.", PASSAGES)
+    assert checked.refused and checked.text == CheckPolicy().no_answer and "ice helps" not in checked.text
+
+
+def test_numbers_and_sentences_are_read_as_written():
+    assert [(q.low, q.high, q.unit) for q in quantities("7 to 9 hours, 12.5 mg, 20 minutes [2]")] == [(7, 9, "h"), (12.5, 12.5, "mg"), (20, 20, "min")]
+    text = "1. First item.\n2. Second, e.g. this one. Done"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["1. First item.\n", "2. Second, e.g. this one. ", "Done"]
+    assert [text[a:b] for a, b in sentence_spans(text, final=False)][-1] == "2. Second, e.g. this one. "
+
+
+def _corpus():
+    topics = {
+        "burn": "Cool a burn under running water for twenty minutes. Cover the burn with cling film. Do not burst blisters on a burn.",
+        "sleep": "Adults need seven to nine hours of sleep. Avoid caffeine late in the afternoon to sleep well. A dark bedroom helps sleep.",
+        "nose": "For a nosebleed, lean forward and pinch the nose. Breathe through the mouth while pinching the nose. Seek help if bleeding lasts.",
+        "asthma": "Asthma inhalers relieve wheezing quickly. A preventer inhaler reduces asthma attacks over time. Rinse the mouth after steroid inhalers.",
+        "flu": "Flu causes fever, aches and tiredness. Rest and fluids help recovery from flu. Vaccination lowers the risk of flu each winter.",
+    }
+    chunks = []
+    for i, (topic, text) in enumerate(topics.items()):
+        for j in range(4):
+            chunks.append(fourfold.Chunk(id=f"{i}-{j}", text=text, source=f"{topic}.md", title=topic.title(), heading=f"Part {j}"))
+    return chunks
+
+
+def _lexical_search(chunks):
+    from fourfold.trust.text import content_words
+
+    def search(questions):
+        out = []
+        for q in questions:
+            words = content_words(q)
+            ranked = sorted(chunks, key=lambda c: -len(words & content_words(c.text + " " + c.title)))[:3]
+            out.append([fourfold.Passage(c, float(len(words & content_words(c.text)))) for c in ranked])
+        return out
+
+    return search
+
+
+def test_answerability_is_calibrated_and_refuses_what_no_passage_covers():
+    chunks = _corpus()
+    search = _lexical_search(chunks)
+    calibration, df = calibrate(chunks, search, version="v1")
+    decider = Answerability(calibration, df)
+    assert calibration.measured["refused_answerable"] <= 0.1
+    for question in ("How long should I cool a burn under water?", "What does a preventer inhaler do for asthma?"):
+        assert decider.decide(question, search([question])[0]).answerable, question
+    for question in ("What is the dose of zelvorax for adults?", "How do I bake sourdough bread?", "Wie backe ich Brot?"):
+        decision = decider.decide(question, search([question])[0])
+        assert not decision.answerable, (question, decision.to_dict())
+    assert features("zelvorax dose?", search(["zelvorax dose?"])[0], df, len(chunks)).missing
