@@ -28,6 +28,8 @@ _CITATION_VARIANT = re.compile(
     r"[\[(]\s*(?:source|sources|doc|document|passage|ref)\s*#?\s*(\d{1,3}(?:\s*(?:,|;|and)\s*\d{1,3})*)\s*[\])]", re.I
 )
 _CITATION_RANGE = re.compile(r"\[\s*(\d{1,3})\s*[-–]\s*(\d{1,3})\s*\]")
+# "The answer is: …", "Answer: …" before the answer itself.
+_LEAD_IN = re.compile(r"^\s*(?:(?:the\s+)?(?:short\s+)?answer(?:\s+to\s+(?:this|your|the)\s+question)?\s+is\s*[:,-]\s*|answer\s*:\s*)", re.I)
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*$")
 _REFUSAL_RE = re.compile(
     r"^(i m sorry |sorry |unfortunately )?(the )?(provided )?(sources?|documents?|passages?|context|information provided)"
@@ -193,6 +195,11 @@ class AnswerChecker:
             return ""
         if _LIST_MARK.match(body):
             return ""
+        stripped = _LEAD_IN.sub("", body, count=1)
+        if stripped != body and stripped:
+            body = stripped[0].upper() + stripped[1:]
+        if not body.strip():
+            return ""
         plain = strip_citations(body)
         if not self.text and not self.sentences and looks_like_refusal(plain, self.policy.no_answer):
             self.refused = True
@@ -212,8 +219,10 @@ class AnswerChecker:
                 self.flags.append("injection-suppressed")
             return ""
         words = content_words(plain)
-        if self._asked and len(words) >= 2 and words <= self._asked and plain.rstrip().endswith("?"):
-            self._count("question-echo-removed")
+        if plain.rstrip(" \"'”’)").endswith("?"):
+            # A question is not an answer: an echo of the user's, or one quoted from a
+            # document's FAQ headings.
+            self._count("question-echo-removed" if self._asked and words <= self._asked else "question-removed")
             return ""
         if plain.rstrip().endswith(":") or not words and not re.search(r"\b(yes|no)\b", plain, re.I):
             # A lead-in or a bare list mark: shown only with what follows it.

@@ -216,9 +216,11 @@ def judge(
     """
     body = strip_citations(sentence).strip()
     words = content_words(body)
-    if len(words) < 2:
-        return Verdict("neutral", reason="too short to check")
     claim_q = quantities(body)
+    if len(words) < 2 and not claim_q:
+        return Verdict("neutral", reason="too short to check")
+    if not words:
+        return Verdict("unsupported", reason="a bare number")
     claim_clauses = _clauses_of(body)
     cited_set = set(cited)
 
@@ -259,7 +261,7 @@ def judge(
         if share > best_share or (share == best_share and n in cited_set and best_n not in cited_set):
             best_n, best_share = n, share
     cited_support = [n for n in cited if 1 <= n <= len(evidence.passage_words) and len(words & evidence.passage_words[n - 1]) / len(words) >= min_support]
-    numbers_backed = all(any(q.unit == e.unit and q.within(e) or q.unit == e.unit and q.overlaps(e) and q.low == e.low and q.high == e.high for e in evidence.all_quantities) for q in claim_q)
+    numbers_backed = all(any(q.unit == e.unit and q.within(e) for e in evidence.all_quantities) for q in claim_q)
 
     if contradiction is not None:
         s, reason = contradiction

@@ -96,7 +96,7 @@ def strip_citations(text: str) -> str:
 # citation marks) before whitespace, or at a line break. Not after "e.g." or inside "2.5".
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl|cf)\.$", re.I)
 _LIST_NUMBER = re.compile(r"\s*(?:\d{1,2}[.)]\s+)*\d{1,2}")
-_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])*[.!?]?[\"'”’)]*(?=\s)|\n")
+_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])*[.!?]?[\"'”’)]*(?=\s)(?!\s*\[\s*\d)|\n")
 
 
 def sentence_spans(text: str, *, final: bool = True) -> list[tuple[int, int]]:
