@@ -74,13 +74,47 @@ class CitationOut(BaseModel):
     score: float = Field(description="Retrieval score of the passage (higher is better).")
 
 
+class SpanOut(BaseModel):
+    n: int = Field(description="The passage (citation number) the span is in.")
+    start: int | None = Field(None, description="Character offset of the span in the passage's text.")
+    end: int | None = Field(None, description="End offset (exclusive).")
+    text: str = Field(description="The passage's words that back the sentence.")
+
+
+class SentenceOut(BaseModel):
+    text: str = Field(description="The sentence as shown (empty when it was removed).")
+    verdict: str = Field(
+        description="supported, replaced (contradicted by a passage, replaced by its sentence), contradicted "
+        "(removed), unsupported (removed, or kept marked), quoted (taken from a passage), neutral (too short to "
+        "check, e.g. 'Yes.') or refusal."
+    )
+    citations: list[int] = Field(default_factory=list)
+    span: SpanOut | None = None
+    note: str | None = Field(None, description="Why a sentence was replaced or removed.")
+
+
+class AnswerabilityOut(BaseModel):
+    answerable: bool
+    score: float = Field(description="Calibrated score in [0, 1]; below the threshold the question is refused.")
+    threshold: float
+    coverage: float = Field(description="Share of the question's topic words (weighted by rarity) found in the top passages.")
+    dense: float = Field(description="Cosine of the question and the closest passage (0 when the retriever does not report it).")
+    missing: list[str] = Field(description="Topic words of the question no top passage contains (stemmed).")
+
+
 class AnswerOut(BaseModel):
     text: str
     citations: list[CitationOut]
+    sentences: list[SentenceOut] = Field(default_factory=list, description="Each sentence with its verdict and the span that backs it.")
+    related: list[CitationOut] = Field(default_factory=list, description="With a refusal: the closest passages, as related reading.")
+    answerability: AnswerabilityOut | None = Field(None, description="The answerability decision (before generating).")
     domain: str
     index_version: str | None = Field(description="The index version the passages came from.")
     timings: dict[str, float] = Field(description="Milliseconds per stage: retrieve_ms, prompt_ms, generate_ms, total_ms, …")
-    flags: list[str] = Field(description="What the checks did, e.g. invalid-citation:[7], not-in-documents.")
+    flags: list[str] = Field(
+        description="What the checks did, e.g. not-in-documents (refused), contradiction-removed:N, "
+        "unsupported-removed:N, extracted, invalid-citation:[7], redacted-instructions:N."
+    )
 
 
 class HistoryMessage(BaseModel):
@@ -161,6 +195,9 @@ class FourfoldExtra(BaseModel):
     index_version: str | None
     timings: dict[str, float]
     flags: list[str]
+    sentences: list[SentenceOut] = Field(default_factory=list)
+    related: list[CitationOut] = Field(default_factory=list)
+    answerability: AnswerabilityOut | None = None
 
 
 class ChatCompletion(BaseModel):

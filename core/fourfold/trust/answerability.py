@@ -156,14 +156,14 @@ def generated_questions(chunks: Sequence[Chunk], df: dict[str, int], rng: random
     # son"): common in the corpus, but not rare in it.
     common = [w for w, n in df.items() if 0.01 * len(pool) <= n <= 0.2 * len(pool) and w.isalpha() and len(w) > 3]
     common.sort()
-    for chunk in pool:
+    candidates = []
+    for chunk in pool[:300]:
+        sentences = [chunk.text[x:y].strip() for x, y in sentence_spans(chunk.text)]
+        candidates += [s for s in sentences if 6 <= len(s.split()) <= 45]
+    rng.shuffle(candidates)
+    for sentence in candidates:
         if len(answerable) >= count:
             break
-        sentences = [chunk.text[a:b].strip() for a, b in sentence_spans(chunk.text)]
-        sentences = [s for s in sentences if 6 <= len(s.split()) <= 45]
-        if not sentences:
-            continue
-        sentence = rng.choice(sentences)
         words = _salient(sentence, df)
         if len(words) < 2:
             continue

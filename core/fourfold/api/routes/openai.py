@@ -47,7 +47,15 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[Message]]:
 
 
 def _extra(result: Answer) -> dict:
-    return {"domain": result.domain, "index_version": result.index_version, "timings": result.timings, "flags": result.flags}
+    return {
+        "domain": result.domain,
+        "index_version": result.index_version,
+        "timings": result.timings,
+        "flags": result.flags,
+        "sentences": result.sentences,
+        "related": [c.__dict__ for c in result.related],
+        "answerability": result.answerability,
+    }
 
 
 @router.post(

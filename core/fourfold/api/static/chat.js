@@ -129,8 +129,17 @@ function renderAnswer(element, text, citations, turnId) {
   }
 }
 
-function renderCitations(list, citations, turnId) {
+function renderCitations(list, citations, turnId, sentences) {
   list.replaceChildren();
+  // The passage spans that back the answer's sentences, per citation number.
+  const spans = new Map();
+  for (const s of sentences || []) {
+    if (s.span && s.text && s.span.text) {
+      const seen = spans.get(s.span.n) || [];
+      if (!seen.includes(s.span.text)) seen.push(s.span.text);
+      spans.set(s.span.n, seen);
+    }
+  }
   for (const c of citations) {
     const li = document.createElement("li");
     li.id = `${turnId}-cite-${c.n}`;
@@ -147,13 +156,46 @@ function renderCitations(list, citations, turnId) {
     const source = document.createElement("p");
     source.className = "source muted small";
     source.textContent = c.source;
+    details.append(summary, source);
+    for (const text of spans.get(c.n) || []) {
+      const support = document.createElement("blockquote");
+      support.className = "support";
+      const mark = document.createElement("mark");
+      mark.textContent = text;
+      support.append(mark);
+      details.append(support);
+    }
     const snippet = document.createElement("blockquote");
     snippet.className = "snippet";
     snippet.textContent = c.snippet;
-    details.append(summary, source, snippet);
+    details.append(snippet);
     li.append(details);
     list.append(li);
   }
+}
+
+// What the checks did, in words a reader understands.
+function trustNotes(data) {
+  const notes = [];
+  const count = (prefix) => (data.flags || []).filter((f) => f.startsWith(prefix)).reduce((n, f) => n + (parseInt(f.split(":")[1], 10) || 1), 0);
+  const contradicted = count("contradiction-removed");
+  const unsupported = count("unsupported-removed");
+  if (contradicted) notes.push(`${contradicted} statement${contradicted > 1 ? "s" : ""} contradicted by the documents ${contradicted > 1 ? "were" : "was"} replaced by the documents' own words.`);
+  if (unsupported) notes.push(`${unsupported} statement${unsupported > 1 ? "s" : ""} the documents do not support ${unsupported > 1 ? "were" : "was"} removed.`);
+  if ((data.flags || []).includes("extracted")) notes.push("Quoted from the documents: the generated answer said nothing they support.");
+  if ((data.flags || []).some((f) => f.startsWith("redacted-instructions") || f === "injection-suppressed")) notes.push("Instruction-like text in the documents was ignored.");
+  return notes;
+}
+
+function renderRelated(list, related, turnId) {
+  list.replaceChildren();
+  if (!related || !related.length) return;
+  const title = document.createElement("li");
+  title.className = "related-title muted small";
+  title.textContent = "Closest passages (related reading, not an answer):";
+  list.append(title);
+  renderCitations(list, related, `${turnId}-related`, []);
+  list.prepend(title);
 }
 
 async function* sseEvents(response) {
@@ -204,8 +246,20 @@ async function ask(question) {
         text += data.text;
         answerEl.textContent = text;
       } else if (event === "answer") {
+        const refused = (data.flags || []).includes("not-in-documents");
         renderAnswer(answerEl, data.text, data.citations, turnId);
-        renderCitations(node.querySelector(".citations"), data.citations, turnId);
+        answerEl.classList.toggle("refusal", refused);
+        if (refused) {
+          const badge = document.createElement("strong");
+          badge.className = "badge";
+          badge.textContent = "Not in the documents";
+          answerEl.prepend(badge, " ");
+          renderRelated(node.querySelector(".citations"), data.related, turnId);
+        } else {
+          renderCitations(node.querySelector(".citations"), data.citations, turnId, data.sentences);
+        }
+        const notes = node.querySelector(".trust");
+        notes.replaceChildren(...trustNotes(data).map((t) => { const li = document.createElement("li"); li.textContent = t; return li; }));
         answerEl.dataset.state = "done";
         const took = data.timings && data.timings.total_ms ? ` · ${Math.round(data.timings.total_ms)} ms` : "";
         node.querySelector(".meta").textContent = `${data.domain} · index ${data.index_version || "—"}${took}`;
