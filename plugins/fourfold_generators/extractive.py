@@ -135,6 +135,7 @@ class _Candidate:
     position: int
     text: str
     similarity: float = 0.0
+    rank: float = 0.0
 
 
 class _VectorCache:
@@ -191,6 +192,8 @@ class Extractive(fourfold.Generator):
         for n, passage in enumerate(prompt.passages, 1):
             for i, sentence in enumerate(split_sentences(passage.chunk.text, max_chars=cfg.max_sentence_chars)):
                 key = sentence.lower()
+                if sentence.rstrip(" \"'”’)").endswith("?"):
+                    continue  # a question (an FAQ heading) answers nothing
                 if key not in seen:  # overlapping chunks repeat sentences
                     seen.add(key)
                     candidates.append(_Candidate(n=n, position=i, text=sentence))
@@ -205,16 +208,24 @@ class Extractive(fourfold.Generator):
         question = embedder.embed_query(prompt.question)
         vectors = self._vectors(embedder, [c.text for c in candidates])
         sims = vectors @ np.asarray(question, dtype=np.float32)
+        wanted = _words(prompt.question)
+        asks_amount = _ASKS_AMOUNT.search(prompt.question) is not None
         for c, s in zip(candidates, sims):
+            # The embedding decides; a sentence holding more of the question's words, or
+            # the number a "how long / how many" question asks for, wins a close call.
+            shared = len(wanted & _words(c.text)) / len(wanted) if wanted else 0.0
+            amount = 0.06 if asks_amount and re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty)\b", c.text, re.I) else 0.0
             c.similarity = float(s)
-        ranked = sorted(candidates, key=lambda c: (-c.similarity, c.n, c.position))
-        best = ranked[0].similarity
+            c.rank = c.similarity + 0.1 * shared + amount
+        ranked = sorted(candidates, key=lambda c: (-c.rank, c.n, c.position))
+        best = max(c.similarity for c in ranked)
         floor = max(cfg.min_similarity, best - cfg.relative_margin)
         chosen: list[_Candidate] = []
         for c in ranked:
-            if c.similarity < floor or len(chosen) >= cfg.max_sentences:
+            if len(chosen) >= cfg.max_sentences:
                 break
-            chosen.append(c)
+            if c.similarity >= floor:
+                chosen.append(c)
         return chosen
 
     def _vectors(self, embedder: fourfold.Embedder, texts: list[str]) -> np.ndarray:
@@ -264,6 +275,10 @@ class Extractive(fourfold.Generator):
             yield piece
 
 
+_ASKS_AMOUNT = re.compile(
+    r"\bhow (?:long|many|much|often|soon|old|far|quickly|strong)\b|\bwhat (?:age|dose|percentage|temperature|time|spf|number)\b|\bat what\b|\bwhen\b",
+    re.I,
+)
 _COMMON = frozenset("the and for are how what which when does with that this from have can who why your you not".split())
 
 
