@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
 from fourfold.trust.claims import Evidence, Verdict, judge
-from fourfold.trust.text import content_words, sentence_spans, strip_citations
+from fourfold.trust.text import content_words, quantities, sentence_spans, strip_citations
 from fourfold.types import Passage
 
 __all__ = ["CheckPolicy", "AnswerChecker", "SentenceCheck", "check_answer", "REFUSAL", "looks_like_refusal"]
@@ -78,6 +78,10 @@ class CheckPolicy:
     :ivar payloads: words of instructions removed from the passages; a sentence carrying
         one is removed.
     :ivar is_instruction: tells instruction-like text (never quoted from a passage).
+    :ivar require_amount: a question that asks for an amount ("how long", "how many",
+        "what dose") is answered only by sentences of which one states an amount; an
+        answer without one is refused (flag ``no-amount``), and nothing is shown until
+        such a sentence comes.
     """
 
     no_answer: str = REFUSAL
@@ -87,6 +91,7 @@ class CheckPolicy:
     extract: Callable[[str, list[Passage]], tuple[str, list[int]]] | None = None
     payloads: set[str] = field(default_factory=set)
     is_instruction: Callable[[str], bool] | None = None
+    require_amount: bool = True
 
 
 @dataclass
@@ -130,6 +135,9 @@ class AnswerChecker:
         self._shown_evidence: set[tuple[int, int]] = set()
         self._closed = False
         self._asked = content_words(question)
+        self._amount_asked = self.policy.require_amount and asks_amount(question)
+        self._needs_amount = self._amount_asked
+        self._pending = ""  # checked text withheld until it states the amount asked for
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -164,6 +172,13 @@ class AnswerChecker:
                     out.append(self._sentence(rest))
             self._consumed = len(text)
         self._closed = True
+        if self._pending:
+            self._pending = ""
+            self.flags.append("no-amount")
+            for sentence in self.sentences:
+                if sentence.verdict not in ("refusal",):
+                    sentence.note = sentence.note or "withheld: states no amount, and the question asks for one"
+                    sentence.text = ""
         if not self.text:
             out.append(self._nothing_said())
         self.flags += [f"{name}:{n}" if name.endswith("-removed") and name not in ("unfinished-sentence-removed", "question-echo-removed") else name for name, n in self._counts.items()]
@@ -174,11 +189,17 @@ class AnswerChecker:
     def _count(self, name: str) -> None:
         self._counts[name] = self._counts.get(name, 0) + 1
 
-    def _emit(self, sentence: str, trailing: str) -> str:
-        piece = (self._gap if self.text else "") + (self._held if self._held else "") + sentence
+    def _emit(self, sentence: str, trailing: str, *, final: bool = False) -> str:
+        piece = (self._gap if self.text or self._pending else "") + self._held + sentence
         self._held = ""
-        self.text += piece
         self._gap = trailing
+        if self._needs_amount and not final:
+            self._pending += piece
+            if not has_amount(sentence):
+                return ""
+            self._needs_amount = False
+            piece, self._pending = self._pending, ""
+        self.text += piece
         return piece
 
     def _sentence(self, raw: str) -> str:
@@ -206,7 +227,8 @@ class AnswerChecker:
             self.flags.append("not-in-documents")
             shown = self.policy.refusal or self.policy.no_answer
             self.sentences.append(SentenceCheck(shown, "refusal"))
-            return self._emit(shown, "")
+            self._pending = ""
+            return self._emit(shown, "", final=True)
         if looks_like_refusal(plain, self.policy.no_answer):
             self._count("refusal-removed")
             return ""
@@ -289,17 +311,19 @@ class AnswerChecker:
                 extract, cited = self.policy.extract(self.question, self.passages)
             except Exception:  # noqa: BLE001 - a failed extraction falls back to refusing
                 extract, cited = "", []
+            if extract and self._amount_asked and not has_amount(extract):
+                extract = ""  # the passages' closest sentences do not state the amount asked for
             if extract:
                 self.flags.append("extracted")
                 for sentence in re.split(r"(?<=[.!?])\s+", extract):
                     numbers, _ = _citations_in(sentence, len(self.passages))
                     self.sentences.append(SentenceCheck(sentence, "quoted", numbers))
-                return self._emit(extract, "")
+                return self._emit(extract, "", final=True)
         self.flags += ["not-in-documents"] if not self.sentences else ["not-in-documents", "nothing-supported"]
         shown = self.policy.refusal or self.policy.no_answer
         self.sentences.append(SentenceCheck(shown, "refusal"))
         self.refused = True
-        return self._emit(shown, "")
+        return self._emit(shown, "", final=True)
 
     # -- results ------------------------------------------------------------------------
 
@@ -311,6 +335,31 @@ class AnswerChecker:
                 if 1 <= n <= len(self.passages) and n not in out:
                     out.append(n)
         return out
+
+
+_ASKS_AMOUNT = re.compile(
+    r"\bhow (?:long|many|much|often|soon|old|far|quickly|strong|big|large|high|low)\b"
+    r"|\bwhat (?:age|dose|dosage|percentage|temperature|amount|fee|rate|number|period|deadline|limit|maximum|minimum|spf)\b"
+    r"|\bat what (?:age|temperature|point|time)\b|\bwithin how\b",
+    re.I,
+)
+_AMOUNT_WORDS = re.compile(
+    r"\b(?:immediately|promptly|without delay|within|until|daily|weekly|monthly|annually|yearly|every|once|twice|"
+    r"at least|at most|no more than|no less than|up to|a few|several|hours?|days?|weeks?|months?|years?|minutes?|"
+    r"seconds?|percent|per cent|half|double|aged?|dozen|none|unlimited|indefinitely|any time)\b",
+    re.I,
+)
+
+
+def asks_amount(question: str) -> bool:
+    """Whether ``question`` asks for an amount: a duration, count, dose, age, rate, fee…"""
+    return _ASKS_AMOUNT.search(question) is not None
+
+
+def has_amount(text: str) -> bool:
+    """Whether ``text`` states an amount (a number, or words like "within", "daily")."""
+    body = strip_citations(text)
+    return bool(re.search(r"\d", body) or _AMOUNT_WORDS.search(body) or quantities(body))
 
 
 def _carries(sentence: str, payload: str) -> bool:

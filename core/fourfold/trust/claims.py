@@ -65,6 +65,11 @@ def _opposite_pairs(a: set[str], b: set[str]) -> bool:
     return False
 
 
+def _norm(text: str) -> str:
+    text = text.replace("’", "'").replace("“", '"').replace("”", '"').replace("**", "")
+    return " ".join(re.findall(r"[a-z0-9%']+", text.lower()))
+
+
 def _plain_words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
@@ -124,6 +129,7 @@ class Evidence:
                     )
                 )
         self.all_quantities = [q for s in self.sentences for q in s.quantities]
+        self.normalised = [_norm(p.chunk.text) for p in self.passages]
 
 
 def _clauses_of(sentence: str) -> list[_Clause]:
@@ -223,6 +229,18 @@ def judge(
         return Verdict("unsupported", reason="a bare number")
     claim_clauses = _clauses_of(body)
     cited_set = set(cited)
+
+    # A sentence a passage holds word for word is that passage's statement (quotes,
+    # extractive answers): nothing to weigh.
+    quoted = _norm(body)
+    if len(quoted) >= 20:
+        order = [n for n in cited if 1 <= n <= len(evidence.passages)] + [n for n in range(1, len(evidence.passages) + 1) if n not in cited_set]
+        for n in order:
+            if quoted in evidence.normalised[n - 1]:
+                span = _best_sentence(words, evidence, [n])
+                if span is not None:
+                    return Verdict("supported", n, span.start, span.end, span.text, "", cite=[n])
+                return Verdict("supported", n, cite=[n])
 
     # Evidence that speaks of the same thing: from a cited passage any sentence sharing
     # a content word; from the others, only sentences holding half the claim's words.
