@@ -226,6 +226,10 @@ class Domain:
 
         return answer(self, question, history=history)
 
+    def sample_chunks(self, limit: int = 4000) -> tuple[str, list, int]:
+        """Up to ``limit`` chunks of the version searched now, its name and chunk count."""
+        return self.index.sample_chunks(limit)
+
     @cached_property
     def trust(self) -> "DomainTrust":
         """The answerability decision of this domain's index versions."""

@@ -255,14 +255,16 @@ def eval_compare(
     question_suffix: str | None = typer.Option(None, "--question-suffix", help="Text appended to every question (default: a yes/no/maybe instruction on label datasets)."),
     machine_price_per_hour: float = typer.Option(0.10, "--machine-price-per-hour", min=0, help="Price of this machine per hour, for measured cost (assumption)."),
     accelerator: str = typer.Option("h100", "--accelerator", help="Reference accelerator for the advisor's estimates: h100, h200, a100, l4."),
+    unanswerable: int = typer.Option(8, "--unanswerable", min=0, max=55, help="Off-domain questions asked of each configuration with retrieval, to measure refusals (0: none)."),
 ) -> None:
     """Run a grid of configurations on a dataset and report them side by side.
 
     Configurations: generators (including fine-tuned artifacts) × prompt strategies ×
     with/without retrieval. Reported: retrieval metrics (nDCG@10, Recall@10, MRR@10),
     answer accuracy (yes/no/maybe) or token F1 where the dataset has answers, grounding,
-    latency and measured cost, each beside the advisor's estimate; and the majority-class
-    baseline on label datasets.
+    refusals (of the dataset's answerable questions, and of off-domain ones),
+    contradicted sentences removed, latency and measured cost, each beside the advisor's
+    estimate; and the majority-class baseline on label datasets.
     """
     from fourfold.advisor import accelerator as preset, load_calibration
     from fourfold.cli.progress import RichProgress
@@ -284,6 +286,7 @@ def eval_compare(
         question_suffix=question_suffix,
         machine_price_per_hour=machine_price_per_hour,
         accelerator=preset(accelerator),
+        unanswerable=unanswerable,
     )
     calibration = load_calibration(host.settings)
     if calibration is None:
@@ -318,10 +321,10 @@ def _print_comparison(c: dict[str, Any]) -> None:
         console.print(table)
     title = {"accuracy": "accuracy (yes/no/maybe)", "token_f1": "token F1"}.get(metric or "", "answers")
     table = Table(title=title, title_justify="left", show_edge=False)
-    for col in ("configuration", metric or "metric", "grounded", "evidence", "p50 s", "s/question (est.)", "$/1,000 (est.)"):
+    for col in ("configuration", metric or "metric", "grounded", "false refusals", "off-domain refused", "contradictions", "evidence", "p50 s", "s/question (est.)", "$/1,000 (est.)"):
         table.add_column(col, overflow="fold", justify="left" if col == "configuration" else "right")
     for b in c["baselines"]:
-        table.add_row(escape(b["label"]), _pct(b["value"]), "-", "-", "-", "-", "-")
+        table.add_row(escape(b["label"]), _pct(b["value"]), "-", "-", "-", "-", "-", "-", "-", "-")
     for cfg in c["configs"]:
         m, meas, est = cfg["metric"], cfg["measured"], cfg.get("estimate") or {}
         est_s = (est.get("seconds_per_question") or {}).get("text", "n/a")
@@ -331,8 +334,13 @@ def _print_comparison(c: dict[str, Any]) -> None:
             value += f" ({m['unmapped']} unmapped)"
         ev = cfg.get("evidence_in_prompt")
         p50 = (cfg["latency_ms"]["p50"] or 0) / 1000
+        trust = cfg.get("trust") or {}
         table.add_row(
-            escape(cfg["label"]), value, _pct(cfg["grounding"]["score"]), _pct(ev["recall"]) if ev else "-",
+            escape(cfg["label"]), value, _pct(cfg["grounding"]["score"]),
+            _pct(trust["false_refusals"]) if trust.get("false_refusals") is not None else "-",
+            _pct(trust["refused_unanswerable"]) if trust.get("refused_unanswerable") is not None else "-",
+            str(trust.get("contradictions_removed", "-")),
+            _pct(ev["recall"]) if ev else "-",
             f"{p50:.2f}", f"{meas['seconds_per_question'] or 0:.2f} ({est_s})", f"${meas['cost_per_1000'] or 0:.4f} ({est_cost})",
         )
     console.print(table)

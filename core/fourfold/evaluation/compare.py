@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cached_property
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from fourfold.errors import FourfoldError
 from fourfold.evaluation.answers import GroundingRule, Grounding, best_token_f1, classify_answer, grounding, load_answers
 from fourfold.evaluation.datasets import load_dataset
 from fourfold.evaluation.metrics import evaluate_run, percentile
+from fourfold.trust.service import DomainTrust
 from fourfold.types import GenerationLimits, Passage
 
 if TYPE_CHECKING:
@@ -57,6 +59,9 @@ class CompareOptions:
     :ivar without_retrieval: also answer with the ``plain`` prompt (no retrieval).
     :ivar question_suffix: appended to every question (None: an instruction to start
         with yes/no/maybe on label datasets, nothing otherwise).
+    :ivar unanswerable: questions from other fields and languages asked of every
+        configuration with retrieval, to measure how often it refuses what its
+        documents do not cover (0: none).
     """
 
     retrievers: list[str] = field(default_factory=lambda: ["sparse", "dense", "hybrid"])
@@ -71,6 +76,7 @@ class CompareOptions:
     machine_price_per_hour: float = DEFAULT_MACHINE_PRICE
     accelerator: "Accelerator | None" = None
     grounding: GroundingRule = field(default_factory=GroundingRule)
+    unanswerable: int = 8
 
 
 @dataclass
@@ -104,12 +110,31 @@ class _EvalDomain(Domain):
         self._reader = reader
         self.last_passages: list[Passage] = []
 
+    @cached_property
+    def trust(self) -> DomainTrust:
+        # Calibrated on the evaluation index, kept in memory: it is rebuilt per run.
+        return DomainTrust(self, persist=False)
+
+    def sample_chunks(self, limit: int = 4000):
+        if self._reader is None:
+            raise FourfoldError("this configuration has no retrieval")
+        chunks = []
+        for chunk in self._reader.chunks():
+            chunks.append(chunk)
+            if len(chunks) >= limit:
+                break
+        return "eval", chunks, len(chunks)
+
     def search(self, query, *, top_k=None, filters=None, retriever=None):
         if self._reader is None:
             raise FourfoldError("this configuration has no retrieval")
         retriever = retriever or self.retriever
         self.last_passages = call_component(retriever, "search", self._reader, query, top_k=top_k, filters=filters)
         return self.last_passages, "eval"
+
+
+def _flag_count(flags: list[str], name: str) -> int:
+    return sum(int(f.split(":", 1)[1]) for f in flags if f.startswith(name + ":") and f.split(":", 1)[1].isdigit())
 
 
 def _slug(text: str) -> str:
@@ -357,6 +382,7 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
         domain.generator.prepare(NullProgress())  # load models before the clock starts
     except Exception as exc:
         raise FourfoldError(f"{config.label}: the generator could not load: {exc}") from exc
+    refused = contradicted = unsupported = 0
     progress.start(f"answer {config.generator_label[:30]} {config.prompt}", len(qids))
     for qid in qids:
         question = dataset.queries[qid] + suffix
@@ -370,12 +396,16 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
         wall.append((time.perf_counter() - t0) * 1000)
         cpu.append(time.process_time() - c0)
         texts_out.append(result.text)
+        refused += "not-in-documents" in result.flags
+        contradicted += _flag_count(result.flags, "contradiction-removed")
+        unsupported += _flag_count(result.flags, "unsupported-removed")
         passages = list(domain.last_passages) if config.retriever else []
         domain.last_passages = []
         if config.retriever:
             run[qid] = [p.chunk.source for p in passages]
         texts = [corpus_text.get(p.chunk.source, p.chunk.text) for p in passages]
-        g = grounding(result.text, texts, rule=options.grounding, embed=embed if texts else None)
+        # A refusal claims nothing: it is counted as a refusal, not as ungrounded text.
+        g = grounding("" if result.refused else result.text, texts, rule=options.grounding, embed=embed if texts else None)
         total.add(g)
         gold = key.gold(qid) if key else None
         scored: Any = None
@@ -394,6 +424,18 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
         progress.advance(1)
     answered = len(wall)
     answer_tokens = _answer_tokens(domain, texts_out)
+    refused_unanswerable = None
+    if config.retriever and options.unanswerable:
+        from fourfold.trust.offdomain import OFF_DOMAIN_QUESTIONS
+
+        asked = OFF_DOMAIN_QUESTIONS[:: max(1, len(OFF_DOMAIN_QUESTIONS) // options.unanswerable)][: options.unanswerable]
+        count = 0
+        for question in asked:
+            try:
+                count += "not-in-documents" in run_answer(domain, question, limits=limits).flags
+            except FourfoldError:
+                pass
+        refused_unanswerable = count / len(asked) if asked else None
     if errors:
         log(f"{config.label}: {len(errors)} questions failed, e.g. {errors[0]}")
     metric_out: dict[str, Any] = {}
@@ -421,6 +463,13 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
         "error_examples": errors[:3],
         "metric": metric_out,
         "grounding": total.to_dict(),
+        "trust": {
+            "false_refusals": round(refused / answered, 4) if answered else None,
+            "refused_unanswerable": round(refused_unanswerable, 4) if refused_unanswerable is not None else None,
+            "unanswerable_asked": options.unanswerable if config.retriever else 0,
+            "contradictions_removed": contradicted,
+            "unsupported_removed": unsupported,
+        },
         "evidence_in_prompt": evidence,
         "latency_ms": {
             "p50": round(percentile(wall, 50), 1) if wall else None,

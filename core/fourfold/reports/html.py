@@ -171,7 +171,7 @@ def render_comparison(c: dict[str, Any]) -> str:
     ]
     rows = []
     for b in c.get("baselines", []):
-        rows.append((escape(b["label"]), "—", "—", "—", _pct(b.get("value")), "—", "—", "—", "—", "—", "—"))
+        rows.append((escape(b["label"]), "—", "—", "—", _pct(b.get("value")), "—", "—", "—", "—", "—", "—", "—", "—", "—"))
     for cfg in c["configs"]:
         m = cfg.get("metric") or {}
         value = m.get(metric) if metric else None
@@ -180,10 +180,14 @@ def render_comparison(c: dict[str, Any]) -> str:
         meas = cfg.get("measured") or {}
         est = cfg.get("estimate") or {}
         est_s = (est.get("seconds_per_question") or {}).get("value")
+        trust = cfg.get("trust") or {}
         rows.append((
             escape(cfg["label"]), escape(cfg.get("retriever") or "none"), escape(cfg["prompt"]), escape(cfg["generator_label"]),
             _pct(value) + (f' <span class="muted">({m.get("unmapped", 0)} unmapped)</span>' if metric == "accuracy" and m.get("unmapped") else ""),
             _pct(g.get("score")) if g.get("claims") else "n/a",
+            _pct(trust.get("false_refusals")) if trust.get("false_refusals") is not None else "n/a",
+            _pct(trust.get("refused_unanswerable")) if trust.get("refused_unanswerable") is not None else "n/a",
+            str(trust.get("contradictions_removed", "n/a")),
             _num(lat.get("p50"), 4), _num(lat.get("p95"), 4),
             f'{_num(meas.get("seconds_per_question"))} <span class="est">(est. {_num(est_s)})</span>'
             + (f'<br><span class="muted">answers ≈ {_num(meas.get("answer_tokens_mean"))} tokens</span>' if meas.get("answer_tokens_mean") is not None else ""),
@@ -191,12 +195,15 @@ def render_comparison(c: dict[str, Any]) -> str:
             f'${_num(meas.get("cost_per_1000"))} <span class="est">(est. {_fig(est.get("cost_per_1000_here"))}; {escape(c["prices"]["accelerator"])} {_fig(est.get("cost_per_1000_accelerator"))})</span>',
         ))
     body.append("<h2>Answers</h2>")
-    body.append(_table(("configuration", "retriever", "prompt", "generator", metric_label, "grounded", "p50 ms", "p95 ms", "s/question (advisor)", "CPU s/question", "$ per 1,000 (advisor)"),
-                       rows, numeric=(4, 5, 6, 7, 8, 9, 10), cls="answers"))
+    body.append(_table(("configuration", "retriever", "prompt", "generator", metric_label, "grounded", "refused (answerable)", "refused (off-domain)",
+                        "contradictions removed", "p50 ms", "p95 ms", "s/question (advisor)", "CPU s/question", "$ per 1,000 (advisor)"),
+                       rows, numeric=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13), cls="answers"))
     body.append('<p class="muted">Measured figures first; the advisor\'s estimate for the same configuration in parentheses. '
                 "Grounded: share of answer sentences (3+ content words) that cite a retrieved passage holding at least "
                 f"{c['grounding_rule']['min_overlap']:.0%} of their content words, or whose embedder cosine to the cited passage's closest sentence is at least "
-                f"{c['grounding_rule']['min_cosine']}. Cost: wall seconds × the machine's assumed price.</p>")
+                f"{c['grounding_rule']['min_cosine']}. Refused (answerable): the dataset's questions answered with a refusal (false refusals); "
+                "refused (off-domain): questions from other fields and languages that were refused; contradictions removed: answer sentences "
+                "a passage contradicted, replaced or removed before anyone saw them. Cost: wall seconds × the machine's assumed price.</p>")
     if c.get("retrieval"):
         body.append("<h2>Retrieval</h2>")
         body.append(_table(("retriever", "nDCG@10", "Recall@10", "MRR@10", "p50 ms", "p95 ms", "questions"),

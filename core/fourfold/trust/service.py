@@ -52,9 +52,9 @@ def _eval_questions(domain: "Domain") -> list[str]:
     return questions
 
 
-def calibrate_domain(domain: "Domain") -> tuple[str, Answerability]:
-    """Calibrate answerability for the domain's published version and store it."""
-    version, chunks, total = domain.index.sample_chunks()
+def calibrate_domain(domain: "Domain", *, save: bool = True) -> tuple[str, Answerability]:
+    """Calibrate answerability for the domain's published version (and store it)."""
+    version, chunks, total = domain.sample_chunks()
 
     def search(questions: list[str]):
         return [domain.search(q)[0] for q in questions]
@@ -62,7 +62,8 @@ def calibrate_domain(domain: "Domain") -> tuple[str, Answerability]:
     calibration, frequencies = calibrate(chunks, search, version=version, answerable=_eval_questions(domain))
     calibration.corpus_chunks = max(calibration.corpus_chunks, len(chunks))
     result = Answerability(calibration, frequencies)
-    result.save(DomainTrust.path_for(domain, version))
+    if save:
+        result.save(DomainTrust.path_for(domain, version))
     log.info(
         "domain '%s' version %s: answerability calibrated (threshold %.3f; refuses %.0f%% of unanswerable and %.0f%% of answerable calibration questions)",
         domain.name, version, calibration.threshold,
@@ -74,8 +75,9 @@ def calibrate_domain(domain: "Domain") -> tuple[str, Answerability]:
 class DomainTrust:
     """The answerability decision of a domain's versions, loaded or calibrated on demand."""
 
-    def __init__(self, domain: "Domain"):
+    def __init__(self, domain: "Domain", *, persist: bool = True):
         self._domain = domain
+        self._persist = persist
         self._by_version: dict[str, Answerability] = {}
 
     @staticmethod
@@ -97,9 +99,11 @@ class DomainTrust:
                 return found
             path = self.path_for(self._domain, version)
             try:
+                if not self._persist:
+                    raise FileNotFoundError(path)
                 found = Answerability.load(path, fixed)
             except (OSError, ValueError, KeyError):
-                _, found = calibrate_domain(self._domain)
+                _, found = calibrate_domain(self._domain, save=self._persist)
                 if fixed is not None:
                     found.threshold = fixed
             self._by_version = {version: found}  # older versions are no longer served here

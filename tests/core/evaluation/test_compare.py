@@ -90,6 +90,10 @@ def test_compare_runs_the_grid_and_reports_each_configuration(dataset, tiny_arti
     assert extractive["evidence_in_prompt"]["recall"] == 1.0
     assert 0 <= extractive["metric"]["accuracy"] <= 1 and sum(extractive["metric"]["rules"].values()) == 5
     assert len(extractive["latency_ms"]["values"]) == 5
+    trust = extractive["trust"]
+    assert trust["unanswerable_asked"] == 8 and trust["refused_unanswerable"] >= 0.75  # cooking, sport, … asked of trial abstracts
+    assert 0 <= trust["false_refusals"] <= 1 and trust["contradictions_removed"] >= 0
+    assert "refused (off-domain)" in report.read_text()
     for config in out["configs"]:
         assert config["measured"]["seconds_per_question"] > 0 and config["measured"]["cost_per_1000"] >= 0
         assert config["estimate"]["seconds_per_question"]["value"] > 0 and config["estimate"]["seconds_per_question"]["explain"]
