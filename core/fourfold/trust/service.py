@@ -57,7 +57,20 @@ def calibrate_domain(domain: "Domain", *, save: bool = True) -> tuple[str, Answe
     version, chunks, total = domain.sample_chunks()
 
     def search(questions: list[str]):
-        return [domain.search(q)[0] for q in questions]
+        # One batch through the embedder instead of a query at a time (4-10x faster);
+        # the retriever's own query embedding then finds each vector ready.
+        embedder = domain.embedder
+        try:
+            vectors = embedder.embed_documents(questions)
+        except Exception:  # noqa: BLE001 - then one query at a time
+            return [domain.search(q)[0] for q in questions]
+        ready = dict(zip(questions, vectors))
+        original = embedder.embed_query
+        embedder.embed_query = lambda text: ready[text] if text in ready else original(text)  # type: ignore[method-assign]
+        try:
+            return [domain.search(q)[0] for q in questions]
+        finally:
+            del embedder.embed_query
 
     calibration, frequencies = calibrate(chunks, search, version=version, answerable=_eval_questions(domain))
     calibration.corpus_chunks = max(calibration.corpus_chunks, len(chunks))
