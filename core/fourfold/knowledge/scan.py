@@ -4,7 +4,8 @@ The walk lists folders itself (``os.scandir``) and matches each file's path rela
 the source root against the include/exclude globs, so no pattern can reach outside the
 root. Symlinks are resolved and must stay inside the root; symlinked folders are not
 followed (their files are read where they really are); FIFOs, sockets and devices are
-never opened, so they cannot block a scan.
+never opened, so they cannot block a scan; files with more than one name (hard links)
+are skipped unless ``knowledge.limits.allow_hard_links``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ __all__ = ["ScanResult", "scan_sources", "file_hash", "source_roots", "source_pr
 # ``**`` spans folders (and matches none), ``{a,b}`` alternatives, case-insensitive
 # (``*.PDF`` is a PDF too); dotfiles never match, the walk skips them anyway.
 GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.IGNORECASE | glob.NODOTDIR
+
+# A hard link is a second name of the same file, perhaps one outside the source folder
+# that the folder's writer could not otherwise have put in it; nothing tells the two
+# names apart, so every file with more than one name is refused unless allowed.
+HARD_LINK_WARNING = (
+    "has {n} names (hard links), so it may be a file from outside the source folder; "
+    "set knowledge.limits.allow_hard_links: true to read it"
+)
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -94,7 +103,8 @@ def scan_sources(manifest: Manifest) -> ScanResult:
 
     Skipped and reported in ``warnings`` (the rest is still read): symlinks leading out
     of the source folder, broken symlinks, symlinked folders, FIFOs, sockets and
-    devices, files over ``knowledge.limits.max_file_mb``, unreadable files and folders,
+    devices, hard links (unless ``knowledge.limits.allow_hard_links``), files over
+    ``knowledge.limits.max_file_mb``, unreadable files and folders,
     names that are not valid UTF-8, and a second file claiming a relpath already taken.
     Dotfiles and dot-folders are skipped silently.
 
@@ -112,7 +122,7 @@ def scan_sources(manifest: Manifest) -> ScanResult:
                 f"{where}knowledge.sources[{index}].path '{source.path}' should be a folder; {root} "
                 f"{'is not a folder' if root.exists() else 'does not exist'}"
             )
-        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings)
+        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings, knowledge.limits.allow_hard_links)
         for rel, path, size in walk.files():
             relpath = f"{prefix}/{rel}" if prefix else rel
             label = f"{relpath}"
@@ -169,8 +179,9 @@ def open_regular_file(path: Path):
 
 
 class _Walk:
-    def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str]):
+    def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str], allow_hard_links: bool = False):
         self.root = root
+        self.allow_hard_links = allow_hard_links
         self.prefix = prefix
         self.matcher = glob.compile(include, flags=GLOB_FLAGS, exclude=exclude or None)
         self.warnings = warnings
@@ -231,6 +242,9 @@ class _Walk:
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for check, name in _KINDS if check(st.st_mode)), "not a regular file")
             self._warn(rel, f"{kind}, not a regular file")
+            return None
+        if st.st_nlink > 1 and not self.allow_hard_links:
+            self._warn(rel, HARD_LINK_WARNING.format(n=st.st_nlink))
             return None
         return rel, path, st.st_size
 

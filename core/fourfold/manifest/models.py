@@ -176,6 +176,11 @@ class Gate(_Strict):
 class Limits(_Strict):
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are skipped with a warning.")
     max_pdf_pages: int = Field(2000, ge=1, description="PDF pages beyond this are not read.")
+    allow_hard_links: bool = Field(
+        False,
+        description="Read files that have more than one name (hard links). Off: such files are skipped with a "
+        "warning, since a hard link cannot be told from the file elsewhere whose contents it shares.",
+    )
 
 
 class Knowledge(_Strict):

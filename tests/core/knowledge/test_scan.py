@@ -124,6 +124,37 @@ class TestHostileEntries:
         with pytest.raises(fourfold.KnowledgeError, match="no longer a regular file"):
             load_document(domain, good)
 
+    def test_a_hard_link_to_a_file_outside_is_skipped_and_named(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        write(tmp_path, "outside/secret.md", "# Secret\n\nThe root password is hunter2.\n")
+        os.link(tmp_path / "outside" / "secret.md", kb / "notes.md")
+        scan = scan_sources(knowledge_domain("sources: [{path: kb}]").manifest)
+        assert relpaths(scan) == ["good.md"]
+        assert warning_for(scan, "notes.md") == (
+            "notes.md: has 2 names (hard links), so it may be a file from outside the source folder; "
+            "set knowledge.limits.allow_hard_links: true to read it; skipped"
+        )
+
+    def test_hard_links_are_read_when_allowed(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        os.link(kb / "good.md", kb / "same.md")
+        domain = knowledge_domain("sources: [{path: kb}]\nlimits: {allow_hard_links: true}")
+        scan = scan_sources(domain.manifest)
+        assert relpaths(scan) == ["good.md", "same.md"] and scan.warnings == []
+
+    def test_a_file_hard_linked_after_the_scan_is_refused(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        domain = knowledge_domain("sources: [{path: kb}]")
+        good = scan_sources(domain.manifest).files[0]
+        os.unlink(good.path)
+        write(tmp_path, "outside/secret.md", "# Secret\n\nhunter2\n")
+        os.link(tmp_path / "outside" / "secret.md", good.path)
+        with pytest.raises(fourfold.KnowledgeError, match=r"good.md: has 2 names \(hard links\)"):
+            load_document(domain, good)
+
     def test_names_that_are_not_utf8_are_reported(self, tmp_path, knowledge_domain):
         kb = tmp_path / "kb"
         write(kb, "ok.md")
