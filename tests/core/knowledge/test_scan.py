@@ -64,7 +64,7 @@ class TestGlobs:
         (tmp_path / "nowhere").mkdir()
         domain = knowledge_domain("sources: [{path: nowhere}]")
         (tmp_path / "nowhere").rmdir()
-        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].path 'nowhere' should be a folder; .* does not exist"):
+        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].path: 'nowhere' should be a folder; .* does not exist"):
             scan_sources(domain.manifest)
 
 
@@ -214,9 +214,8 @@ class TestSeveralSources:
     @pytest.mark.parametrize("prefix", ["../up", "a/../../b", "a\\\\b"])
     def test_prefixes_must_be_plain_relative_paths(self, tmp_path, knowledge_domain, prefix):
         write(tmp_path / "kb", "a.md")
-        domain = knowledge_domain(f'sources: [{{path: kb, prefix: "{prefix}"}}]')
-        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].prefix should be a plain relative path"):
-            scan_sources(domain.manifest)
+        with pytest.raises(fourfold.ManifestError, match=r"knowledge.sources\[0\].prefix: should be a plain relative path"):
+            knowledge_domain(f'sources: [{{path: kb, prefix: "{prefix}"}}]')
 
 
 class TestHashing:
