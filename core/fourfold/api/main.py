@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 import fourfold
 from fourfold.api.assistants import Assistants
 from fourfold.api.errors import install_error_handlers
+from fourfold.api.headers import SecurityHeaders
 from fourfold.api.limits import BodySizeLimit
 from fourfold.api.routes import ask, domains, health, openai, page, plugins, reports
 from fourfold.api.routes.page import STATIC
@@ -84,4 +85,5 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: errors from the others get the headers too
     return app

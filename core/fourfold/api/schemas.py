@@ -84,20 +84,20 @@ class AnswerOut(BaseModel):
 
 
 class HistoryMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     role: Literal["user", "assistant"]
     content: str = Field(max_length=MAX_QUESTION_CHARS)
 
 
 class Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     source_prefix: str | None = Field(None, max_length=500, description="Only documents whose path starts with this.")
     file_types: list[str] = Field(default_factory=list, max_length=20, description="Only these extensions, e.g. [\"pdf\"].")
     tags: list[str] = Field(default_factory=list, max_length=20, description="Only chunks carrying all these tags.")
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question (the domain may allow less).")
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50, description="Earlier turns, oldest first.")
     max_tokens: int | None = Field(None, ge=1, le=8192, description="Most tokens to generate (capped by the generator's config).")
@@ -107,13 +107,13 @@ class AskRequest(BaseModel):
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     type: str
     text: str | None = None
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
 
@@ -124,7 +124,7 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     include_usage: bool | None = None
 
 
@@ -132,7 +132,7 @@ class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completions request. ``model`` is the domain. Sampling parameters are
     accepted for compatibility; each domain's manifest decides how it generates."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(min_length=1, max_length=100, description="The domain to ask.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     stream: bool | None = False
@@ -204,7 +204,7 @@ class TaskOut(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     full: bool = Field(False, description="Rebuild from scratch instead of applying only what changed.")
 
 
@@ -213,7 +213,7 @@ class RefreshResponse(BaseModel):
 
 
 class RollbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     to: str | None = Field(
         None, pattern=r"^v\d{1,9}$", description="Version to publish again, e.g. v000003 (default: the one before)."
     )
