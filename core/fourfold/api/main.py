@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -39,7 +40,8 @@ class ApiOptions:
     """Limits of one API process.
 
     :ivar max_body_bytes: larger request bodies get 413.
-    :ivar warm_up: load every domain's models in the background at start-up.
+    :ivar warm_up: load every domain's components and models at start-up, before the
+        server accepts connections.
     """
 
     max_body_bytes: int = 256 * 1024
@@ -64,7 +66,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if options.warm_up:
-            assistants.warm_up()
+            # Before the server listens: the first questions must not load models and
+            # import their libraries in several threads at once (transformers' lazy
+            # imports are not thread-safe), and /healthz answers once domains are ready.
+            await anyio.to_thread.run_sync(assistants.warm_up().join)
         yield
         assistants.close()
 
