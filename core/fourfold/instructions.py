@@ -215,10 +215,7 @@ def instruction_score(sentence: str) -> int:
 
 def looks_like_instruction(text: str) -> bool:
     """Whether ``text`` (a sentence or a whole passage) holds a sentence that reads like
-    an instruction addressed to a language model.
-
-    .. versionadded:: 1.1
-    """
+    an instruction addressed to a language model."""
     return bool(_instruction_sentences(text))
 
 
@@ -275,10 +272,8 @@ def _instruction_sentences(text: str) -> list[tuple[int, int]]:
 
 def remove_instructions(text: str) -> tuple[str, list[str]]:
     """``text`` with each instruction-like sentence replaced by
-    :data:`INSTRUCTION_REMOVED`, and the sentences removed (stripped), in order.
-
-    .. versionadded:: 1.1
-    """
+    :data:`INSTRUCTION_REMOVED` (one marker for a run of them), and the sentences
+    removed (stripped), in order."""
     spans = _instruction_sentences(text)
     if not spans:
         return text, []
