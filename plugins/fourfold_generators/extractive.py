@@ -189,7 +189,7 @@ class Extractive(fourfold.Generator):
         seen: set[str] = set()
         for n, passage in enumerate(prompt.passages, 1):
             # The prompt strategy may have removed planted instructions already (or not:
-            # 'plain', or redact_instructions off); none is ever quoted.
+            # redact_instructions off, or a strategy that does not redact); none is quoted.
             text, _ = fourfold.remove_instructions(passage.chunk.text)
             for i, sentence in enumerate(split_sentences(text, max_chars=cfg.max_sentence_chars)):
                 key = sentence.lower()

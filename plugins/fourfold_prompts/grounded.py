@@ -258,10 +258,10 @@ def extract_answer(
     for n, passage in enumerate(passages, start=1):
         # A line wrapped inside a sentence (PDF text) goes on in lower case; a heading
         # or a list item starts its own line.
-        text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", passage.chunk.text)
-        # A removed instruction ends the sentence before it and is never quoted; nor is
-        # one left in (redact_instructions off).
-        text = text.replace(fourfold.INSTRUCTION_REMOVED, "\n")
+        # A planted instruction is never quoted, also with redact_instructions off; a
+        # removed one ends the sentence before it.
+        text, _ = fourfold.remove_instructions(passage.chunk.text)
+        text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", text.replace(fourfold.INSTRUCTION_REMOVED, "\n\n"))
         for k, sentence in enumerate(_SENTENCES.split(text)):
             sentence = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", " ".join(sentence.split()))
             words = content_words(sentence)

@@ -69,6 +69,7 @@ def domains(tmp_path_factory):
         ("quoting", "{use: extractive}", "{use: grounded-citations}"),
         ("fallback", "{use: lead-in}", "{use: grounded-citations, with: {fallback: extract}}"),
         ("unredacted", "{use: extractive}", "{use: grounded-citations, with: {redact_instructions: false}}"),
+        ("fallback-unredacted", "{use: lead-in}", "{use: grounded-citations, with: {fallback: extract, redact_instructions: false}}"),
     ]:
         manifest = root / f"{name}.yaml"
         manifest.write_text(textwrap.dedent(f"""
@@ -103,8 +104,9 @@ def test_planted_instructions_reach_neither_answer_nor_snippets(domains, name):
         assert "extracted" in answer.flags
 
 
-def test_with_redaction_off_nothing_planted_is_quoted_or_shown(domains):
-    answer = domains["unredacted"].answer(QUESTION)
+@pytest.mark.parametrize("name", ["unredacted", "fallback-unredacted"])
+def test_with_redaction_off_nothing_planted_is_quoted_or_shown(domains, name):
+    answer = domains[name].answer(QUESTION)
     shown = _shown(answer)
     assert "9am to 5pm" in answer.text
     for payload in PAYLOADS:
