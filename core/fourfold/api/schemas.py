@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "sse_schema",
@@ -30,6 +31,25 @@ __all__ = [
     "Health",
     "MAX_QUESTION_CHARS",
 ]
+
+def _integer(value: Any) -> Any:
+    # JSON's true and "20" are not numbers; 20.0 is the integer 20 (as JSON Schema says).
+    if isinstance(value, (bool, str, bytes)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, (bool, str, bytes)):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+# Request fields take JSON's types as they are: pydantic's default conversion would read
+# "top_k": true as 1 and "stream": "yes" as true, hiding a client's mistake. Booleans
+# are StrictBool; numbers are checked by a "before" validator on each model (an
+# annotated type would hide their minimum and maximum from the OpenAPI schema).
+Boolean = StrictBool
 
 MAX_QUESTION_CHARS = 32_000
 """Hard ceiling on any question; each domain's ``serve.max_question_chars`` is lower."""
@@ -84,36 +104,38 @@ class AnswerOut(BaseModel):
 
 
 class HistoryMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
     content: str = Field(max_length=MAX_QUESTION_CHARS)
 
 
 class Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
     source_prefix: str | None = Field(None, max_length=500, description="Only documents whose path starts with this.")
     file_types: list[str] = Field(default_factory=list, max_length=20, description="Only these extensions, e.g. [\"pdf\"].")
     tags: list[str] = Field(default_factory=list, max_length=20, description="Only chunks carrying all these tags.")
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question (the domain may allow less).")
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50, description="Earlier turns, oldest first.")
     max_tokens: int | None = Field(None, ge=1, le=8192, description="Most tokens to generate (capped by the generator's config).")
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the manifest's).")
     filters: Filters | None = None
-    stream: bool = Field(False, description="Answer as server-sent events: 'delta' events, then one 'answer' event.")
+    stream: Boolean = Field(False, description="Answer as server-sent events: 'delta' events, then one 'answer' event.")
+
+    _numbers = field_validator("max_tokens", "top_k", mode="before")(_integer)
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
     type: str
     text: str | None = None
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
 
@@ -124,18 +146,18 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    include_usage: bool | None = None
+    model_config = ConfigDict(extra="allow")
+    include_usage: Boolean | None = None
 
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completions request. ``model`` is the domain. Sampling parameters are
     accepted for compatibility; each domain's manifest decides how it generates."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=100, description="The domain to ask.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
-    stream: bool | None = False
+    stream: Boolean | None = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(None, ge=1, le=8192)
@@ -143,6 +165,9 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     user: str | None = Field(None, max_length=256)
+
+    _integers = field_validator("max_tokens", "max_completion_tokens", "n", mode="before")(_integer)
+    _numbers = field_validator("temperature", "top_p", mode="before")(_number)
 
 
 class AssistantMessage(BaseModel):
@@ -204,8 +229,8 @@ class TaskOut(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    full: bool = Field(False, description="Rebuild from scratch instead of applying only what changed.")
+    model_config = ConfigDict(extra="forbid")
+    full: Boolean = Field(False, description="Rebuild from scratch instead of applying only what changed.")
 
 
 class RefreshResponse(BaseModel):
@@ -213,7 +238,7 @@ class RefreshResponse(BaseModel):
 
 
 class RollbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
     to: str | None = Field(
         None, pattern=r"^v\d{1,9}$", description="Version to publish again, e.g. v000003 (default: the one before)."
     )

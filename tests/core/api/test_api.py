@@ -333,7 +333,7 @@ def test_health_docs_and_chat_page_need_no_token(client):
         ("/v1/domains/legal/ask", {"question": "How long is data kept?", "top_k": True}, "top_k"),
         ("/v1/domains/legal/ask", {"question": "How long is data kept?", "stream": "yes"}, "stream"),
         ("/v1/domains/legal/ask", {"question": "How long is data kept?", "max_tokens": "20"}, "max_tokens"),
-        ("/v1/domains/legal/ask", {"question": "How long is data kept?", "top_k": 2.0}, "top_k"),
+        ("/v1/domains/legal/refresh", {"full": "no"}, "full"),
         ("/v1/chat/completions", {"model": "legal", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}, "stream"),
         ("/v1/chat/completions", {"model": "legal", "max_tokens": True, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
     ],
