@@ -27,6 +27,7 @@ and accents removed, so "ｉｇｎｏｒｅ" or "pr\u200bevious" read as plain w
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -185,6 +186,7 @@ def _is_shouting(text: str) -> bool:
     return len(letters) >= 8 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
 
 
+@functools.lru_cache(maxsize=65536)  # retrieved passages repeat from question to question
 def instruction_score(sentence: str) -> int:
     """The points ``sentence`` earns as an instruction to a language model; it is one
     when they reach :data:`THRESHOLD`."""

@@ -193,8 +193,6 @@ class Extractive(fourfold.Generator):
             text, _ = fourfold.remove_instructions(passage.chunk.text)
             for i, sentence in enumerate(split_sentences(text, max_chars=cfg.max_sentence_chars)):
                 key = sentence.lower()
-                if fourfold.looks_like_instruction(sentence):
-                    continue
                 if key not in seen:  # overlapping chunks repeat sentences
                     seen.add(key)
                     candidates.append(_Candidate(n=n, position=i, text=sentence))
