@@ -53,6 +53,7 @@ from fourfold.errors import (
 )
 from fourfold.filestore import FileIndexStore
 from fourfold.index.files import copy_tree
+from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
@@ -102,6 +103,7 @@ __all__ = [
     "FineTuner",
     "FourfoldDeprecationWarning",
     "FourfoldError",
+    "INSTRUCTION_REMOVED",
     "GenerationLimits",
     "Generator",
     "IndexStore",
@@ -140,4 +142,6 @@ __all__ = [
     "get_settings",
     "hookimpl",
     "load_manifest",
+    "looks_like_instruction",
+    "remove_instructions",
 ]

@@ -23,6 +23,7 @@ import pluggy
 
 from fourfold.errors import ComponentError, FourfoldError, PluginError
 from fourfold.trust.checker import AnswerChecker, CheckPolicy
+from fourfold.instructions import remove_instructions
 from fourfold.types import Answer, Citation, GenerationLimits, Message, Passage, SearchFilters
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def citations_for(numbers: list[int], passages: list[Passage]) -> list[Citation]
     for n in numbers:
         if 1 <= n <= len(passages):
             p = passages[n - 1]
-            snippet = p.chunk.text if len(p.chunk.text) <= SNIPPET_CHARS else p.chunk.text[: SNIPPET_CHARS - 1] + "…"
+            text, _ = remove_instructions(p.chunk.text)  # a snippet never shows a planted instruction
+            snippet = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
             out.append(
                 Citation(
                     n=n,

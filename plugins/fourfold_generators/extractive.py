@@ -28,7 +28,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|\d{1,3}(?:\.\d{1,3})+\.?\s+(?=[A-Z\"“(])|>\s*)")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|art|sec|para|dr|mr|mrs|ms|st|fig|approx|incl)\.$", re.I)
-_REDACTED = "[instruction-like text removed]"
 
 
 def _blocks(text: str) -> list[str]:
@@ -61,7 +60,7 @@ def split_sentences(text: str, *, min_chars: int = 25, max_chars: int = 400) -> 
     """Sentences of ``text``: markup stripped, hard-wrapped lines rejoined, headings
     left out; a sentence cut after an abbreviation ("e.g.") is joined again, fragments
     shorter than ``min_chars`` are dropped and very long sentences cut at ``max_chars``."""
-    text = text.replace(_REDACTED, "\n\n")  # a removed sentence ends the one before it
+    text = text.replace(fourfold.INSTRUCTION_REMOVED, "\n\n")  # a removed sentence ends the one before it
     out = []
     for block in _blocks(text):
         merged: list[str] = []
@@ -190,7 +189,10 @@ class Extractive(fourfold.Generator):
         candidates: list[_Candidate] = []
         seen: set[str] = set()
         for n, passage in enumerate(prompt.passages, 1):
-            for i, sentence in enumerate(split_sentences(passage.chunk.text, max_chars=cfg.max_sentence_chars)):
+            # The prompt strategy may have removed planted instructions already (or not:
+            # redact_instructions off, or a strategy that does not redact); none is quoted.
+            text, _ = fourfold.remove_instructions(passage.chunk.text)
+            for i, sentence in enumerate(split_sentences(text, max_chars=cfg.max_sentence_chars)):
                 key = sentence.lower()
                 if sentence.rstrip(" \"'”’)").endswith("?"):
                     continue  # a question (an FAQ heading) answers nothing

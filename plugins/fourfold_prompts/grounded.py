@@ -185,12 +185,17 @@ def extract_answer(
     for n, passage in enumerate(passages, start=1):
         # A line wrapped inside a sentence (PDF text) goes on in lower case; a heading
         # or a list item starts its own line.
-        text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", passage.chunk.text)
+        # A planted instruction is never quoted, also with redact_instructions off; a
+        # removed one ends the sentence before it.
+        text, _ = fourfold.remove_instructions(passage.chunk.text)
+        text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", text.replace(fourfold.INSTRUCTION_REMOVED, "\n\n"))
         for k, sentence in enumerate(_SENTENCES.split(text)):
             sentence = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", " ".join(sentence.split()))
             words = content_words(sentence)
             if len(words) < 3 or not sentence.endswith((".", "!")) or not sentence[0].isupper() or len(sentence) > 400:
                 continue  # fragments (a chunk may start mid-sentence), headings, questions
+            if fourfold.looks_like_instruction(sentence):
+                continue
             # Words of the section's heading count half: under "Symptoms", a sentence
             # listing them need not say "symptoms".
             shared = len(words & asked) + 0.5 * len((headings[n - 1] - words) & asked)

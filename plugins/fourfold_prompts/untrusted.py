@@ -7,8 +7,9 @@ than in the model's good will:
 1. the passages are fenced between a start line labelling them untrusted and an end
    marker, one line each, so a document cannot forge the structure (look-alike markers
    inside the text are defused);
-2. sentences that read like instructions addressed to a language model are removed
-   from the passage before any generator sees it (:func:`redact_instructions`);
+2. sentences that read like instructions addressed to a language model (as
+   :func:`fourfold.looks_like_instruction` judges them) are removed from the passage
+   before any generator sees it (:func:`redact_instructions`);
 3. the distinctive words of each removed sentence are remembered, and an answer that
    still contains one of them is cleaned afterwards (:func:`suppress_payloads`).
 """
@@ -32,39 +33,9 @@ __all__ = [
     "SOURCES_END",
 ]
 
-REDACTED = "[instruction-like text removed]"
+REDACTED = fourfold.INSTRUCTION_REMOVED
+looks_like_instruction = fourfold.looks_like_instruction
 
-# Phrases that address a language model rather than a human reader. Each alone marks a
-# sentence; real prose in the domains served (clinical leaflets, contracts) does not
-# talk to "the assistant" about its instructions or system prompt.
-_INSTRUCTION_PATTERNS = [
-    r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(your|my|these|those|previous|prior|above|earlier|preceding|system|original)?\s*(previous\s+|prior\s+|above\s+|earlier\s+)?(instructions|prompts?|rules|guidelines|system message)\b",
-    r"\b(ignore|disregard|forget)\s+(all|everything)\b[^.!?\n]{0,30}\b(above|before|said|told)\b",
-    r"\bsystem\s+(prompt|message|override|notice|instruction)s?\b",
-    r"\byou are (now|no longer)\b",
-    r"\bnew instructions?\b",
-    r"\b(as an?|you are an?) (ai|language model|llm|chatbot)\b",
-    r"\b(ai|language model|llm|assistant|chatbot)s?\b[^.!?\n]{0,40}\b(must|should|shall|will|are required to)\b[^.!?\n]{0,40}\b(say|print|reply|respond|answer|output|write|include|repeat)\b",
-    r"^\W*(note to |attention,? |dear )?(the )?(ai|assistant|chatbot|language model|llm)\s*[:,]",
-    r"\b(print|output|reply with|respond with|answer with|say|repeat|write)\b[^.!?\n]{0,30}\b(exactly|verbatim|the (word|words|string|phrase|code|token|following))\b",
-    r"\b(begin|start|end) (your|every|each) (answer|reply|response)\b",
-    r"\bdo not (cite|mention|reveal|tell)\b[^.!?\n]{0,40}\b(source|sources|document|documents|user)\b",
-    r"</?\s*(system|assistant|user|source|instructions?)\s*>",
-    r"<\|[a-z_]+\|>",
-]
-_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
-# An imperative followed by a code-like token (CANARY-7731): case matters here.
-_CODE_ECHO = re.compile(
-    r"(?i:\b(print|output|reply|respond|say|repeat|write|type|answer)\b)[^.!?\n]{0,50}\b[A-Z0-9]{2,}(?:[-_][A-Z0-9]{2,})+\b"
-)
-
-
-def looks_like_instruction(text: str) -> bool:
-    """Whether ``text`` reads like an instruction addressed to a language model."""
-    return bool(_INSTRUCTION.search(text) or _CODE_ECHO.search(text))
-
-
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 # Markers a document could use to break out of its fence.
 _FENCE_LOOKALIKE = re.compile(r"<\s*(/?)\s*(source|sources|system|assistant|user|instructions?)\b", re.IGNORECASE)
@@ -107,20 +78,14 @@ def redact_instructions(passages: list[fourfold.Passage]) -> tuple[list[fourfold
     redaction = Redaction()
     out = []
     for passage in passages:
-        text = passage.chunk.text
-        if not looks_like_instruction(text):
+        text, removed = fourfold.remove_instructions(passage.chunk.text)
+        if not removed:
             out.append(passage)
             continue
-        pieces = []
-        for sentence in _SENTENCE.findall(text):
-            if sentence.strip() and looks_like_instruction(sentence):
-                redaction.sentences.append(sentence.strip())
-                redaction.payloads |= _payload_words(sentence)
-                pieces.append(REDACTED + ("\n" if sentence.endswith("\n") else " "))
-            else:
-                pieces.append(sentence)
-        chunk = replace(passage.chunk, text="".join(pieces).strip())
-        out.append(fourfold.Passage(chunk=chunk, score=passage.score))
+        redaction.sentences += removed
+        for sentence in removed:
+            redaction.payloads |= _payload_words(sentence)
+        out.append(fourfold.Passage(chunk=replace(passage.chunk, text=text), score=passage.score))
     return out, redaction
 
 

@@ -136,7 +136,7 @@ def test_relative_source_paths_resolve_against_the_manifest(toy_host, toy_manife
     path = _variant(toy_manifest, "path: knowledge", "path: missing-folder")
     with pytest.raises(ManifestError) as info:
         load_manifest(path, toy_host)
-    assert f"folder 'missing-folder' does not exist (resolved to {tmp_path / 'missing-folder'})" in str(info.value)
+    assert f"knowledge.sources[0].path: 'missing-folder' should be a folder; {tmp_path / 'missing-folder'} does not exist" in str(info.value)
 
 
 def test_duplicate_keys_are_errors(toy_host, toy_manifest):
@@ -159,3 +159,32 @@ def test_manifest_text_is_never_executed(toy_host, write_manifest, tmp_path):
     code, _, err = validate(path)
     assert code == 1 and not marker.exists()
     assert "is not allowed in manifests" in err or "could not determine a constructor" in err
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("    - path: knowledge", "    - path: knowledge\n      prefix: ../../x",
+         r":7: knowledge.sources\[0\].prefix: should be a plain relative path like 'handbook' or 'legal/contracts' \(found '../../x'\)"),
+        ("    - path: knowledge", "    - path: knowledge\n      include: ['**/*.md', 'docs/*.txt']",
+         r":7: knowledge.sources\[0\].include: no file in \S+/knowledge matches '\*\*/\*.md', 'docs/\*.txt'"),
+        ("    - path: knowledge", "    - path: knowledge/a.toy",
+         r":6: knowledge.sources\[0\].path: 'knowledge/a.toy' should be a folder; \S+/knowledge/a.toy is not a folder"),
+    ],
+    ids=["prefix-outside", "include-matches-nothing", "source-is-a-file"],
+)
+def test_validate_refuses_what_index_build_refuses_in_the_same_words(toy_host, toy_manifest, old, new, expected):
+    _variant(toy_manifest, "retrieval: {use: toy-retriever, with: {top_k: 3}}", "retrieval: {use: hybrid}")  # one that indexes
+    path = _variant(toy_manifest, old, new)
+    code, _, err = validate(path)
+    said = " ".join(err.split())
+    assert code == 1 and re.search(re.escape(str(path)) + expected, said), said
+    built = runner.invoke(app, ["index", "build", str(path)])
+    assert built.exit_code == 1 and re.search(re.escape(str(path)) + expected, " ".join(built.stderr.split())), built.stderr
+
+
+def test_validate_warns_about_an_include_pattern_that_matches_nothing(toy_host, toy_manifest):
+    path = _variant(toy_manifest, "    - path: knowledge", "    - path: knowledge\n      include: ['*.toy', 'docs/*.txt']")
+    code, out, err = validate(path)
+    assert code == 0 and "ok" in out
+    assert f"warning: {path}:7: knowledge.sources[0].include[1]: 'docs/*.txt' matches no file in" in " ".join(err.split())

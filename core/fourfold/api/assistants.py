@@ -69,9 +69,11 @@ class Assistants:
         return int(getattr(domain.manifest.serve, "max_question_chars", DEFAULT_MAX_QUESTION_CHARS) or DEFAULT_MAX_QUESTION_CHARS)
 
     def warm_up(self) -> threading.Thread:
-        """Build every domain's components and load its models in the background, so the
-        first question does not wait for them. Failures are logged and left for the
-        first request to report."""
+        """Build every domain's components and load its models in one background thread
+        (join it to wait), so the first questions neither wait for them nor load them
+        in several threads at once. A domain with a published index also runs one
+        search, which loads the embedder and the retriever's engine. Failures are
+        logged and left for the first request to report."""
 
         def run() -> None:
             from fourfold.components import NullProgress
@@ -80,7 +82,10 @@ class Assistants:
                 try:
                     domain.prompt_strategy
                     domain.generator.prepare(NullProgress())
-                    _ = domain.index.version
+                    if domain.manifest.knowledge is not None and domain.prompt_strategy.uses_retrieval:
+                        domain.embedder.embed_query("warm up")
+                        if domain.index.version is not None:
+                            domain.search("warm up", top_k=1)
                 except Exception as exc:  # reported again, with the plugin's name, on use
                     log.warning("warming up domain '%s' failed: %s", domain.name, exc)
 

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import fourfold
 from fourfold.api.assistants import Assistants
 from fourfold.api.errors import install_error_handlers
+from fourfold.api.headers import SecurityHeaders
 from fourfold.api.limits import BodySizeLimit
 from fourfold.api.routes import ask, domains, health, openai, page, plugins, reports
 from fourfold.api.routes.page import STATIC
@@ -38,7 +40,8 @@ class ApiOptions:
     """Limits of one API process.
 
     :ivar max_body_bytes: larger request bodies get 413.
-    :ivar warm_up: load every domain's models in the background at start-up.
+    :ivar warm_up: load every domain's components and models at start-up, before the
+        server accepts connections.
     """
 
     max_body_bytes: int = 256 * 1024
@@ -63,7 +66,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if options.warm_up:
-            assistants.warm_up()
+            # Before the server listens: the first questions must not load models and
+            # import their libraries in several threads at once (transformers' lazy
+            # imports are not thread-safe), and /healthz answers once domains are ready.
+            await anyio.to_thread.run_sync(assistants.warm_up().join)
         yield
         assistants.close()
 
@@ -84,4 +90,5 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: errors from the others get the headers too
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "sse_schema",
@@ -30,6 +31,25 @@ __all__ = [
     "Health",
     "MAX_QUESTION_CHARS",
 ]
+
+def _integer(value: Any) -> Any:
+    # JSON's true and "20" are not numbers; 20.0 is the integer 20 (as JSON Schema says).
+    if isinstance(value, (bool, str, bytes)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, (bool, str, bytes)):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+# Request fields take JSON's types as they are: pydantic's default conversion would read
+# "top_k": true as 1 and "stream": "yes" as true, hiding a client's mistake. Booleans
+# are StrictBool; numbers are checked by a "before" validator on each model (an
+# annotated type would hide their minimum and maximum from the OpenAPI schema).
+Boolean = StrictBool
 
 MAX_QUESTION_CHARS = 32_000
 """Hard ceiling on any question; each domain's ``serve.max_question_chars`` is lower."""
@@ -137,7 +157,9 @@ class AskRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=8192, description="Most tokens to generate (capped by the generator's config).")
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the manifest's).")
     filters: Filters | None = None
-    stream: bool = Field(False, description="Answer as server-sent events: 'delta' events, then one 'answer' event.")
+    stream: Boolean = Field(False, description="Answer as server-sent events: 'delta' events, then one 'answer' event.")
+
+    _numbers = field_validator("max_tokens", "top_k", mode="before")(_integer)
 
 
 class ContentPart(BaseModel):
@@ -159,7 +181,7 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
-    include_usage: bool | None = None
+    include_usage: Boolean | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -169,7 +191,7 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=100, description="The domain to ask.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
-    stream: bool | None = False
+    stream: Boolean | None = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(None, ge=1, le=8192)
@@ -177,6 +199,9 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     user: str | None = Field(None, max_length=256)
+
+    _integers = field_validator("max_tokens", "max_completion_tokens", "n", mode="before")(_integer)
+    _numbers = field_validator("temperature", "top_p", mode="before")(_number)
 
 
 class AssistantMessage(BaseModel):
@@ -242,7 +267,7 @@ class TaskOut(BaseModel):
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    full: bool = Field(False, description="Rebuild from scratch instead of applying only what changed.")
+    full: Boolean = Field(False, description="Rebuild from scratch instead of applying only what changed.")
 
 
 class RefreshResponse(BaseModel):

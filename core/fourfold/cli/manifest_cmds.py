@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from fourfold.cli.common import app, console, err_console, handle_errors
+from fourfold.errors import KnowledgeError
+from fourfold.knowledge import scan_sources
 from fourfold.manifest import manifest_json_schema, validate_manifest_file
 from fourfold.plugins import get_host
 
@@ -20,12 +22,24 @@ def validate(
     """Check domain manifests against the installed components.
 
     Prints one line per problem on stderr as [bold]file:line: field.path: message[/bold];
-    exits 0 when every file is valid, 1 otherwise.
+    exits 0 when every file is valid, 1 otherwise. The knowledge sources are checked as
+    [bold]index build[/bold] checks them (folders, prefixes, include patterns that match
+    no file), and what a build would skip is listed as warnings.
     """
     host = get_host()
     bad = 0
     for path in files:
         manifest, issues = validate_manifest_file(path, host)
+        warnings: list[str] = []
+        if manifest is not None and manifest.knowledge is not None:
+            # What a refresh would refuse or warn about, said the same way: the scan
+            # lists the source folders (it reads no file).
+            try:
+                warnings = scan_sources(manifest).warnings
+            except KnowledgeError as exc:
+                issues = [str(exc)]
+        for line in warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {line}", markup=True, highlight=False)
         if issues:
             bad += 1
             for line in issues:

@@ -22,6 +22,12 @@ _MANIFESTS = typer.Argument(..., help="Manifest files of the domains to serve.",
 _HOST = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface).")
 _PORT = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on.")
 _MAX_BODY = typer.Option(256, "--max-body-kb", min=1, max=1024 * 1024, help="Larger request bodies get 413.")
+_HEADER_TIMEOUT = typer.Option(
+    10.0, "--header-timeout", min=0.1, max=3600, help="Seconds a request's headers may take to arrive; a slower client gets 408 and is disconnected."
+)
+_BODY_TIMEOUT = typer.Option(
+    30.0, "--body-timeout", min=0.1, max=3600, help="Seconds a request's body may take after its headers; a slower client gets 408 and is disconnected."
+)
 
 _STOP_GRACE_S = 15.0
 
@@ -65,11 +71,18 @@ def _print_access(assistants: Any, url: str) -> None:
     )
 
 
-def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str) -> None:
-    """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started)."""
+def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None) -> None:
+    """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started).
+
+    Connections are held to ``limits`` (a :class:`fourfold.api.protocol.ConnectionLimits`;
+    default: its defaults), so a stalled client is cut off."""
     import contextlib
 
     import uvicorn
+
+    from fourfold.api.protocol import ConnectionLimits, guarded_protocol
+
+    limits = limits or ConnectionLimits()
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stop signal after shutting down, which would kill this
@@ -94,6 +107,9 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str) -> None
         access_log=log_level == "debug",
         timeout_graceful_shutdown=10,
         server_header=False,
+        http=guarded_protocol(limits),
+        timeout_keep_alive=limits.keep_alive_timeout,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
     )
     server = Server(config)
     server.run()
@@ -115,6 +131,8 @@ def serve(
     host: str = _HOST,
     port: int = _PORT,
     max_body_kb: int = _MAX_BODY,
+    header_timeout: float = _HEADER_TIMEOUT,
+    body_timeout: float = _BODY_TIMEOUT,
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: debug, info, warning, error."),
 ) -> None:
     """Run the HTTP API (OpenAI-compatible chat, ask, status, refresh, rollback) and the chat page.
@@ -123,12 +141,13 @@ def serve(
     """
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
+    from fourfold.api.protocol import ConnectionLimits
 
     _check_port_free(host, port)
     assistants = Assistants.from_manifests(list(manifests or []))
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
-    _run_uvicorn(fastapi_app, host, port, log_level)
+    _run_uvicorn(fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout))
 
 
 # -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from fourfold.components import Loader
 from fourfold.errors import FourfoldError, KnowledgeError
+from fourfold.knowledge.scan import HARD_LINK_WARNING
 from fourfold.manifest.models import Limits
 from fourfold.types import LoadedDocument, SourceFile
 
@@ -108,6 +109,8 @@ def _check_still_safe(domain: "Domain", file: SourceFile) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise KnowledgeError(f"{file.relpath}: is no longer a regular file (changed since the scan); skipped")
     knowledge = domain.manifest.knowledge
+    if knowledge and st.st_nlink > 1 and not knowledge.limits.allow_hard_links:
+        raise KnowledgeError(f"{file.relpath}: {HARD_LINK_WARNING.format(n=st.st_nlink)} (changed since the scan); skipped")
     if knowledge and st.st_size > knowledge.limits.max_file_mb * 1024 * 1024:
         raise KnowledgeError(
             f"{file.relpath}: {st.st_size / 1048576:.1f} MB is over knowledge.limits.max_file_mb "

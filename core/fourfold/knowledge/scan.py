@@ -4,7 +4,8 @@ The walk lists folders itself (``os.scandir``) and matches each file's path rela
 the source root against the include/exclude globs, so no pattern can reach outside the
 root. Symlinks are resolved and must stay inside the root; symlinked folders are not
 followed (their files are read where they really are); FIFOs, sockets and devices are
-never opened, so they cannot block a scan.
+never opened, so they cannot block a scan; files with more than one name (hard links)
+are skipped unless ``knowledge.limits.allow_hard_links``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from wcmatch import glob
 
@@ -26,6 +27,14 @@ __all__ = ["ScanResult", "scan_sources", "file_hash", "source_roots", "source_pr
 # ``**`` spans folders (and matches none), ``{a,b}`` alternatives, case-insensitive
 # (``*.PDF`` is a PDF too); dotfiles never match, the walk skips them anyway.
 GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.IGNORECASE | glob.NODOTDIR
+
+# A hard link is a second name of the same file, perhaps one outside the source folder
+# that the folder's writer could not otherwise have put in it; nothing tells the two
+# names apart, so every file with more than one name is refused unless allowed.
+HARD_LINK_WARNING = (
+    "has {n} names (hard links), so it may be a file from outside the source folder; "
+    "set knowledge.limits.allow_hard_links: true to read it"
+)
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -55,12 +64,7 @@ class ScanResult:
 
 def source_roots(manifest: Manifest) -> list[Path]:
     """Each source's folder, resolved against the manifest's folder."""
-    knowledge = _knowledge(manifest)
-    roots = []
-    for source in knowledge.sources:
-        path = Path(source.path).expanduser()
-        roots.append((path if path.is_absolute() else manifest.base_dir / path).resolve())
-    return roots
+    return [source.folder(manifest.base_dir) for source in _knowledge(manifest).sources]
 
 
 def source_prefixes(manifest: Manifest) -> list[str]:
@@ -71,7 +75,7 @@ def source_prefixes(manifest: Manifest) -> list[str]:
     sources' ``README.md`` never become the same document.
     """
     knowledge = _knowledge(manifest)
-    explicit = [_clean_prefix(manifest, i, s.prefix) for i, s in enumerate(knowledge.sources)]
+    explicit = [s.prefix or "" for s in knowledge.sources]  # checked and normalised by the manifest model
     unprefixed = [i for i, p in enumerate(explicit) if not p]
     if len(unprefixed) < 2:
         return explicit
@@ -94,25 +98,26 @@ def scan_sources(manifest: Manifest) -> ScanResult:
 
     Skipped and reported in ``warnings`` (the rest is still read): symlinks leading out
     of the source folder, broken symlinks, symlinked folders, FIFOs, sockets and
-    devices, files over ``knowledge.limits.max_file_mb``, unreadable files and folders,
+    devices, hard links (unless ``knowledge.limits.allow_hard_links``), files over
+    ``knowledge.limits.max_file_mb``, unreadable files and folders,
     names that are not valid UTF-8, and a second file claiming a relpath already taken.
     Dotfiles and dot-folders are skipped silently.
 
     :raises KnowledgeError: the manifest has no knowledge block, a source folder does
-        not exist, or a prefix is not a plain relative path.
+        not exist or is not a folder, or none of a source's ``include`` patterns (as
+        written in the manifest) matches a file; ``file:line: field: problem``, as
+        ``fourfold validate`` reports it. A pattern matching nothing while others of its
+        source do is a warning in the same form.
     """
     knowledge = _knowledge(manifest)
     max_bytes = int(knowledge.limits.max_file_mb * 1024 * 1024)
     result = ScanResult()
     owner: dict[str, int] = {}
     for index, (source, root, prefix) in enumerate(zip(knowledge.sources, source_roots(manifest), source_prefixes(manifest))):
-        if not root.is_dir():
-            where = f"{manifest.path}: " if manifest.path else ""
-            raise KnowledgeError(
-                f"{where}knowledge.sources[{index}].path '{source.path}' should be a folder; {root} "
-                f"{'is not a folder' if root.exists() else 'does not exist'}"
-            )
-        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings)
+        problem = source.folder_problem(manifest.base_dir)
+        if problem:
+            raise KnowledgeError(manifest.located(("knowledge", "sources", index, "path"), problem))
+        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings, knowledge.limits.allow_hard_links)
         for rel, path, size in walk.files():
             relpath = f"{prefix}/{rel}" if prefix else rel
             label = f"{relpath}"
@@ -133,6 +138,7 @@ def scan_sources(manifest: Manifest) -> ScanResult:
             owner[relpath] = index
             result.files.append(SourceFile(path=path, relpath=relpath, size=size))
             result.tags[relpath] = tuple(source.tags)
+        result.warnings += _unmatched_patterns(manifest, index, walk)
     result.files.sort(key=lambda f: f.relpath)
     return result
 
@@ -169,10 +175,13 @@ def open_regular_file(path: Path):
 
 
 class _Walk:
-    def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str]):
+    def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str], allow_hard_links: bool = False):
         self.root = root
+        self.allow_hard_links = allow_hard_links
         self.prefix = prefix
         self.matcher = glob.compile(include, flags=GLOB_FLAGS, exclude=exclude or None)
+        self.patterns = {p: glob.compile(p, flags=GLOB_FLAGS, exclude=exclude or None) for p in include}
+        self.matched: set[str] = set()  # include patterns that matched a file
         self.warnings = warnings
 
     def files(self):
@@ -228,9 +237,13 @@ class _Walk:
             return "folder"
         if not self.matcher.match(rel):
             return None
+        self.matched.update(p for p, matcher in self.patterns.items() if p not in self.matched and matcher.match(rel))
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for check, name in _KINDS if check(st.st_mode)), "not a regular file")
             self._warn(rel, f"{kind}, not a regular file")
+            return None
+        if st.st_nlink > 1 and not self.allow_hard_links:
+            self._warn(rel, HARD_LINK_WARNING.format(n=st.st_nlink))
             return None
         return rel, path, st.st_size
 
@@ -243,18 +256,24 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _clean_prefix(manifest: Manifest, index: int, prefix: str | None) -> str:
-    if prefix is None:
-        return ""
-    cleaned = prefix.strip().strip("/")
-    parts = PurePosixPath(cleaned).parts if cleaned else ()
-    if "\\" in cleaned or ".." in parts:
-        where = f"{manifest.path}: " if manifest.path else ""
+def _unmatched_patterns(manifest: Manifest, index: int, walk: "_Walk") -> list[str]:
+    """Problems with a source's ``include`` patterns: none matched a file (an error,
+    when the patterns were written in the manifest), or one of several matched none
+    (a warning)."""
+    source = _knowledge(manifest).sources[index]
+    if "include" not in source.model_fields_set:
+        return []
+    patterns = list(source.include)
+    unmatched = [i for i, pattern in enumerate(patterns) if pattern not in walk.matched]
+    if len(unmatched) == len(patterns):
+        shown = ", ".join(repr(p) for p in patterns)
         raise KnowledgeError(
-            f"{where}knowledge.sources[{index}].prefix should be a plain relative path like 'handbook' "
-            f"or 'legal/contracts'; found '{prefix}'"
+            manifest.located(("knowledge", "sources", index, "include"), f"no file in {walk.root} matches {shown}")
         )
-    return "/".join(parts)  # "./a//b" is "a/b"
+    return [
+        manifest.located(("knowledge", "sources", index, "include", i), f"'{patterns[i]}' matches no file in {walk.root}")
+        for i in unmatched
+    ]
 
 
 def _knowledge(manifest: Manifest):

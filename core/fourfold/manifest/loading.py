@@ -10,21 +10,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from fourfold.errors import ManifestError
-from fourfold.manifest.models import Manifest
+from fourfold.manifest.models import Manifest, format_path
 from fourfold.manifest.yamlfile import YamlDocument, YamlProblem, read_yaml
 
 if TYPE_CHECKING:
     from fourfold.plugins import PluginHost
 
 __all__ = ["load_manifest", "validate_manifest_file", "format_path"]
-
-
-def format_path(loc: tuple[str | int, ...]) -> str:
-    """``("knowledge", "sources", 0, "path")`` → ``knowledge.sources[0].path``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -108,17 +100,13 @@ def _check_components(manifest: Manifest, doc: YamlDocument, file: str, host: "P
     return issues
 
 
-def _check_paths(manifest: Manifest, doc: YamlDocument, file: str) -> list[str]:
+def _check_paths(manifest: Manifest) -> list[str]:
     issues = []
     if manifest.knowledge:
         for i, source in enumerate(manifest.knowledge.sources):
-            folder = (manifest.base_dir / source.path).resolve()
-            if not folder.is_dir():
-                loc = ("knowledge", "sources", i, "path")
-                issues.append(
-                    f"{file}:{doc.line_of(loc)}: {format_path(loc)}: folder '{source.path}' does not exist "
-                    f"(resolved to {folder})"
-                )
+            problem = source.folder_problem(manifest.base_dir)
+            if problem:
+                issues.append(manifest.located(("knowledge", "sources", i, "path"), problem))
     return issues
 
 
@@ -139,6 +127,7 @@ def _read(path: Path) -> tuple[Manifest | None, list[str]]:
     except ValidationError as exc:
         return None, _issues_from(exc, doc, file, Manifest)
     manifest._path = path.resolve()
+    manifest._file = file
     manifest._doc = doc
     return manifest, []
 
@@ -157,7 +146,7 @@ def validate_manifest_file(path: str | Path, host: "PluginHost | None" = None) -
     if manifest is None:
         return None, issues
     doc: YamlDocument = manifest._doc
-    issues = _check_components(manifest, doc, str(path), host) + _check_paths(manifest, doc, str(path))
+    issues = _check_components(manifest, doc, str(path), host) + _check_paths(manifest)
     return (None if issues else manifest), issues
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -28,6 +28,7 @@ __all__ = [
     "RetrievalBlock",
     "GenerationBlock",
     "parse_duration",
+    "format_path",
     "DEFAULT_INCLUDE",
 ]
 
@@ -115,6 +116,30 @@ class Source(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags stored on every chunk, usable as search filters.")
     prefix: str | None = Field(None, description="Prefix of this source's paths in citations (default: none).")
 
+    @field_validator("prefix")
+    @classmethod
+    def _plain_relative_prefix(cls, value: str | None) -> str | None:
+        """A prefix is a plain relative path; ``./a//b/`` is ``a/b``."""
+        if value is None:
+            return None
+        cleaned = value.strip().strip("/")
+        parts = PurePosixPath(cleaned).parts if cleaned else ()
+        if "\\" in cleaned or ".." in parts:
+            raise ValueError("should be a plain relative path like 'handbook' or 'legal/contracts'")
+        return "/".join(p for p in parts if p != ".") or None
+
+    def folder(self, base_dir: Path) -> Path:
+        """The source's folder: ``path`` resolved against ``base_dir``."""
+        path = Path(self.path).expanduser()
+        return (path if path.is_absolute() else base_dir / path).resolve()
+
+    def folder_problem(self, base_dir: Path) -> str | None:
+        """What is wrong with the source's folder (None when it is a folder)."""
+        folder = self.folder(base_dir)
+        if folder.is_dir():
+            return None
+        return f"'{self.path}' should be a folder; {folder} {'is not a folder' if folder.exists() else 'does not exist'}"
+
 
 class Chunking(_Strict):
     max_tokens: int = Field(256, ge=16, le=512, description="Chunk size in embedder tokens.")
@@ -177,6 +202,11 @@ class Gate(_Strict):
 class Limits(_Strict):
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are skipped with a warning.")
     max_pdf_pages: int = Field(2000, ge=1, description="PDF pages beyond this are not read.")
+    allow_hard_links: bool = Field(
+        False,
+        description="Read files that have more than one name (hard links). Off: such files are skipped with a "
+        "warning, since a hard link cannot be told from the file elsewhere whose contents it shares.",
+    )
 
 
 class Knowledge(_Strict):
@@ -234,6 +264,14 @@ class Trust(_Strict):
         return value
 
 
+def format_path(loc: tuple[str | int, ...]) -> str:
+    """``("knowledge", "sources", 0, "path")`` → ``knowledge.sources[0].path``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 class Manifest(_Strict):
     """One domain assistant."""
 
@@ -252,6 +290,7 @@ class Manifest(_Strict):
     trust: Trust = Field(default_factory=Trust)
     _path: Path | None = PrivateAttr(default=None)
     _doc: Any = PrivateAttr(default=None)  # the parsed YAML with line numbers
+    _file: str | None = PrivateAttr(default=None)  # the path as the user gave it, for messages
 
     @property
     def path(self) -> Path | None:
@@ -267,6 +306,13 @@ class Manifest(_Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
+
+    def located(self, loc: tuple[str | int, ...], message: str) -> str:
+        """``file:line: field.path: message``, the form of every problem found in a
+        manifest (the line is that of ``loc``, or of its closest parent written out)."""
+        where = self._file or self._path or "manifest"
+        line = self._doc.line_of(loc) if self._doc is not None else 1
+        return f"{where}:{line}: {format_path(loc)}: {message}"
 
     def blocks(self) -> list[tuple[tuple[str | int, ...], UseBlock]]:
         """Every component block with its path in the manifest."""

@@ -8,7 +8,9 @@ decides who may read the report through the API.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +20,7 @@ from fourfold.errors import FourfoldError
 from fourfold.index.files import write_atomic
 from fourfold.settings import Settings, get_settings
 
-__all__ = ["ReportInfo", "reports_dir", "save_report", "list_reports", "report_path", "REPORT_NAME"]
+__all__ = ["ReportInfo", "reports_dir", "save_report", "list_reports", "report_path", "read_report", "REPORT_NAME"]
 
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.(html|json)$")
 
@@ -75,7 +77,7 @@ def list_reports(settings: Settings | None = None) -> list[ReportInfo]:
     out = []
     for meta_file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         html = meta_file.with_suffix(".html")
-        if not html.is_file() or not REPORT_NAME.match(meta_file.name):
+        if report_path(html.name, settings) is None or report_path(meta_file.name, settings) is None:
             continue
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8")).get("report") or {}
@@ -86,10 +88,53 @@ def list_reports(settings: Settings | None = None) -> list[ReportInfo]:
     return sorted(out, key=lambda r: r.created, reverse=True)
 
 
+def _read_kept(path: Path) -> bytes | None:
+    """The bytes of ``path`` when it is a plain file of its own: not a symbolic link
+    (opened with ``O_NOFOLLOW``, so a link swapped in after a check is refused too), not
+    a hard link (a second name of a file kept elsewhere), not a folder."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # missing, or a symbolic link (ELOOP)
+        return None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        return file.read()
+
+
 def report_path(name: str, settings: Settings | None = None) -> Path | None:
     """The kept file ``name`` (``…html`` or ``…json``), or None when the name is not a
-    report's (no paths, no hidden files) or the file does not exist."""
+    report's (no paths, no hidden files), the file does not exist, or it is a link
+    (symbolic or hard) rather than a file written into the reports folder."""
     if not REPORT_NAME.match(name):
         return None
-    path = reports_dir(settings) / name
-    return path if path.is_file() else None
+    folder = reports_dir(settings)
+    path = folder / name
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or path.resolve().parent != folder.resolve():
+        return None
+    return path
+
+
+def read_report(name: str, settings: Settings | None = None) -> tuple[bytes, dict[str, Any]] | None:
+    """The content of the kept file ``name`` and its report record (kind, domain, …,
+    read from the report's own ``.json``), or None when either is missing, unreadable
+    or a link (see :func:`report_path`)."""
+    path = report_path(name, settings)
+    if path is None:
+        return None
+    record = path.with_suffix(".json")
+    if report_path(record.name, settings) is None:
+        return None
+    content, record_bytes = _read_kept(path), _read_kept(record)
+    if content is None or record_bytes is None:
+        return None
+    try:
+        meta = json.loads(record_bytes.decode("utf-8")).get("report")
+    except (ValueError, AttributeError):
+        return None
+    return content, meta if isinstance(meta, dict) else {}

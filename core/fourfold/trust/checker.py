@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
+from fourfold.instructions import looks_like_instruction
 from fourfold.trust.claims import Evidence, Verdict, judge
 from fourfold.trust.text import content_words, quantities, sentence_spans, strip_citations
 from fourfold.types import Passage
@@ -90,7 +91,7 @@ class CheckPolicy:
     min_support: float = 0.5
     extract: Callable[[str, list[Passage]], tuple[str, list[int]]] | None = None
     payloads: set[str] = field(default_factory=set)
-    is_instruction: Callable[[str], bool] | None = None
+    is_instruction: Callable[[str], bool] | None = looks_like_instruction
     require_amount: bool = True
 
 

@@ -3,6 +3,8 @@ errors as JSON, domain operations, and the chat page."""
 
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -320,3 +322,50 @@ def test_health_docs_and_chat_page_need_no_token(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<script src="/static/chat.js">' in page.text
     assert "sseEvents" in client.get("/static/chat.js").text
+
+
+# -- hardening ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/domains/legal/ask", {"question": "How long is data kept?", "top_k": True}, "top_k"),
+        ("/v1/domains/legal/ask", {"question": "How long is data kept?", "stream": "yes"}, "stream"),
+        ("/v1/domains/legal/ask", {"question": "How long is data kept?", "max_tokens": "20"}, "max_tokens"),
+        ("/v1/domains/legal/refresh", {"full": "no"}, "full"),
+        ("/v1/chat/completions", {"model": "legal", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}, "stream"),
+        ("/v1/chat/completions", {"model": "legal", "max_tokens": True, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
+    ],
+)
+def test_values_of_the_wrong_type_are_not_coerced(client, served, path, body, param):
+    r = client.post(path, json=body, headers=served.auth("legal"))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and param in error["message"]
+
+
+def test_well_typed_values_still_work(client, served):
+    r = client.post("/v1/domains/legal/ask", json={"question": "How long is personal data kept?", "top_k": 2, "stream": False}, headers=served.auth("legal"))
+    assert r.status_code == 200
+    r = client.post("/v1/chat/completions", json={"model": "legal", "temperature": 1, "max_tokens": 64, "messages": [{"role": "user", "content": "How long is personal data kept?"}]}, headers=served.auth("legal"))
+    assert r.status_code == 200
+
+
+def test_the_chat_page_cannot_be_framed_or_run_injected_script(client):
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in page.text and not re.search(r"<[^>]*\son\w+\s*=", page.text)  # no inline script or handlers
+    for path in ("/static/chat.js", "/healthz", "/v1/models"):
+        response = client.get(path)
+        assert response.headers["x-frame-options"] == "DENY" and response.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" in response.headers
+
+
+def test_healthz_answers_head(client):
+    r = client.head("/healthz")
+    assert r.status_code == 200 and r.content == b""

@@ -52,3 +52,60 @@ def test_unknown_or_hostile_names_are_not_found(client, served, kept, name):
     response = client.get(f"/reports/{name}", headers=served.auth("legal"))
     assert response.status_code == 404
     assert response.json()["error"]["message"]
+
+
+def _record(folder, stem: str, domain: str | None) -> None:
+    (folder / f"{stem}.json").write_text(f'{{"report": {{"kind": "advice", "domain": {"null" if domain is None else repr(domain).replace(chr(39), chr(34))}}}}}')
+
+
+@pytest.fixture
+def planted(served, kept):
+    """Links planted in the reports folder by someone who can write there."""
+    folder = served.settings.state_dir / "reports"
+    made = []
+
+    def plant(stem: str, target, *, hard: bool = False, domain: str | None = None, link_record=None):
+        html = folder / f"{stem}.html"
+        if hard:
+            html.hardlink_to(target)
+        else:
+            html.symlink_to(target)
+        if link_record is not None:
+            (folder / f"{stem}.json").symlink_to(link_record)
+        else:
+            _record(folder, stem, domain)
+        made.extend([html, folder / f"{stem}.json"])
+        return html.name
+
+    yield plant
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+def test_a_symlink_to_a_file_outside_is_not_served(client, served, planted, tmp_path):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    name = planted("advice-evil-20260101T000000", secret)
+    response = client.get(f"/reports/{name}", headers=served.auth("hr"))
+    assert response.status_code == 404 and "root:x:0:0" not in response.text
+    listed = client.get("/reports/", headers=served.auth("hr")).json()["reports"]
+    assert name not in {r["html"].rsplit("/", 1)[1] for r in listed}
+
+
+def test_an_alias_of_another_domains_report_does_not_open_with_the_wrong_token(client, served, kept, planted):
+    folder = served.settings.state_dir / "reports"
+    legal = folder / kept["legal"]
+    for name in (
+        planted("advice-alias-20260101T000001", legal, domain="hr"),  # symlink, record claims hr
+        planted("advice-alias-20260101T000002", legal, hard=True, domain=None),  # hard link, general record
+        planted("advice-alias-20260101T000003", folder / kept["hr"], link_record=legal.with_suffix(".json")),
+    ):
+        for token in ("hr", "legal"):
+            response = client.get(f"/reports/{name}", headers=served.auth(token))
+            assert response.status_code == 404, (name, token)
+            assert "report about legal" not in response.text
+    # A hard link cannot be told from the original: while the second name exists,
+    # neither is served; once it is gone, the report opens with its own token again.
+    assert client.get(f"/reports/{kept['legal']}", headers=served.auth("legal")).status_code == 404
+    (folder / "advice-alias-20260101T000002.html").unlink()
+    assert client.get(f"/reports/{kept['legal']}", headers=served.auth("legal")).status_code == 200

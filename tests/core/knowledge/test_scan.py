@@ -64,7 +64,7 @@ class TestGlobs:
         (tmp_path / "nowhere").mkdir()
         domain = knowledge_domain("sources: [{path: nowhere}]")
         (tmp_path / "nowhere").rmdir()
-        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].path 'nowhere' should be a folder; .* does not exist"):
+        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].path: 'nowhere' should be a folder; .* does not exist"):
             scan_sources(domain.manifest)
 
 
@@ -122,6 +122,37 @@ class TestHostileEntries:
         with pytest.raises(OSError):
             file_hash(good)  # refused at once instead of blocking
         with pytest.raises(fourfold.KnowledgeError, match="no longer a regular file"):
+            load_document(domain, good)
+
+    def test_a_hard_link_to_a_file_outside_is_skipped_and_named(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        write(tmp_path, "outside/secret.md", "# Secret\n\nThe root password is hunter2.\n")
+        os.link(tmp_path / "outside" / "secret.md", kb / "notes.md")
+        scan = scan_sources(knowledge_domain("sources: [{path: kb}]").manifest)
+        assert relpaths(scan) == ["good.md"]
+        assert warning_for(scan, "notes.md") == (
+            "notes.md: has 2 names (hard links), so it may be a file from outside the source folder; "
+            "set knowledge.limits.allow_hard_links: true to read it; skipped"
+        )
+
+    def test_hard_links_are_read_when_allowed(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        os.link(kb / "good.md", kb / "same.md")
+        domain = knowledge_domain("sources: [{path: kb}]\nlimits: {allow_hard_links: true}")
+        scan = scan_sources(domain.manifest)
+        assert relpaths(scan) == ["good.md", "same.md"] and scan.warnings == []
+
+    def test_a_file_hard_linked_after_the_scan_is_refused(self, tmp_path, knowledge_domain):
+        kb = tmp_path / "kb"
+        write(kb, "good.md", "# Good\n\nFine text.\n")
+        domain = knowledge_domain("sources: [{path: kb}]")
+        good = scan_sources(domain.manifest).files[0]
+        os.unlink(good.path)
+        write(tmp_path, "outside/secret.md", "# Secret\n\nhunter2\n")
+        os.link(tmp_path / "outside" / "secret.md", good.path)
+        with pytest.raises(fourfold.KnowledgeError, match=r"good.md: has 2 names \(hard links\)"):
             load_document(domain, good)
 
     def test_names_that_are_not_utf8_are_reported(self, tmp_path, knowledge_domain):
@@ -183,9 +214,8 @@ class TestSeveralSources:
     @pytest.mark.parametrize("prefix", ["../up", "a/../../b", "a\\\\b"])
     def test_prefixes_must_be_plain_relative_paths(self, tmp_path, knowledge_domain, prefix):
         write(tmp_path / "kb", "a.md")
-        domain = knowledge_domain(f'sources: [{{path: kb, prefix: "{prefix}"}}]')
-        with pytest.raises(fourfold.KnowledgeError, match=r"knowledge.sources\[0\].prefix should be a plain relative path"):
-            scan_sources(domain.manifest)
+        with pytest.raises(fourfold.ManifestError, match=r"knowledge.sources\[0\].prefix: should be a plain relative path"):
+            knowledge_domain(f'sources: [{{path: kb, prefix: "{prefix}"}}]')
 
 
 class TestHashing:

@@ -8,16 +8,15 @@ any valid token.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fourfold.api.deps import AllowedDomainsDep, AssistantsDep
 from fourfold.api.errors import ERROR_RESPONSES, ApiError
-from fourfold.reports import ReportInfo, list_reports, report_path
+from fourfold.reports import ReportInfo, list_reports, read_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -60,7 +59,7 @@ def reports(assistants: AssistantsDep, allowed: AllowedDomainsDep) -> ReportList
 @router.get(
     "/{name}",
     summary="One report: its HTML page (.html) or its data (.json)",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
         200: {"content": {"text/html": {}, "application/json": {}}, "description": "The report file."},
         **{k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403)},
@@ -71,16 +70,13 @@ def report(
     assistants: AssistantsDep,
     allowed: AllowedDomainsDep,
     name: Annotated[str, Path(description="A file name from the list, e.g. advice-medical-20260101T120000.html", max_length=160)],
-) -> FileResponse:
-    path = report_path(name, assistants.settings)
-    if path is None:
+) -> Response:
+    kept = read_report(name, assistants.settings)
+    if kept is None:
         raise ApiError(404, f"no report named '{name}'; GET /reports/ lists them", code="report_not_found", param="name")
-    try:
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8")).get("report") or {}
-    except (OSError, ValueError):
-        raise ApiError(404, f"report '{name}' has no readable record", code="report_not_found", param="name") from None
+    content, meta = kept
     domain = meta.get("domain")
     if not _readable(domain, assistants, allowed):
         raise ApiError(403, f"this token does not open domain '{domain}', which report '{name}' is about", code="forbidden_domain", param="name")
-    media = "text/html; charset=utf-8" if path.suffix == ".html" else "application/json"
-    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    media = "text/html; charset=utf-8" if name.endswith(".html") else "application/json"
+    return Response(content, media_type=media, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})

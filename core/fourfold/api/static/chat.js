@@ -1,6 +1,7 @@
 // fourfold chat page: pick a domain, ask, watch the answer stream in, open citations.
-// Tokens come from the URL fragment (#token=…, never sent to the server in the URL)
-// or the token form, and are kept in this browser's localStorage.
+// Tokens are kept in this browser's localStorage. One offered by a link (#token=…, a
+// fragment, never sent to the server) is only added when the user says so: a link from
+// someone else must not quietly add their token (and show their assistant as yours).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -10,11 +11,13 @@ const state = { tokens: [], domains: {}, current: null, history: {}, statusTimer
 function loadTokens() {
   try { state.tokens = JSON.parse(localStorage.getItem(STORE) || "[]"); } catch { state.tokens = []; }
   const fragment = new URLSearchParams(location.hash.slice(1));
-  for (const t of (fragment.get("token") || "").split(",")) {
-    if (t && !state.tokens.includes(t)) state.tokens.push(t);
-  }
+  const offered = (fragment.get("token") || "").split(",").filter((t) => t && !state.tokens.includes(t));
   if (fragment.has("token")) history.replaceState(null, "", location.pathname + location.search);
-  saveTokens();
+  if (offered.length) {
+    $("token").value = offered.join(",");
+    $("token-offer").hidden = false;
+    $("token-panel").hidden = false;
+  }
 }
 
 function saveTokens() { localStorage.setItem(STORE, JSON.stringify(state.tokens)); }
@@ -56,7 +59,7 @@ async function discoverDomains() {
     option.textContent = `${state.domains[name].title} (${name})`;
     select.append(option);
   }
-  $("token-panel").hidden = names.length > 0;
+  $("token-panel").hidden = names.length > 0 && $("token-offer").hidden;
   if (!names.length) return;
   const wanted = new URLSearchParams(location.search).get("domain");
   select.value = names.includes(wanted) ? wanted : (names.includes(state.current) ? state.current : names[0]);
@@ -290,16 +293,26 @@ $("question").addEventListener("keydown", (ev) => {
 $("domain").addEventListener("change", (ev) => selectDomain(ev.target.value));
 $("token-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const t = $("token").value.trim();
+  for (const t of $("token").value.split(",").map((x) => x.trim())) {
+    if (t && !state.tokens.includes(t)) state.tokens.push(t);
+  }
   $("token").value = "";
-  if (t && !state.tokens.includes(t)) state.tokens.push(t);
+  $("token-offer").hidden = true;
+  saveTokens();
   await discoverDomains();
   $("token-error").textContent = Object.keys(state.domains).length ? "" : "That token opens no assistant here.";
 });
 $("add-token").addEventListener("click", (ev) => { ev.preventDefault(); $("token-panel").hidden = false; $("token").focus(); });
 
-loadTokens();
-discoverDomains().then(() => {
-  const q = new URLSearchParams(location.search).get("q");
-  if (q && state.current) ask(q);
+$("token-dismiss").addEventListener("click", () => {
+  $("token").value = "";
+  $("token-offer").hidden = true;
+  $("token-panel").hidden = Object.keys(state.domains).length > 0;
 });
+
+loadTokens();
+// A question in the link (?q=…) is put in the box, not asked: a link must not send a
+// question with this browser's tokens before the user has read it.
+const linked = new URLSearchParams(location.search).get("q");
+if (linked) $("question").value = linked;
+discoverDomains();
