@@ -128,10 +128,10 @@ def test_plugins_lists_each_with_the_api_it_targets(scaffolded):
         assert record["status"] == "loaded", record
         assert record["builtin"] is False
         assert record["distribution"] == f"fourfold-{name}" and record["version"] == "0.1.0"
-        assert record["api_version"] == "1.0"
+        assert record["api_version"] == "1.1"
         assert record["components"] == {kind: [name]}
     table = _fourfold(scaffolded, "plugins")
-    assert "demo-retriever" in table.stdout and "1.0" in table.stdout
+    assert "demo-retriever" in table.stdout and "1.1" in table.stdout
 
 
 @pytest.fixture(scope="module")
