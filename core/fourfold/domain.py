@@ -191,6 +191,20 @@ class Domain:
                 self._instances[key] = self.shared(block.kind, block.use, config, where=self._where(block))
             return self._instances[key]
 
+    def identity(self, component: Component) -> dict[str, Any]:
+        """What identifies the code behind ``component``: its kind, name and ``version``,
+        its plugin and, for a third-party plugin, that plugin's distribution version
+        (a builtin's code changes with fourfold's version, which index signatures hold)."""
+        plugin = component.context.plugin if component.context else None
+        record = self.host.plugins.get(plugin) if plugin else None
+        return {
+            "kind": component.kind,
+            "name": component.name,
+            "version": type(component).version,
+            "plugin": plugin,
+            "plugin_version": None if (record is None or record.builtin) else record.version,
+        }
+
     def _where(self, block: UseBlock) -> str:
         from fourfold.manifest.loading import format_path
 

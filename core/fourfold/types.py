@@ -79,7 +79,17 @@ class Section:
 
 @dataclass
 class LoadedDocument:
-    """What a loader returns: a title and the document's text as sections, in order."""
+    """What a loader returns: a title and the document's text as sections, in order.
+
+    A loader may return several, one per *record* of a file (a row, a message, an
+    entry); each is chunked and cited on its own, under its own title.
+
+    :ivar metadata: ``"url"``: the link a citation shows; ``"warnings"``: partial
+        problems as strings (shown to the user, not stored); anything else
+        (JSON-serialisable: dates, authors, …) is stored on every chunk of the document
+        (:attr:`Chunk.metadata`), returned in citations and usable in
+        :attr:`SearchFilters.metadata`.
+    """
 
     title: str
     sections: list[Section]
@@ -104,17 +114,26 @@ class Chunk:
     text_hash: str = ""
     file_type: str = ""
     tags: tuple[str, ...] = ()
+    url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        """The payload stored beside the vectors (JSON-serialisable)."""
+        """The payload stored beside the vectors (JSON-serialisable). ``url`` and
+        ``metadata`` are left out when empty, so chunks without them keep the payload
+        (and fingerprint) they had before those fields existed."""
         data = asdict(self)
         data["tags"] = list(self.tags)
+        if data["url"] is None:
+            del data["url"]
+        if not data["metadata"]:
+            del data["metadata"]
         return data
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "Chunk":
         data = dict(payload)
         data["tags"] = tuple(data.get("tags") or ())
+        data["metadata"] = dict(data.get("metadata") or {})
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -138,20 +157,27 @@ class SearchFilters:
     :ivar source_prefix: only chunks whose ``source`` starts with this.
     :ivar file_types: only these file types (extensions without the dot).
     :ivar tags: only chunks carrying all of these tags.
+    :ivar metadata: only chunks whose :attr:`Chunk.metadata` has each ``(key, value)``
+        (a list-valued field matches when it contains the value). Added in 1.1.
     """
 
     source_prefix: str | None = None
     file_types: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, Any], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.source_prefix or self.file_types or self.tags)
+        return bool(self.source_prefix or self.file_types or self.tags or self.metadata)
 
     def matches(self, chunk: Chunk) -> bool:
         if self.source_prefix and not chunk.source.startswith(self.source_prefix):
             return False
         if self.file_types and chunk.file_type not in self.file_types:
             return False
+        for key, value in self.metadata:
+            found = chunk.metadata.get(key)
+            if not (found == value or (isinstance(found, list) and value in found)):
+                return False
         return all(t in chunk.tags for t in self.tags)
 
 
@@ -184,6 +210,12 @@ class GenerationLimits:
 
 @dataclass
 class Citation:
+    """A passage an answer cites as ``[n]``.
+
+    :ivar url: the record's link (its loader's ``metadata["url"]``), when it has one.
+    :ivar metadata: the record's other metadata (dates, authors, …).
+    """
+
     n: int
     source: str
     title: str
@@ -191,6 +223,8 @@ class Citation:
     page: int | None
     snippet: str
     score: float
+    url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

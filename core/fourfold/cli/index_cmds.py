@@ -80,6 +80,8 @@ def build(
     _names("removed", report.removed)
     _names("renamed", [f"{r['from']} → {r['to']}" for r in report.renamed])
     _names("skipped", report.skipped)
+    for why in sorted(set(report.reread.values())):
+        _names(f"re-read ({why})", [p for p, w in report.reread.items() if w == why])
     if report.timings:
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items() if k != "total")
         console.print(f"  [dim]timings: {escape(stages)}[/dim]")
@@ -118,6 +120,11 @@ def status(
         for v in reversed(st.versions):
             table.add_row(v.version, v.created, str(v.documents), str(v.chunks), "published" if v.published else "")
         console.print(table)
+    last_warnings = (st.last_refresh or {}).get("warnings") or []
+    if last_warnings:
+        console.print(f"[yellow]warnings of the last refresh[/yellow] ({len(last_warnings)}):")
+        for warning in last_warnings:
+            console.print(f"  {escape(str(warning))}", soft_wrap=True)
     if st.history:
         console.print("[bold]history[/bold]")
         for event in reversed(st.history[-10:]):

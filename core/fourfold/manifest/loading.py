@@ -161,6 +161,25 @@ def check_component_refs(
     return issues
 
 
+def _check_loader_settings(manifest: Manifest, doc: YamlDocument, file: str, host: "PluginHost") -> list[str]:
+    """Each source's ``loaders:`` names registered loaders, with settings their Config accepts."""
+    issues: list[str] = []
+    if not manifest.knowledge:
+        return issues
+    for i, source in enumerate(manifest.knowledge.sources):
+        for name, settings in source.loaders.items():
+            loc = ("knowledge", "sources", i, "loaders", name)
+            spec = host.get("loader", name)
+            if spec is None:
+                issues.append(f"{file}:{doc.line_of(loc)}: {format_path(loc)}: {host.missing_component_message('loader', name)}")
+                continue
+            try:
+                spec.cls.Config.model_validate(settings)
+            except ValidationError as exc:
+                issues.extend(_issues_from(exc, doc, file, spec.cls.Config, loc))
+    return issues
+
+
 def _check_paths(manifest: Manifest, doc: YamlDocument, file: str) -> list[str]:
     issues = []
     if manifest.knowledge:
@@ -210,7 +229,11 @@ def validate_manifest_file(path: str | Path, host: "PluginHost | None" = None) -
     if manifest is None:
         return None, issues
     doc: YamlDocument = manifest._doc
-    issues = _check_components(manifest, doc, str(path), host) + _check_paths(manifest, doc, str(path))
+    issues = (
+        _check_components(manifest, doc, str(path), host)
+        + _check_loader_settings(manifest, doc, str(path), host)
+        + _check_paths(manifest, doc, str(path))
+    )
     return (None if issues else manifest), issues
 
 

@@ -147,6 +147,16 @@ function renderCitations(list, citations, turnId) {
     const source = document.createElement("p");
     source.className = "source muted small";
     source.textContent = c.source;
+    // A record's own link (loader metadata "url"); only web links, never script URLs.
+    if (c.url && /^https?:\/\//i.test(c.url)) {
+      const link = document.createElement("a");
+      link.href = c.url;
+      link.textContent = c.url;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      link.className = "citation-url";
+      source.append(" · ", link);
+    }
     const snippet = document.createElement("blockquote");
     snippet.className = "snippet";
     snippet.textContent = c.snippet;
