@@ -65,12 +65,19 @@ class SourceFile:
 
     @property
     def suffix(self) -> str:
+        """The extension, lower case, without the dot (``"md"``): what picks the loader."""
         return self.path.suffix.lower().lstrip(".")
 
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text under one heading path, on one page where the format has pages."""
+    """A run of text under one heading path, on one page where the format has pages.
+
+    :ivar text: the text, as readers should see it (chunks are cut from it).
+    :ivar heading_path: the headings above the text, outermost first
+        (``("Caring for cats", "Feeding")``); chunks show them joined by `` > ``.
+    :ivar page: the page number from 1, for formats with pages; None otherwise.
+    """
 
     text: str
     heading_path: tuple[str, ...] = ()
@@ -84,6 +91,8 @@ class LoadedDocument:
     A loader may return several, one per *record* of a file (a row, a message, an
     entry); each is chunked and cited on its own, under its own title.
 
+    :ivar title: the document's (or record's) title; never empty: citations show it.
+    :ivar sections: the text, in reading order.
     :ivar metadata: ``"url"``: the link a citation shows; ``"warnings"``: partial
         problems as strings (shown to the user, not stored); anything else
         (JSON-serialisable: dates, authors, …) is stored on every chunk of the document
@@ -97,12 +106,30 @@ class LoadedDocument:
 
     @property
     def text(self) -> str:
+        """Every section's text, separated by blank lines."""
         return "\n\n".join(s.text for s in self.sections)
 
 
 @dataclass
 class Chunk:
-    """A piece of a document small enough to embed, with everything a citation needs."""
+    """A piece of a document small enough to embed, with everything a citation needs.
+
+    :ivar id: the point id (see :func:`chunk_point_id`): stable while the text, source
+        and embedder are.
+    :ivar text: what readers see and prompts quote.
+    :ivar source: the document's path as cited (:attr:`SourceFile.relpath`).
+    :ivar title: the document's or record's title.
+    :ivar heading: the heading path, joined by `` > ``.
+    :ivar page: the page number, for formats with pages.
+    :ivar ordinal: position among the chunks of its document (or record), from 0.
+    :ivar text_hash: :func:`content_hash` of ``text``.
+    :ivar file_type: the document's extension without the dot.
+    :ivar tags: the tags of the knowledge source it came from.
+    :ivar url: the record's link (``metadata["url"]`` of what the loader returned).
+        Added in 1.1.
+    :ivar metadata: the rest of the loader's metadata (dates, authors, …), JSON values.
+        Added in 1.1.
+    """
 
     id: str
     text: str
@@ -131,6 +158,7 @@ class Chunk:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "Chunk":
+        """The chunk :meth:`payload` was made from (unknown keys are ignored)."""
         data = dict(payload)
         data["tags"] = tuple(data.get("tags") or ())
         data["metadata"] = dict(data.get("metadata") or {})
@@ -140,13 +168,18 @@ class Chunk:
 
 @dataclass
 class Passage:
-    """A retrieved chunk with its score (higher is better) from one retriever."""
+    """A retrieved chunk with its score from one retriever.
+
+    :ivar chunk: the chunk as it was indexed, every field kept.
+    :ivar score: higher is better; a retriever returns passages with scores descending.
+    """
 
     chunk: Chunk
     score: float
 
     @property
     def text(self) -> str:
+        """The chunk's text."""
         return self.chunk.text
 
 
@@ -170,6 +203,7 @@ class SearchFilters:
         return bool(self.source_prefix or self.file_types or self.tags or self.metadata)
 
     def matches(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` passes every filter (what a retriever keeps)."""
         if self.source_prefix and not chunk.source.startswith(self.source_prefix):
             return False
         if self.file_types and chunk.file_type not in self.file_types:
@@ -183,6 +217,12 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class Message:
+    """One turn of a conversation.
+
+    :ivar role: who speaks: ``"system"``, ``"user"`` or ``"assistant"``.
+    :ivar content: what is said.
+    """
+
     role: Literal["system", "user", "assistant"]
     content: str
 
@@ -194,6 +234,11 @@ class Prompt:
     ``messages`` is the chat-form input for LLM generators; ``question`` and
     ``passages`` are kept alongside so non-LLM generators (extractive) can work
     directly on them.
+
+    :ivar messages: the model input, system message first.
+    :ivar question: the question being answered.
+    :ivar passages: the passages the prompt numbers ``[1]``, ``[2]``, …, in that order.
+    :ivar metadata: anything the strategy wants to read again in ``finish()``.
     """
 
     messages: list[Message]
@@ -204,6 +249,12 @@ class Prompt:
 
 @dataclass(frozen=True)
 class GenerationLimits:
+    """How much a generator may produce for one answer.
+
+    :ivar max_tokens: the longest answer, in the model's tokens.
+    :ivar timeout_s: seconds before the answer is given up.
+    """
+
     max_tokens: int = 256
     timeout_s: float = 60.0
 
@@ -212,6 +263,13 @@ class GenerationLimits:
 class Citation:
     """A passage an answer cites as ``[n]``.
 
+    :ivar n: the number the answer text uses, ``[n]``.
+    :ivar source: the document's path as cited.
+    :ivar title: the document's or record's title.
+    :ivar heading: the heading path of the passage.
+    :ivar page: its page, for formats with pages.
+    :ivar snippet: the passage's text, shortened to 300 characters.
+    :ivar score: the retrieval score.
     :ivar url: the record's link (its loader's ``metadata["url"]``), when it has one.
     :ivar metadata: the record's other metadata (dates, authors, …).
     """
@@ -229,7 +287,15 @@ class Citation:
 
 @dataclass
 class Answer:
-    """A finished answer, as the API and CLI return it."""
+    """A finished answer, as the API and CLI return it.
+
+    :ivar text: the answer, citing passages as ``[n]``.
+    :ivar citations: the passages cited, by ``n``.
+    :ivar domain: the domain that answered.
+    :ivar index_version: the index version searched (None when nothing was searched).
+    :ivar timings: milliseconds per step (``retrieve_ms``, ``generate_ms``, …).
+    :ivar flags: what the checks found, e.g. ``invalid-citation:[7]``, ``not-in-documents``.
+    """
 
     text: str
     citations: list[Citation]
@@ -239,12 +305,18 @@ class Answer:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON-serialisable data."""
         return asdict(self)
 
 
 @dataclass
 class TrainingResult:
-    """What a trainer or fine-tuner returns: where its model is and what it measured."""
+    """What a trainer or fine-tuner returns: where its model is and what it measured.
+
+    :ivar output_dir: the folder holding the saved model.
+    :ivar metrics: what the run measured (``before``/``after`` evaluation, loss curve, …).
+    :ivar kind: what the model is: ``"causal-lm"`` or ``"embedder"``.
+    """
 
     output_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)
