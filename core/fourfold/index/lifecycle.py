@@ -377,10 +377,7 @@ class _Refresh:
             signature=signature,
             documents=entries,
             base=report.base,
-            components={
-                "embedder": domain.identity(embedder),
-                "loaders": {fp: identity for fp, identity in loader_ids.values() if fp},
-            },
+            components={"embedder": domain.identity(embedder), "loaders": self._loaders_named(entries, loader_ids, base)},
         )
         # 7. publish: the catalog marks the version complete, CURRENT makes it live
         self._stage("publish")
@@ -462,6 +459,16 @@ class _Refresh:
                 seen[id(loader)] = (fp, identity)
             out[path] = seen[id(loader)]
         return out
+
+    @staticmethod
+    def _loaders_named(
+        entries: dict[str, DocumentEntry], loader_ids: dict[str, tuple[str, dict[str, Any] | None]], base: Catalog | None
+    ) -> dict[str, Any]:
+        """The identity of every loader fingerprint the new catalog's documents name (a
+        document kept from the base version may name an older loader)."""
+        known = dict((base.components.get("loaders") if base else None) or {})
+        known.update({fp: identity for fp, identity in loader_ids.values() if fp})
+        return {e.loader: known[e.loader] for e in entries.values() if e.loader in known}
 
     def _loader_changes(
         self,
