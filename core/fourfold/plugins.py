@@ -389,9 +389,12 @@ def _signature_of(base: type, method: str) -> str:
     attr = inspect.getattr_static(base, method, None)
     fn = attr.fget if isinstance(attr, property) else attr
     try:
-        sig = str(inspect.signature(fn))
+        full = inspect.signature(fn)
     except (TypeError, ValueError):
         return "(self, ...)"
+    # Without annotations: what an author types, short enough for one line.
+    plain = [p.replace(annotation=inspect.Parameter.empty) for p in full.parameters.values()]
+    sig = str(full.replace(parameters=plain, return_annotation=inspect.Signature.empty))
     prefix = "@property " if isinstance(attr, property) else ""
     return sig if not prefix else f"{sig} (a @property)"
 

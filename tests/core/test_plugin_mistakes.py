@@ -53,7 +53,7 @@ def test_a_missing_method_is_refused_at_registration_with_its_signature():
     record = host.plugins["half"]
     assert record.status == "failed"
     assert "HalfRetriever does not implement search that fourfold.Retriever requires" in record.error
-    assert "add def search(self, reader: 'VersionReader', query: 'str', *, top_k: 'int | None' = None" in record.error
+    assert "add def search(self, reader, query, *, top_k=None, filters=None)" in record.error
     assert host.get("retriever", "half") is None
 
 
