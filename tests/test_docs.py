@@ -53,3 +53,28 @@ def test_every_hookspec_is_typed_and_documented():
         for param in inspect.signature(fn).parameters.values():
             assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name}) has no type"
             assert f":param {param.name}:" in doc, f"{name} does not document {param.name}"
+
+
+def test_the_data_types_page_is_generated_from_the_code():
+    from fourfold.reference import render_reference
+
+    page = (DOCS / "plugin_types.md").read_text()
+    assert page == render_reference(), "docs/plugin_types.md is stale: run 'python -m fourfold.reference > docs/plugin_types.md'"
+
+
+def test_every_data_type_field_is_explained():
+    from fourfold.reference import REFERENCED, render_reference
+
+    import fourfold
+
+    for cls in REFERENCED:
+        assert getattr(fourfold, cls.__name__) is cls, f"{cls.__name__} is on the page but not exported by fourfold"
+    missing = [line.split("|")[1].strip() for line in render_reference().splitlines() if line.startswith("| `") and line.rstrip().endswith("|  |")]
+    assert not missing, f"fields without a meaning (add :ivar NAME: to the class docstring): {missing}"
+
+
+def test_the_component_build_signature_is_documented():
+    page = (DOCS / "plugin_types.md").read_text()
+    assert "component = cls(cls.Config.model_validate(with_block), context)" in page
+    guide = (DOCS / "writing_plugins.md").read_text()
+    assert "(plugin_types.md)" in guide

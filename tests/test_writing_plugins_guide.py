@@ -100,7 +100,12 @@ def reader_env(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     project_site = Path(sysconfig.get_path("purelib"))
-    (site / "_project_packages.pth").write_text(f"import site; site.addsitedir({str(project_site)!r})\n")
+    # The folders on this run's PYTHONPATH come first, so the fourfold under test is the
+    # one the reader's commands run.
+    first = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    (site / "_project_packages.pth").write_text(
+        f"import site, sys; site.addsitedir({str(project_site)!r}); sys.path[:0] = {first!r}\n"
+    )
     bin_dir = venv / "bin"
     launcher = bin_dir / "fourfold"
     launcher.write_text(f"#!{bin_dir / 'python'}\nimport sys\nfrom fourfold.cli import main\nsys.exit(main())\n")

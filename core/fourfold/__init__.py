@@ -7,7 +7,7 @@ A plugin in five lines::
 
     import fourfold
 
-    FOURFOLD_PLUGIN_API = "1.0"
+    FOURFOLD_PLUGIN_API = "1.1"
 
     @fourfold.hookimpl
     def register_prompt_strategies(register):
@@ -22,6 +22,7 @@ from fourfold.components import (
     Component,
     ComponentConfig,
     ComponentContext,
+    ComponentRef,
     Embedder,
     FineTuner,
     Generator,
@@ -96,6 +97,7 @@ __all__ = [
     "ComponentConfig",
     "ComponentContext",
     "ComponentError",
+    "ComponentRef",
     "ConfigError",
     "Domain",
     "Embedder",

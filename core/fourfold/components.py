@@ -38,6 +38,7 @@ __all__ = [
     "Component",
     "ComponentConfig",
     "ComponentContext",
+    "ComponentRef",
     "Progress",
     "NullProgress",
     "Loader",
@@ -63,6 +64,35 @@ class ComponentConfig(BaseModel):
     """Base for component ``Config`` models: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentRef(BaseModel):
+    """Another registered component that a component builds on, as a ``Config`` field.
+
+    In a manifest it is written like a top-level block, ``{use: NAME, with: {...}}``;
+    its ``with:`` is validated against that component's own ``Config`` (errors name the
+    manifest's file, line and path, e.g. ``retrieval.with.base.with.top_k``). Build it
+    with :meth:`ComponentContext.component`::
+
+        class Config(fourfold.RetrieverConfig):
+            base: fourfold.ComponentRef = fourfold.ComponentRef(use="hybrid")
+
+        def __init__(self, config, context):
+            super().__init__(config, context)
+            self.base = context.component(self.config.base)
+
+    :cvar kind: the kind of the component referred to; ``""`` (the default) means the
+        kind of the component whose ``Config`` holds the reference. Subclass to refer to
+        another kind: ``class GeneratorRef(fourfold.ComponentRef): kind = "generator"``.
+
+    .. versionadded:: 1.1
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    kind: ClassVar[str] = ""
+    use: str = Field(description="Name of a registered component.")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="That component's configuration.")
 
 
 class Progress(Protocol):
@@ -94,6 +124,10 @@ class ComponentContext:
     :ivar state_dir: this domain's private folder in the state dir, for caches and
         models; created on first use.
     :ivar settings: process settings (state dir, broker, Qdrant URL, …).
+    :ivar plugin: the plugin that registered the component.
+    :ivar kind: the component's kind (``"retriever"``, …).
+    :ivar where: where the component is configured, e.g. ``"domain.yaml: retrieval"``
+        (for messages).
     """
 
     domain: str
@@ -101,6 +135,8 @@ class ComponentContext:
     state_dir: Path
     settings: "Settings"
     plugin: str | None = None
+    kind: str | None = None
+    where: str | None = None
     _services: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False)
 
     def path(self, value: str | Path) -> Path:
@@ -116,6 +152,22 @@ class ComponentContext:
         """Turn ``artifact:NAME`` or a path into a model directory."""
         return self._service("resolve_model")(ref)
 
+    def component(self, ref: "ComponentRef", *, kind: str | None = None) -> "Component":
+        """Build (or share) the registered component ``ref`` names, configured by its
+        ``with:``, validated against that component's own ``Config``.
+
+        Components of the domain with the same kind, name and configuration are one
+        instance: a reference to ``{use: hybrid}`` gets the domain's own retriever when
+        ``retrieval`` is ``{use: hybrid}``. Nothing of the referring component's own
+        configuration reaches the component built.
+
+        :param kind: the kind to look up; default ``ref.kind``, else this component's kind.
+        :raises fourfold.ManifestError: no such component, or its ``with:`` is invalid.
+
+        .. versionadded:: 1.1
+        """
+        return self._service("component")(ref, kind or ref.kind or self.kind, self.where)
+
     def knowledge_documents(self) -> list[LoadedDocument]:
         """The domain's knowledge, loaded (one entry per readable file, in path order)."""
         return self._service("knowledge_documents")()
@@ -128,18 +180,28 @@ class ComponentContext:
         return factory()
 
 
-class Component:
+class Component(ABC):
     """Base of every component kind.
+
+    An abstract base class: the host refuses to register a subclass that leaves one of
+    its kind's abstract methods unimplemented, has no kebab-case ``name``, or whose
+    ``Config`` is not a pydantic model. The host builds a component as
+    ``cls(cls.Config.model_validate(with_block), context)``.
 
     :cvar kind: the component kind (set by the kind's base class).
     :cvar name: unique kebab-case name the manifest uses.
     :cvar Config: pydantic model for the manifest's ``with:`` block.
+    :cvar version: the version of what the component produces; bump it when its output
+        for the same input changes (a loader reads differently, an embedder's vectors
+        change). Index fingerprints include it, with the plugin's distribution version,
+        so a refresh re-reads or re-embeds what it affects (added in 1.1).
     """
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]] = ComponentConfig
     description: ClassVar[str] = ""
+    version: ClassVar[str] = ""
 
     def __init__(self, config: BaseModel | None = None, context: ComponentContext | None = None):
         self.config = config if config is not None else self.Config()
@@ -157,6 +219,9 @@ class Component:
 class Loader(Component):
     """Reads one file format into sections.
 
+    A manifest configures loaders per source (``knowledge.sources[].loaders``); the
+    ``with:`` given there is validated against ``Config``.
+
     :cvar extensions: lower-case extensions without the dot (``("md", "markdown")``).
     """
 
@@ -164,9 +229,18 @@ class Loader(Component):
     extensions: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def load(self, file: SourceFile) -> LoadedDocument:
-        """Read ``file``. Raise any exception for a broken file: the scan records it as a
-        warning naming the file and carries on."""
+    def load(self, file: SourceFile) -> LoadedDocument | list[LoadedDocument]:
+        """Read ``file``: one document, or a list of *records* (rows, messages, entries),
+        each with its own title, sections and metadata, each cited on its own.
+
+        ``metadata["url"]`` becomes the citation's link; other JSON-serialisable values
+        (dates, authors, …) are stored on every chunk of the record, returned in
+        citations and usable as search filters. ``metadata["warnings"]`` lists partial
+        problems (a row skipped, a page not read) as strings, each starting with where
+        (``"line 4: …"``); they reach the refresh report and the user.
+
+        Raise any exception for a broken file: the refresh records it as a warning
+        naming the file and carries on."""
 
 
 # -------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
 
 from fourfold.components import (
     Component,
@@ -66,6 +69,15 @@ def call_component(component: Component, method: str, *args: Any, **kwargs: Any)
         )
 
 
+def _config_key(config: Any) -> str:
+    """A component configuration as canonical JSON (equal configs, equal keys)."""
+    if isinstance(config, BaseModel):
+        data: Any = config.model_dump(mode="json", by_alias=True)
+    else:
+        data = config
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 def _component_error(component: Component, message: str) -> ComponentError:
     ctx = component.context
     return ComponentError(
@@ -90,6 +102,8 @@ class Domain:
         self.settings = settings or host.settings
         self._lock = threading.RLock()
         self._instances: dict[int, Component] = {}
+        self._shared: dict[tuple[str, str, str], Component] = {}
+        self._building: set[tuple[str, str, str]] = set()
 
     @classmethod
     def from_file(cls, path: str | Path, host: "PluginHost | None" = None, settings: Settings | None = None) -> "Domain":
@@ -117,35 +131,54 @@ class Domain:
 
     # -- components -------------------------------------------------------------------
 
-    def context(self, plugin: str | None = None) -> ComponentContext:
+    def context(self, plugin: str | None = None, *, kind: str | None = None, where: str | None = None) -> ComponentContext:
         return ComponentContext(
             domain=self.name,
             base_dir=self.manifest.base_dir,
             state_dir=self.state_dir,
             settings=self.settings,
             plugin=plugin,
+            kind=kind,
+            where=where,
             _services={
                 "embedder": lambda: self.embedder,
                 "resolve_model": lambda: self.resolve_model,
                 "knowledge_documents": lambda: self.knowledge_documents,
+                "component": lambda: self._component_for_ref,
             },
         )
 
-    def build(self, kind: str, name: str, config: Any = None) -> Component:
+    def build(self, kind: str, name: str, config: Any = None, *, where: str | None = None) -> Component:
         """Build a component of this domain by kind and name (not cached)."""
         spec = self.host.get(kind, name)
         if spec is None:
-            raise ManifestError([f"{self.manifest.path}: {self.host.missing_component_message(kind, name)}"])
+            raise ManifestError([f"{where or self.manifest.path}: {self.host.missing_component_message(kind, name)}"])
         if config is None:
             config = spec.cls.Config()
         try:
-            return spec.cls(config, self.context(spec.plugin))
+            return spec.cls(config, self.context(spec.plugin, kind=kind, where=where))
         except FourfoldError:
             raise
         except Exception as exc:
             raise ComponentError(
                 f"could not be set up: {type(exc).__name__}: {exc}", kind=kind, name=name, plugin=spec.plugin, domain=self.name
             ) from exc
+
+    def shared(self, kind: str, name: str, config: Any, *, where: str | None = None) -> Component:
+        """The domain's one instance of component ``name`` with ``config`` (built on first
+        use): equal kind, name and configuration share an instance."""
+        key = (kind, name, _config_key(config))
+        with self._lock:
+            if key in self._building:
+                raise ManifestError([f"{where or self.manifest.path}: {kind.replace('_', ' ')} '{name}' refers to itself"])
+            found = self._shared.get(key)
+            if found is None:
+                self._building.add(key)
+                try:
+                    found = self._shared[key] = self.build(kind, name, config, where=where)
+                finally:
+                    self._building.discard(key)
+            return found
 
     def component(self, block: UseBlock) -> Component:
         """The shared instance for a manifest block."""
@@ -156,8 +189,51 @@ class Domain:
                 if config is None:  # manifest built in code, not loaded from a file
                     spec = self.host.get(block.kind, block.use)
                     config = spec.cls.Config.model_validate(block.with_) if spec else None
-                self._instances[key] = self.build(block.kind, block.use, config)
+                self._instances[key] = self.shared(block.kind, block.use, config, where=self._where(block))
             return self._instances[key]
+
+    def identity(self, component: Component) -> dict[str, Any]:
+        """What identifies the code behind ``component``: its kind, name and ``version``,
+        its plugin and, for a third-party plugin, that plugin's distribution version
+        (a builtin's code changes with fourfold's version, which index signatures hold)."""
+        plugin = component.context.plugin if component.context else None
+        record = self.host.plugins.get(plugin) if plugin else None
+        return {
+            "kind": component.kind,
+            "name": component.name,
+            "version": type(component).version,
+            "plugin": plugin,
+            "plugin_version": None if (record is None or record.builtin) else record.version,
+        }
+
+    def _where(self, block: UseBlock) -> str:
+        from fourfold.manifest.loading import format_path
+
+        path = next((p for p, b in self.manifest.blocks() if b is block), (block.kind,))
+        file = self.manifest.path or "manifest"
+        doc = self.manifest._doc
+        line = f":{doc.line_of(path)}" if doc is not None else ""
+        return f"{file}{line}: {format_path(path)}"
+
+    def _component_for_ref(self, ref: Any, kind: str | None, where: str | None) -> Component:
+        if not kind:
+            raise ComponentError(
+                "context.component(ref) needs the kind of the component referred to; pass kind='retriever' (or another kind)",
+                kind="component", name=str(getattr(ref, "use", ref)), plugin=None, domain=self.name,
+            )
+        use = getattr(ref, "use", None)
+        if not isinstance(use, str):
+            raise ManifestError([f"{where or self.manifest.path}: expected a component reference {{use: NAME, with: {{...}}}}, found {ref!r}"])
+        nested_where = f"{where}.with(use: {use})" if where else f"use: {use}"
+        spec = self.host.get(kind, use)
+        if spec is None:
+            raise ManifestError([f"{where or self.manifest.path}: {self.host.missing_component_message(kind, use)}"])
+        try:
+            config = spec.cls.Config.model_validate(ref.with_)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
+            raise ManifestError([f"{nested_where}: with: is not valid for {kind.replace('_', ' ')} '{use}': {problems}"]) from None
+        return self.shared(kind, use, config, where=nested_where)
 
     @cached_property
     def embedder(self) -> Embedder:

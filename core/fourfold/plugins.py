@@ -9,8 +9,12 @@ component is recorded with the reason and left out; every other plugin still loa
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
+import re
 import time
+import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Iterable, Literal
@@ -36,7 +40,7 @@ __all__ = [
 log = logging.getLogger("fourfold.plugins")
 
 ENTRY_POINT_GROUP = "fourfold"
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 """The plugin API this fourfold offers. A plugin declares the version it targets as
 ``FOURFOLD_PLUGIN_API = "1.0"`` in its module; it loads when the major versions are
 equal and its minor version is not newer than ours."""
@@ -62,6 +66,7 @@ class PluginRecord:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     components: dict[str, list[str]] = field(default_factory=dict)
+    traceback: str | None = None
 
     @property
     def label(self) -> str:
@@ -81,6 +86,7 @@ class PluginRecord:
             "error": self.error,
             "hooks": list(self.hooks),
             "components": {k: list(v) for k, v in self.components.items()},
+            "traceback": self.traceback,
         }
 
 
@@ -187,6 +193,7 @@ class PluginHost:
             except BaseException as exc:  # noqa: BLE001 - a plugin must never stop start-up
                 if isinstance(exc, KeyboardInterrupt):
                     raise
+                record.traceback = "".join(traceback.format_exception(exc))
                 self._fail(record, f"failed to load plugin \"{dist}[{ep.name}]\" due to {type(exc).__name__}: {exc}")
                 continue
             self._add(obj, record)
@@ -225,7 +232,10 @@ class PluginHost:
     def _fail(self, record: PluginRecord, message: str) -> None:
         record.status, record.error = "failed", message
         record.components = {}
-        log.info("%s", message)
+        if record.traceback:
+            log.info("%s\n%s", message, record.traceback.rstrip())
+        else:
+            log.info("%s", message)
 
     def _add(self, obj: Any, record: PluginRecord) -> None:
         declared = getattr(obj, "FOURFOLD_PLUGIN_API", None)
@@ -237,6 +247,10 @@ class PluginHost:
         record.api_version = str(declared).strip()
         if not ok:
             self._fail(record, f"{record.label} {detail}")
+            return
+        unknown = _unknown_hooks(obj, set(self._hook_names()))
+        if unknown:
+            self._fail(record, f"{record.label}: {unknown}")
             return
         try:
             self.pm.register(obj, name=record.name)
@@ -272,6 +286,7 @@ class PluginHost:
                 except PluginError:
                     raise
                 except Exception as exc:
+                    record.traceback = "".join(traceback.format_exception(exc))
                     raise PluginError(f"{record.label}: {hook_name}() raised {type(exc).__name__}: {exc}", plugin=record.name) from exc
         return collected
 
@@ -279,16 +294,10 @@ class PluginHost:
         self, record: PluginRecord, kind: str, base: type, cls: Any, pending: list[ComponentSpec]
     ) -> ComponentSpec:
         where = f"{record.label}: {KIND_HOOKS[kind]}"
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginError(f"{where} registered {cls!r}, which is not a subclass of fourfold.{base.__name__}", plugin=record.name)
-        name = getattr(cls, "name", "")
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise PluginError(f"{where}: {cls.__name__}.name = {name!r} is not a kebab-case name like 'my-retriever'", plugin=record.name)
-        if not (isinstance(cls.Config, type) and issubclass(cls.Config, BaseModel)):
-            raise PluginError(f"{where}: {cls.__name__}.Config must be a pydantic model", plugin=record.name)
-        if getattr(cls, "__abstractmethods__", None):
-            missing = ", ".join(sorted(cls.__abstractmethods__))
-            raise PluginError(f"{where}: {cls.__name__} does not implement {missing}", plugin=record.name)
+        problem = component_problem(kind, cls)
+        if problem:
+            raise PluginError(f"{where}: {problem}", plugin=record.name)
+        name = cls.name
         existing = self._components[kind].get(name)
         if existing is None:
             existing = next((s for s in pending if s.kind == kind and s.name == name), None)
@@ -301,6 +310,10 @@ class PluginHost:
                 plugin=record.name,
             )
         return ComponentSpec(kind=kind, name=name, cls=cls, plugin=record.name)
+
+    def _hook_names(self) -> list[str]:
+        """Names of the hooks fourfold specifies (what a plugin may implement)."""
+        return [name for name in dir(self.pm.hook) if getattr(getattr(self.pm.hook, name), "spec", None) is not None]
 
     # -- queries -----------------------------------------------------------------
 
@@ -332,6 +345,89 @@ class PluginHost:
         for p in likely or [p for p in suspects if p.status == "failed"]:
             message += f"; {p.label} is {p.status}: {p.error}"
         return message
+
+
+def component_problem(kind: str, cls: Any) -> str | None:
+    """What keeps ``cls`` from being a component of ``kind``, said as what to fix, or
+    None when it is one."""
+    base = KINDS[kind]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        shown = getattr(cls, "__name__", None) or repr(cls)
+        what = "an instance" if not isinstance(cls, type) else f"class {shown}"
+        return f"registered {what}, which is not a subclass of fourfold.{base.__name__}; register the class itself, declared as class {shown}(fourfold.{base.__name__})"
+    name = getattr(cls, "name", "")
+    if not name:
+        return f"{cls.__name__} has no name; add name = '{_kebab(cls.__name__)}' (the name a manifest's use: selects)"
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        return f"{cls.__name__}.name = {name!r} is not a kebab-case name; use lower-case words joined by '-', like '{_kebab(str(name))}'"
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        hint = "fourfold.RetrieverConfig" if kind == "retriever" else "fourfold.ComponentConfig"
+        return (
+            f"{cls.__name__}.Config is {_describe(config)}, not a pydantic model; declare it as "
+            f"class Config({hint}) with one field per with: key"
+        )
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        wanted = "; ".join(f"def {m}{_signature_of(base, m)}" for m in missing)
+        return f"{cls.__name__} does not implement {', '.join(missing)} that fourfold.{base.__name__} requires; add {wanted}"
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _kebab(text: str) -> str:
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", text.replace("_", " ")) or ["my-component"]
+    return "-".join(w.lower() for w in words)
+
+
+def _signature_of(base: type, method: str) -> str:
+    attr = inspect.getattr_static(base, method, None)
+    fn = attr.fget if isinstance(attr, property) else attr
+    try:
+        full = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return "(self, ...)"
+    # Without annotations: what an author types, short enough for one line.
+    plain = [p.replace(annotation=inspect.Parameter.empty) for p in full.parameters.values()]
+    sig = str(full.replace(parameters=plain, return_annotation=inspect.Signature.empty))
+    prefix = "@property " if isinstance(attr, property) else ""
+    return sig if not prefix else f"{sig} (a @property)"
+
+
+def _unknown_hooks(obj: Any, known: set[str]) -> str | None:
+    """A message naming functions of the plugin that look like hook implementations but
+    match no hook (a misspelt name, a missing @fourfold.hookimpl), with the closest
+    correct name; None when there are none."""
+    problems = []
+    module_name = getattr(obj, "__name__", None) if inspect.ismodule(obj) else None
+    for attr in dir(obj):
+        if attr.startswith("_"):
+            continue
+        try:
+            value = getattr(obj, attr)
+        except Exception:  # noqa: BLE001 - a property that raises is not a hook
+            continue
+        marked = callable(value) and hasattr(value, "fourfold_impl")
+        if marked:
+            options = getattr(value, "fourfold_impl") or {}
+            if attr in known or options.get("optionalhook") or options.get("specname") in known:
+                continue
+            close = difflib.get_close_matches(attr, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"the hooks are: {', '.join(sorted(known))}"
+            problems.append(f"{attr} is marked @fourfold.hookimpl but no such hook exists; {hint}")
+        elif attr.startswith("register_") and inspect.isfunction(value) and (module_name is None or value.__module__ == module_name):
+            if attr in known:
+                problems.append(f"{attr} is not marked @fourfold.hookimpl, so fourfold never calls it; decorate it with @fourfold.hookimpl")
+            else:
+                close = difflib.get_close_matches(attr, sorted(k for k in known if k.startswith("register_")), n=1, cutoff=0.6)
+                hint = f"did you mean @fourfold.hookimpl def {close[0]}?" if close else "registration hooks are: " + ", ".join(sorted(k for k in known if k.startswith("register_")))
+                problems.append(f"{attr} is not a fourfold hook; {hint}")
+    return "; ".join(problems) or None
 
 
 def _impls_of(pm: pluggy.PluginManager, name: str) -> Iterable[tuple[str, Any]]:

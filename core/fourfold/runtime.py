@@ -81,6 +81,8 @@ def citations_for(numbers: list[int], passages: list[Passage]) -> list[Citation]
                     page=p.chunk.page,
                     snippet=snippet,
                     score=round(float(p.score), 6),
+                    url=p.chunk.url,
+                    metadata=dict(p.chunk.metadata),
                 )
             )
     return out

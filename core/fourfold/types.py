@@ -65,12 +65,19 @@ class SourceFile:
 
     @property
     def suffix(self) -> str:
+        """The extension, lower case, without the dot (``"md"``): what picks the loader."""
         return self.path.suffix.lower().lstrip(".")
 
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text under one heading path, on one page where the format has pages."""
+    """A run of text under one heading path, on one page where the format has pages.
+
+    :ivar text: the text, as readers should see it (chunks are cut from it).
+    :ivar heading_path: the headings above the text, outermost first
+        (``("Caring for cats", "Feeding")``); chunks show them joined by `` > ``.
+    :ivar page: the page number from 1, for formats with pages; None otherwise.
+    """
 
     text: str
     heading_path: tuple[str, ...] = ()
@@ -79,7 +86,19 @@ class Section:
 
 @dataclass
 class LoadedDocument:
-    """What a loader returns: a title and the document's text as sections, in order."""
+    """What a loader returns: a title and the document's text as sections, in order.
+
+    A loader may return several, one per *record* of a file (a row, a message, an
+    entry); each is chunked and cited on its own, under its own title.
+
+    :ivar title: the document's (or record's) title; never empty: citations show it.
+    :ivar sections: the text, in reading order.
+    :ivar metadata: ``"url"``: the link a citation shows; ``"warnings"``: partial
+        problems as strings (shown to the user, not stored); anything else
+        (JSON-serialisable: dates, authors, …) is stored on every chunk of the document
+        (:attr:`Chunk.metadata`), returned in citations and usable in
+        :attr:`SearchFilters.metadata`.
+    """
 
     title: str
     sections: list[Section]
@@ -87,12 +106,30 @@ class LoadedDocument:
 
     @property
     def text(self) -> str:
+        """Every section's text, separated by blank lines."""
         return "\n\n".join(s.text for s in self.sections)
 
 
 @dataclass
 class Chunk:
-    """A piece of a document small enough to embed, with everything a citation needs."""
+    """A piece of a document small enough to embed, with everything a citation needs.
+
+    :ivar id: the point id (see :func:`chunk_point_id`): stable while the text, source
+        and embedder are.
+    :ivar text: what readers see and prompts quote.
+    :ivar source: the document's path as cited (:attr:`SourceFile.relpath`).
+    :ivar title: the document's or record's title.
+    :ivar heading: the heading path, joined by `` > ``.
+    :ivar page: the page number, for formats with pages.
+    :ivar ordinal: position among the chunks of its document (or record), from 0.
+    :ivar text_hash: :func:`content_hash` of ``text``.
+    :ivar file_type: the document's extension without the dot.
+    :ivar tags: the tags of the knowledge source it came from.
+    :ivar url: the record's link (``metadata["url"]`` of what the loader returned).
+        Added in 1.1.
+    :ivar metadata: the rest of the loader's metadata (dates, authors, …), JSON values.
+        Added in 1.1.
+    """
 
     id: str
     text: str
@@ -104,25 +141,37 @@ class Chunk:
     text_hash: str = ""
     file_type: str = ""
     tags: tuple[str, ...] = ()
+    url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        """The payload stored beside the vectors (JSON-serialisable)."""
+        """The payload stored beside the vectors (JSON-serialisable). ``url`` and
+        ``metadata`` are left out when empty, so chunks without them keep the payload
+        (and fingerprint) they had before those fields existed."""
         data = asdict(self)
         data["tags"] = list(self.tags)
+        if data["url"] is None:
+            del data["url"]
+        if not data["metadata"]:
+            del data["metadata"]
         return data
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "Chunk":
+        """The chunk :meth:`payload` was made from (unknown keys are ignored)."""
         data = dict(payload)
         data["tags"] = tuple(data.get("tags") or ())
+        data["metadata"] = dict(data.get("metadata") or {})
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
 class Passage:
-    """A retrieved chunk with its score (higher is better) from one retriever.
+    """A retrieved chunk with its score from one retriever.
 
+    :ivar chunk: the chunk as it was indexed, every field kept.
+    :ivar score: higher is better; a retriever returns passages with scores descending.
     :ivar signals: what the retriever measured beside the score, for the answerability
         check: ``dense`` (cosine of question and passage), ``sparse`` (BM25 score),
         ``dense_rank`` / ``sparse_rank`` (1-based rank in each search). Optional.
@@ -134,6 +183,7 @@ class Passage:
 
     @property
     def text(self) -> str:
+        """The chunk's text."""
         return self.chunk.text
 
 
@@ -144,25 +194,39 @@ class SearchFilters:
     :ivar source_prefix: only chunks whose ``source`` starts with this.
     :ivar file_types: only these file types (extensions without the dot).
     :ivar tags: only chunks carrying all of these tags.
+    :ivar metadata: only chunks whose :attr:`Chunk.metadata` has each ``(key, value)``
+        (a list-valued field matches when it contains the value). Added in 1.1.
     """
 
     source_prefix: str | None = None
     file_types: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, Any], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.source_prefix or self.file_types or self.tags)
+        return bool(self.source_prefix or self.file_types or self.tags or self.metadata)
 
     def matches(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` passes every filter (what a retriever keeps)."""
         if self.source_prefix and not chunk.source.startswith(self.source_prefix):
             return False
         if self.file_types and chunk.file_type not in self.file_types:
             return False
+        for key, value in self.metadata:
+            found = chunk.metadata.get(key)
+            if not (found == value or (isinstance(found, list) and value in found)):
+                return False
         return all(t in chunk.tags for t in self.tags)
 
 
 @dataclass(frozen=True)
 class Message:
+    """One turn of a conversation.
+
+    :ivar role: who speaks: ``"system"``, ``"user"`` or ``"assistant"``.
+    :ivar content: what is said.
+    """
+
     role: Literal["system", "user", "assistant"]
     content: str
 
@@ -174,6 +238,11 @@ class Prompt:
     ``messages`` is the chat-form input for LLM generators; ``question`` and
     ``passages`` are kept alongside so non-LLM generators (extractive) can work
     directly on them.
+
+    :ivar messages: the model input, system message first.
+    :ivar question: the question being answered.
+    :ivar passages: the passages the prompt numbers ``[1]``, ``[2]``, …, in that order.
+    :ivar metadata: anything the strategy wants to read again in ``finish()``.
     """
 
     messages: list[Message]
@@ -184,12 +253,31 @@ class Prompt:
 
 @dataclass(frozen=True)
 class GenerationLimits:
+    """How much a generator may produce for one answer.
+
+    :ivar max_tokens: the longest answer, in the model's tokens.
+    :ivar timeout_s: seconds before the answer is given up.
+    """
+
     max_tokens: int = 256
     timeout_s: float = 60.0
 
 
 @dataclass
 class Citation:
+    """A passage an answer cites as ``[n]``.
+
+    :ivar n: the number the answer text uses, ``[n]``.
+    :ivar source: the document's path as cited.
+    :ivar title: the document's or record's title.
+    :ivar heading: the heading path of the passage.
+    :ivar page: its page, for formats with pages.
+    :ivar snippet: the passage's text, shortened to 300 characters.
+    :ivar score: the retrieval score.
+    :ivar url: the record's link (its loader's ``metadata["url"]``), when it has one.
+    :ivar metadata: the record's other metadata (dates, authors, …).
+    """
+
     n: int
     source: str
     title: str
@@ -197,11 +285,29 @@ class Citation:
     page: int | None
     snippet: str
     score: float
+    url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Answer:
-    """A finished answer, as the API and CLI return it."""
+    """A finished answer, as the API and CLI return it.
+
+    :ivar text: the answer, citing passages as ``[n]``.
+    :ivar citations: the passages cited, by ``n``.
+    :ivar domain: the domain that answered.
+    :ivar index_version: the index version searched (None when nothing was searched).
+    :ivar timings: milliseconds per step (``retrieve_ms``, ``generate_ms``, …).
+    :ivar flags: what the checks found, e.g. ``contradiction-removed:1``, ``not-in-documents``.
+    :ivar sentences: each sentence as shown, with its verdict (``supported``,
+        ``replaced``, ``quoted``, ``neutral``, ``unsupported`` when kept marked,
+        ``refusal``) and the passage span that backs it; removed sentences appear with
+        empty text and the reason.
+    :ivar related: with a refusal, the closest passages as related reading (not support).
+    :ivar answerability: the decision made before generating (score, threshold,
+        coverage, missing words); None when answerability is off.
+    :ivar refused: whether the answer is a refusal (flag ``not-in-documents``).
+    """
 
     text: str
     citations: list[Citation]
@@ -209,26 +315,28 @@ class Answer:
     index_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
-    #: Each sentence as shown, with its verdict ("supported", "replaced", "quoted",
-    #: "neutral", "unsupported" when kept marked, "refusal") and the passage span that
-    #: backs it; removed sentences appear with empty text and the reason.
     sentences: list[dict[str, Any]] = field(default_factory=list)
-    #: With a refusal: the closest passages, as related reading (not support).
     related: list[Citation] = field(default_factory=list)
-    #: The answerability decision (score, threshold, coverage, missing words).
     answerability: dict[str, Any] | None = None
 
     @property
     def refused(self) -> bool:
+        """Whether the answer is a refusal."""
         return "not-in-documents" in self.flags or "no-passages" in self.flags
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON-serialisable data."""
         return asdict(self)
 
 
 @dataclass
 class TrainingResult:
-    """What a trainer or fine-tuner returns: where its model is and what it measured."""
+    """What a trainer or fine-tuner returns: where its model is and what it measured.
+
+    :ivar output_dir: the folder holding the saved model.
+    :ivar metrics: what the run measured (``before``/``after`` evaluation, loss curve, …).
+    :ivar kind: what the model is: ``"causal-lm"`` or ``"embedder"``.
+    """
 
     output_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 import fourfold
 
-FOURFOLD_PLUGIN_API = "1.0"
+FOURFOLD_PLUGIN_API = "1.1"
 
 __all__ = ["BM25Retriever", "tokenize"]
 

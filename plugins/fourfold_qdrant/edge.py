@@ -211,4 +211,6 @@ def edge_filter(filters: fourfold.SearchFilters | None):
         must.append(q.FieldCondition(key="file_type", match=q.MatchAny(list(filters.file_types))))
     for tag in filters.tags:
         must.append(q.FieldCondition(key="tags", match=q.MatchValue(tag)))
+    for key, value in filters.metadata:  # a list-valued field matches when it holds the value
+        must.append(q.FieldCondition(key=f"metadata.{key}", match=q.MatchValue(value)))
     return q.Filter(must=must)

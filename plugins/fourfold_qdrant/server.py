@@ -263,4 +263,6 @@ def server_filter(filters: fourfold.SearchFilters | None):
         must.append(m.FieldCondition(key="file_type", match=m.MatchAny(any=list(filters.file_types))))
     for tag in filters.tags:
         must.append(m.FieldCondition(key="tags", match=m.MatchValue(value=tag)))
+    for key, value in filters.metadata:  # a list-valued field matches when it holds the value
+        must.append(m.FieldCondition(key=f"metadata.{key}", match=m.MatchValue(value=value)))
     return m.Filter(must=must)

@@ -90,7 +90,8 @@ def installed_plugins(tmp_path_factory) -> Path:
 
 
 def _fourfold(site: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(site), **(env or {})}
+    # The checkout's own path stays on PYTHONPATH, so the fourfold under test runs.
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     return subprocess.run([sys.executable, "-m", "fourfold", *args], capture_output=True, text=True, env=full_env, timeout=120)
 
 
@@ -107,6 +108,8 @@ def test_installed_plugin_is_listed_used_and_a_broken_one_is_reported(installed_
     broken = records["broken"]
     assert broken["status"] == "failed"
     assert broken["error"] == 'failed to load plugin "fourfold-broken[broken]" due to RuntimeError: the broken plugin cannot start'
+    assert "fourfold_broken/__init__.py" in broken["traceback"] and broken["traceback"].rstrip().endswith("RuntimeError: the broken plugin cannot start")
+    assert shouter["traceback"] is None
     # every builtin still loads
     assert all(r["status"] == "loaded" for r in records.values() if r["builtin"])
 
@@ -120,7 +123,8 @@ def test_installed_plugin_is_listed_used_and_a_broken_one_is_reported(installed_
         "p = fourfold.Prompt(messages=[], question='is it loud');"
         "print(d.generator.generate(p, fourfold.GenerationLimits()), d.generator.context.plugin)"
     )
-    used = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(installed_plugins)})
+    path = os.pathsep.join([str(installed_plugins), os.environ.get("PYTHONPATH", "")])
+    used = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     assert used.returncode == 0, used.stderr
     assert used.stdout.strip() == "IS IT LOUD?! shouter"
 
@@ -194,7 +198,7 @@ def test_duplicate_component_name_is_an_error_naming_both_plugins():
     ("declared", "message"),
     [
         (None, "declares no FOURFOLD_PLUGIN_API"),
-        ("2.0", "targets plugin API 2.0, but this fourfold offers 1.0"),
+        ("2.0", "targets plugin API 2.0, but this fourfold offers 1.1"),
         ("1.9", "targets plugin API 1.9"),
         ("one", "is not a version like"),
     ],

@@ -92,6 +92,8 @@ class CitationOut(BaseModel):
     page: int | None = Field(None, description="PDF page, when the document has pages.")
     snippet: str = Field(description="The cited passage (up to 300 characters).")
     score: float = Field(description="Retrieval score of the passage (higher is better).")
+    url: str | None = Field(None, description="Link to the cited record, when its loader gave one.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="The cited record's metadata (dates, authors, …).")
 
 
 class SpanOut(BaseModel):

@@ -13,7 +13,7 @@ from rich.markup import escape
 import fourfold
 from fourfold.errors import FourfoldError, ManifestError
 
-__all__ = ["app", "console", "err_console", "exit_with", "handle_errors"]
+__all__ = ["app", "console", "err_console", "exit_with", "handle_errors", "is_verbose"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,6 +28,13 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_options = {"verbose": False}
+
+
+def is_verbose() -> bool:
+    """Whether ``fourfold -v`` was given (commands then show tracebacks they hold)."""
+    return _options["verbose"]
 
 
 def exit_with(message: str, code: int = 1) -> NoReturn:
@@ -64,6 +71,7 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens (plugin loading, hook calls)."),
 ) -> None:
     """fourfold: domain assistants from one manifest."""
+    _options["verbose"] = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

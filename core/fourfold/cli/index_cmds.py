@@ -80,6 +80,8 @@ def build(
     _names("removed", report.removed)
     _names("renamed", [f"{r['from']} → {r['to']}" for r in report.renamed])
     _names("skipped", report.skipped)
+    for why in sorted(set(report.reread.values())):
+        _names(f"re-read ({why})", [p for p, w in report.reread.items() if w == why])
     if report.timings:
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items() if k != "total")
         console.print(f"  [dim]timings: {escape(stages)}[/dim]")
@@ -118,6 +120,11 @@ def status(
         for v in reversed(st.versions):
             table.add_row(v.version, v.created, str(v.documents), str(v.chunks), "published" if v.published else "")
         console.print(table)
+    last_warnings = (st.last_refresh or {}).get("warnings") or []
+    if last_warnings:
+        console.print(f"[yellow]warnings of the last refresh[/yellow] ({len(last_warnings)}):")
+        for warning in last_warnings:
+            console.print(f"  {escape(str(warning))}", soft_wrap=True)
     if st.history:
         console.print("[bold]history[/bold]")
         for event in reversed(st.history[-10:]):
@@ -156,6 +163,7 @@ def search(
     source_prefix: str | None = typer.Option(None, "--source-prefix", help="Only documents whose path starts with this."),
     file_type: list[str] = typer.Option([], "--file-type", help="Only these file types (md, html, pdf, txt); repeatable."),
     tag: list[str] = typer.Option([], "--tag", help="Only chunks carrying this tag; repeatable (all must match)."),
+    meta: list[str] = typer.Option([], "--meta", help="Only records whose loader metadata has KEY=VALUE; repeatable (all must match)."),
     as_json: bool = typer.Option(False, "--json", help="Print the passages as JSON."),
 ) -> None:
     """Search the domain's published index and show the ranked passages."""
@@ -167,8 +175,23 @@ def search(
 
     domain = _domain(manifest)
     chosen = retriever_for(domain, retriever) if retriever else None
+    pairs = []
+    for item in meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from fourfold.errors import FourfoldError
+
+            raise FourfoldError(f"--meta {item!r}: write it as KEY=VALUE, e.g. --meta topic=cats")
+        try:  # numbers and true/false compare as such; everything else as text
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        pairs.append((key, parsed if isinstance(parsed, (int, float, bool)) else value))
     filters = SearchFilters(
-        source_prefix=source_prefix, file_types=tuple(t.lower().lstrip(".") for t in file_type), tags=tuple(tag)
+        source_prefix=source_prefix,
+        file_types=tuple(t.lower().lstrip(".") for t in file_type),
+        tags=tuple(tag),
+        metadata=tuple(pairs),
     )
     started = time.perf_counter()
     passages, version = domain.search(query, top_k=top_k, filters=filters or None, retriever=chosen)
@@ -191,6 +214,8 @@ def search(
                         "file_type": p.chunk.file_type,
                         "tags": list(p.chunk.tags),
                         "id": p.chunk.id,
+                        "url": p.chunk.url,
+                        "metadata": p.chunk.metadata,
                         "text": p.chunk.text,
                     }
                     for i, p in enumerate(passages, start=1)
@@ -206,6 +231,8 @@ def search(
         where = p.chunk.source + (f", page {p.chunk.page}" if p.chunk.page else "")
         heading = f" › {p.chunk.heading}" if p.chunk.heading else ""
         console.print(f"[bold]{i:>2}.[/bold] [cyan]{p.score:.4f}[/cyan]  {escape(where)}{escape(heading)}")
+        if p.chunk.url:
+            console.print(f"    [dim]{escape(p.chunk.title)} · {escape(p.chunk.url)}[/dim]", soft_wrap=True)
         snippet = " ".join(p.chunk.text.split())
         console.print(f"    {escape(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
 
@@ -229,7 +256,8 @@ def ask(
         for c in answer.citations:
             where = c.source + (f", page {c.page}" if c.page else "")
             heading = f" › {c.heading}" if c.heading else ""
-            console.print(f"[dim][{c.n}] {escape(where)}{escape(heading)}[/dim]")
+            link = f" · {c.url}" if c.url else ""
+            console.print(f"[dim][{c.n}] {escape(where)}{escape(heading)}{escape(link)}[/dim]", soft_wrap=True)
     if answer.flags:
         err_console.print(f"[yellow]flags:[/yellow] {escape(', '.join(answer.flags))}")
     console.print(f"[dim]{domain.name} {answer.index_version or ''} · {answer.timings.get('total_ms', 0):.0f} ms[/dim]")

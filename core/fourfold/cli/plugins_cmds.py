@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, handle_errors
+from fourfold.cli.common import app, console, handle_errors, is_verbose
 from fourfold.plugins import get_host
 
 
@@ -20,7 +20,8 @@ def plugins(
 ) -> None:
     """List installed plugins: components they provide, hooks, status and load errors.
 
-    Third-party plugins that failed to load are always listed, with the reason.
+    Third-party plugins that failed to load are always listed, with the reason; with
+    [bold]fourfold -v plugins[/bold] also the traceback of a plugin that raised.
     """
     host = get_host()
     records = [r for r in host.plugin_records() if all_ or not r.builtin or r.status != "loaded"]
@@ -43,3 +44,7 @@ def plugins(
     for r in records:
         if r.error and r.status == "failed":
             console.print(f"[red]{r.name}[/red]: {escape(r.error)}", soft_wrap=True)
+            if r.traceback and is_verbose():
+                console.print(escape(r.traceback.rstrip()), soft_wrap=True, markup=True)
+            elif r.traceback:
+                console.print("  [dim](run 'fourfold -v plugins' for the traceback)[/dim]")

@@ -62,13 +62,22 @@ class DocumentEntry:
     hash: str
     file_type: str
     chunks: list[tuple[str, str]] = field(default_factory=list)
+    loader: str = ""  # fingerprint of the loader (name, version, plugin, settings) that read it
 
     def to_json(self) -> dict[str, Any]:
-        return {"hash": self.hash, "type": self.file_type, "chunks": [list(c) for c in self.chunks]}
+        data: dict[str, Any] = {"hash": self.hash, "type": self.file_type, "chunks": [list(c) for c in self.chunks]}
+        if self.loader:
+            data["loader"] = self.loader
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "DocumentEntry":
-        return cls(hash=data["hash"], file_type=data.get("type", ""), chunks=[(c[0], c[1]) for c in data.get("chunks", [])])
+        return cls(
+            hash=data["hash"],
+            file_type=data.get("type", ""),
+            chunks=[(c[0], c[1]) for c in data.get("chunks", [])],
+            loader=data.get("loader", ""),
+        )
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Catalog:
     documents: dict[str, DocumentEntry]
     base: str | None = None
     format: int = CATALOG_FORMAT
+    components: dict[str, Any] = field(default_factory=dict)  # identities: "embedder", "loaders" by fingerprint
 
     @property
     def chunk_count(self) -> int:
@@ -106,6 +116,7 @@ class Catalog:
             "document_count": len(self.documents),
             "chunk_count": self.chunk_count,
             "documents": {k: v.to_json() for k, v in sorted(self.documents.items())},
+            "components": self.components,
         }
 
     @classmethod
@@ -120,6 +131,7 @@ class Catalog:
             documents={k: DocumentEntry.from_json(v) for k, v in data.get("documents", {}).items()},
             base=data.get("base"),
             format=data.get("format", CATALOG_FORMAT),
+            components=data.get("components") or {},
         )
 
 

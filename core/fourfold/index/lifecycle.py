@@ -49,6 +49,7 @@ WRITE_BATCH = 256
 """Points handed to the store per upsert call."""
 
 _FINGERPRINT_CHARS = 16
+_HISTORY_WARNINGS = 50  # warnings kept per history line; the version's report keeps all
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -130,6 +131,11 @@ class _Document:
     file: SourceFile
     hash: str
     tags: tuple[str, ...]
+    source: int | None = None
+
+
+def _same_entries(new: dict[str, DocumentEntry], old: dict[str, DocumentEntry]) -> bool:
+    return new.keys() == old.keys() and all(new[p].to_json() == old[p].to_json() for p in new)
 
 
 class _Refresh:
@@ -180,7 +186,7 @@ class _Refresh:
         elif base.store_id != store.store_id:
             rebuild_reason = f"the store changed ({base.store_id} → {store.store_id})"
         elif base.signature != signature:
-            rebuild_reason = "chunking, embedder, sources or loaders changed"
+            rebuild_reason = self._embedder_change(base, embedder) or "chunking, embedder, sources or fourfold changed"
         rebuild = bool(rebuild_reason)
 
         # 1. scan and hash
@@ -206,7 +212,7 @@ class _Refresh:
                     report.warnings.append(f"{file.relpath}: cannot be read ({exc}); skipped")
                     self.progress.advance(1)
                     continue
-            documents[file.relpath] = _Document(file, digest, scan.tags_for(file))
+            documents[file.relpath] = _Document(file, digest, scan.tags_for(file), scan.source_of(file))
             self.progress.advance(1)
         self._done("hash")
 
@@ -215,18 +221,21 @@ class _Refresh:
         added = sorted(p for p in documents if p not in old)
         removed = sorted(p for p in old if p not in documents)
         changed = sorted(p for p in documents if p in old and old[p].hash != documents[p].hash)
-        unchanged = sorted(p for p in documents if p in old and old[p].hash == documents[p].hash)
+        loader_ids = self._loader_fingerprints(documents)
+        reread = self._loader_changes(documents, old, loader_ids, base)
+        unchanged = sorted(p for p in documents if p in old and old[p].hash == documents[p].hash and p not in reread)
         renamed = self._renames(added, removed, documents, old)
         renamed_to = {r["to"] for r in renamed}
         renamed_from = {r["from"] for r in renamed}
         report.added = [p for p in added if p not in renamed_to]
         report.removed = [p for p in removed if p not in renamed_from]
         report.changed, report.unchanged, report.renamed = changed, unchanged, renamed
+        report.reread = reread
         report.full = rebuild
         report.reason = rebuild_reason
         report.base = None if rebuild else current
 
-        if not rebuild and not added and not removed and not changed:
+        if not rebuild and not added and not removed and not changed and not reread:
             report.reason = "no change"
             report.documents_total = len(old)
             report.chunks_total = base.chunk_count if base else 0
@@ -244,7 +253,7 @@ class _Refresh:
                 )
 
         # 3. load and chunk what must be read
-        to_read = sorted(documents) if rebuild else sorted(set(added) | set(changed))
+        to_read = sorted(documents) if rebuild else sorted(set(added) | set(changed) | set(reread))
         entries: dict[str, DocumentEntry] = {}
         if not rebuild:
             entries.update({p: old[p] for p in unchanged})
@@ -253,13 +262,21 @@ class _Refresh:
         for path in to_read:
             doc = documents[path]
             try:
-                loaded = kn.load_document(domain, doc.file)
-                chunks = kn.chunk_document(loaded, doc.file, embedder=embedder, chunking=knowledge.chunking, tags=doc.tags)
+                records = kn.load_records(domain, doc.file, doc.source)
+                chunks = []
+                for i, record in enumerate(records):
+                    number = None if len(records) == 1 else i
+                    chunks += kn.chunk_document(
+                        record, doc.file, embedder=embedder, chunking=knowledge.chunking, tags=doc.tags, record=number
+                    )
             except FourfoldError as exc:
                 self._unreadable(path, exc, old, entries, rebuild)
                 self.progress.advance(1)
                 continue
-            entry = DocumentEntry(hash=doc.hash, file_type=doc.file.suffix)
+            for record in records:
+                # What the loader said about the file reaches the report (and the user).
+                report.warnings.extend(f"{path}: {w}" for w in record.metadata.get("warnings") or [])
+            entry = DocumentEntry(hash=doc.hash, file_type=doc.file.suffix, loader=loader_ids.get(path, ("", None))[0])
             seen: set[str] = set()
             for chunk in chunks:
                 if chunk.id in seen:
@@ -282,6 +299,13 @@ class _Refresh:
         report.chunks_removed = len([cid for cid in base_ids if cid not in wanted])
         report.chunks_kept = len(wanted) - len(upserts)
         report.documents_total = len(entries)
+        if not rebuild and base is not None and not to_delete and not upserts and _same_entries(entries, old):
+            # Every change was a file that could not be read (its previous version kept)
+            # or a re-read that gave the same chunks: the published version stands.
+            report.reason = "no change" + (f" ({len(report.skipped)} documents could not be read)" if report.skipped else "")
+            report.chunks_kept = report.chunks_total
+            self._finish_unchanged()
+            return
         if report.chunks_total < gate.min_chunks:
             raise IndexVersionError(
                 f"domain '{domain.name}': the new version would hold {report.chunks_total} chunks, fewer than "
@@ -293,7 +317,7 @@ class _Refresh:
         if store.needs_vectors and upserts:
             self._stage("embed", None)
             stats = EmbedStats()
-            with VectorCache(self.layout.vector_cache_file, embedder.model_id, embedder.dimension) as cache:
+            with VectorCache(self.layout.vector_cache_file, self._vector_key(embedder), embedder.dimension) as cache:
                 vectors = embed_with_cache(embedder, [t for _, t, _ in upserts], cache, progress=self.progress, stats=stats)
             report.chunks_embedded = stats.embedded
             report.chunks_from_cache = stats.from_cache
@@ -353,6 +377,7 @@ class _Refresh:
             signature=signature,
             documents=entries,
             base=report.base,
+            components={"embedder": domain.identity(embedder), "loaders": self._loaders_named(entries, loader_ids, base)},
         )
         # 7. publish: the catalog marks the version complete, CURRENT makes it live
         self._stage("publish")
@@ -371,6 +396,7 @@ class _Refresh:
             documents=len(entries),
             chunks=report.chunks_total,
             summary=report.summary(),
+            warnings=report.warnings[:_HISTORY_WARNINGS],
         )
         self._done("publish")
         self._prune(store, name)
@@ -385,21 +411,90 @@ class _Refresh:
         manifest = self.domain.manifest
         knowledge = manifest.knowledge
         assert knowledge is not None
-        from fourfold.knowledge import loaders_for
-
-        loaders = []
-        for ext, loader in sorted(loaders_for(self.domain).items()):
-            record = self.domain.host.plugins.get(loader.context.plugin) if loader.context else None
-            loaders.append([ext, loader.name, getattr(record, "version", None)])
+        # Loaders are not here: each document records the loader that read it, so a
+        # loader change re-reads only its own documents.
+        sources = [s.model_dump(exclude={"loaders"}) for s in knowledge.sources]
         data = {
             "embedder": embedder.model_id,
+            "embedder_identity": self.domain.identity(embedder),
             "chunking": knowledge.chunking.model_dump(),
             "limits": knowledge.limits.model_dump(),
-            "sources": [s.model_dump() for s in knowledge.sources],
-            "loaders": loaders,
+            "sources": sources,
             "fourfold": fourfold.__version__,
         }
         return content_hash(json.dumps(data, sort_keys=True, default=str))[:32]
+
+    def _vector_key(self, embedder: "Embedder") -> str:
+        """The vector cache's key for ``embedder``: its model id, plus its version and
+        plugin version when it has them, so upgrading the embedder re-embeds."""
+        identity = self.domain.identity(embedder)
+        extra = [str(identity[k]) for k in ("version", "plugin_version") if identity.get(k)]
+        return "|".join([embedder.model_id, *extra])
+
+    def _embedder_change(self, base: Catalog, embedder: "Embedder") -> str:
+        """Why the embedder no longer matches ``base``, in words ("" when it does)."""
+        before = base.components.get("embedder")
+        now = self.domain.identity(embedder)
+        if base.embedder and base.embedder != embedder.model_id:
+            return f"the embedder changed ({base.embedder} → {embedder.model_id})"
+        if before and before != now:
+            changes = [f"{k} {before.get(k) or '-'} → {now.get(k) or '-'}" for k in now if before.get(k) != now.get(k)]
+            return f"embedder '{now['name']}' changed ({', '.join(changes)}); every chunk is embedded again"
+        return ""
+
+    def _loader_fingerprints(self, documents: dict[str, _Document]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """Each document's loader fingerprint and identity (``("", None)`` when no loader reads it)."""
+        from fourfold import knowledge as kn
+
+        out: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        seen: dict[int, tuple[str, dict[str, Any]]] = {}
+        for path, doc in documents.items():
+            loader = kn.loader_for(self.domain, doc.file, doc.source)
+            if loader is None:
+                out[path] = ("", None)
+                continue
+            if id(loader) not in seen:
+                identity = kn.loader_identity(self.domain, loader)
+                fp = content_hash(json.dumps(identity, sort_keys=True, default=str))[:_FINGERPRINT_CHARS]
+                seen[id(loader)] = (fp, identity)
+            out[path] = seen[id(loader)]
+        return out
+
+    @staticmethod
+    def _loaders_named(
+        entries: dict[str, DocumentEntry], loader_ids: dict[str, tuple[str, dict[str, Any] | None]], base: Catalog | None
+    ) -> dict[str, Any]:
+        """The identity of every loader fingerprint the new catalog's documents name (a
+        document kept from the base version may name an older loader)."""
+        known = dict((base.components.get("loaders") if base else None) or {})
+        known.update({fp: identity for fp, identity in loader_ids.values() if fp})
+        return {e.loader: known[e.loader] for e in entries.values() if e.loader in known}
+
+    def _loader_changes(
+        self,
+        documents: dict[str, _Document],
+        old: dict[str, DocumentEntry],
+        loader_ids: dict[str, tuple[str, dict[str, Any] | None]],
+        base: Catalog | None,
+    ) -> dict[str, str]:
+        """Unchanged files whose loader (code version or settings) changed since they were
+        read: path → why, e.g. "loader 'faq-rows' changed (version 1 → 2)"."""
+        known = (base.components.get("loaders") if base else None) or {}
+        out: dict[str, str] = {}
+        for path, doc in documents.items():
+            entry = old.get(path)
+            fp, identity = loader_ids.get(path, ("", None))
+            if entry is None or entry.hash != doc.hash or not entry.loader or not fp or entry.loader == fp:
+                continue
+            before = known.get(entry.loader) or {}
+            now = identity or {}
+            if before.get("name") and before.get("name") != now.get("name"):
+                why = f"now read by loader '{now.get('name')}' instead of '{before.get('name')}'"
+            else:
+                changes = [f"{k} {before.get(k) or '-'} → {now.get(k) or '-'}" for k in now if before and before.get(k) != now.get(k)]
+                why = f"loader '{now.get('name')}' changed" + (f" ({', '.join(changes)})" if changes else "")
+            out[path] = why
+        return out
 
     @staticmethod
     def _renames(added: list[str], removed: list[str], documents: dict[str, _Document], old: dict[str, DocumentEntry]) -> list[dict[str, str]]:
@@ -426,6 +521,7 @@ class _Refresh:
         for bucket in (report.added, report.changed):
             if path in bucket:
                 bucket.remove(path)
+        report.reread.pop(path, None)
         for r in list(report.renamed):
             if r["to"] == path:
                 report.renamed.remove(r)
@@ -435,7 +531,9 @@ class _Refresh:
         report.timings["total"] = time.perf_counter() - self.started
         report.finished = _now()
         # One history line per check keeps "last refreshed" answerable, without a version.
-        self.layout.append_history("unchanged", version=report.version, documents=report.documents_total)
+        self.layout.append_history(
+            "unchanged", version=report.version, documents=report.documents_total, warnings=report.warnings[:_HISTORY_WARNINGS]
+        )
 
     def _remove_leftovers(self, store: "IndexStore") -> None:
         """Delete what a crashed refresh left: unfinished versions, versions completed

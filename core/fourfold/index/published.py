@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fourfold.errors import IndexVersionError
 from fourfold.index.layout import Catalog, IndexLayout
@@ -122,6 +122,7 @@ class PublishedIndex:
             try:
                 self._check_compatible(retriever, current)
                 passages = call_component(retriever, "search", current.reader, query, top_k=top_k, filters=filters)
+                _check_passages(retriever, passages)
                 return passages, current.name
             except IndexVersionError:
                 raise
@@ -265,12 +266,31 @@ class PublishedIndex:
             )
 
 
+def _check_passages(retriever: "Retriever", passages: Any) -> None:
+    """Refuse what a retriever returned unless it is a list of passages, saying what to return."""
+    from fourfold.domain import _component_error
+    from fourfold.types import Passage
+
+    if not isinstance(passages, list):
+        raise _component_error(retriever, f"search() returned {type(passages).__name__}; return a list of fourfold.Passage, best first")
+    for p in passages:
+        if not isinstance(p, Passage):
+            raise _component_error(
+                retriever,
+                f"search() returned a list containing {type(p).__name__}; return fourfold.Passage(chunk=..., score=...) items, best first",
+            )
+
+
 def retriever_for(domain: "Domain", name: str) -> "Retriever":
     """Retriever ``name`` for searching ``domain``'s index instead of its own retriever.
 
-    It gets the manifest's ``retrieval.with`` settings that its ``Config`` also has (an
+    When the manifest's retriever builds on ``name`` (a ``{use: NAME, with: …}`` field of
+    its config, e.g. a re-ranker wrapping ``hybrid``), that very component is used, with
+    the configuration given there. Otherwise, a retriever from the same plugin as the
+    manifest's gets the ``retrieval.with`` settings its ``Config`` also has (an
     index-time setting such as ``title_weight`` must match for it to read the same
-    store), and its defaults for the rest.
+    store), and its defaults for the rest; one from another plugin gets only its
+    defaults, since equal option names need not mean the same there.
     """
     block = domain.manifest.retrieval
     if name == block.use:
@@ -280,6 +300,33 @@ def retriever_for(domain: "Domain", name: str) -> "Retriever":
         from fourfold.errors import ManifestError
 
         raise ManifestError([domain.host.missing_component_message("retriever", name)])
-    fields = spec.cls.Config.model_fields
-    shared = {k: v for k, v in block.with_.items() if k in fields}
+    wrapped = _wrapped_retriever(domain, name)
+    if wrapped is not None:
+        return wrapped
+    own = domain.host.get("retriever", block.use)
+    shared = {}
+    if own is not None and own.plugin == spec.plugin:
+        fields = spec.cls.Config.model_fields
+        shared = {k: v for k, v in block.with_.items() if k in fields}
     return domain.build("retriever", name, spec.cls.Config.model_validate(shared))  # type: ignore[return-value]
+
+
+def _wrapped_retriever(domain: "Domain", name: str) -> "Retriever | None":
+    """The retriever named ``name`` that the domain's retriever builds on, if any."""
+    from fourfold.manifest.loading import component_refs
+
+    config = domain.retriever.config
+    pending = [("retriever", config)]
+    while pending:
+        kind, current = pending.pop()
+        for _, ref in component_refs(current):
+            ref_kind = ref.kind or kind
+            if ref_kind == "retriever" and ref.use == name:
+                return domain.retriever.context.component(ref, kind="retriever")  # type: ignore[union-attr, return-value]
+            spec = domain.host.get(ref_kind, ref.use)
+            if spec is not None:
+                try:
+                    pending.append((ref_kind, spec.cls.Config.model_validate(ref.with_)))
+                except ValueError:
+                    continue
+    return None

@@ -21,6 +21,8 @@ class RefreshReport:
     :ivar reason: why the refresh rebuilt everything or published nothing.
     :ivar added, changed, removed, unchanged: document paths (as cited).
     :ivar renamed: ``{"from": old, "to": new}`` for documents that moved unchanged.
+    :ivar reread: unchanged documents read again because their loader's code version or
+        settings changed, path → why.
     :ivar skipped: documents that could not be read (see ``warnings``).
     :ivar chunks_total: chunks in the resulting version.
     :ivar chunks_kept: chunks carried over untouched from the base version.
@@ -44,6 +46,7 @@ class RefreshReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    reread: dict[str, str] = field(default_factory=dict)
     chunks_total: int = 0
     chunks_kept: int = 0
     chunks_embedded: int = 0
@@ -66,6 +69,8 @@ class RefreshReport:
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
             f"{len(self.renamed)} renamed, {len(self.unchanged)} unchanged"
         )
+        if self.reread:
+            docs += f", {len(self.reread)} re-read"
         if self.skipped:
             docs += f", {len(self.skipped)} skipped"
         took = f"{self.timings.get('total', 0.0):.2f} s"

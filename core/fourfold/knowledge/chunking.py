@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from fourfold.components import Embedder
 from fourfold.manifest.models import Chunking
@@ -107,17 +107,23 @@ def chunk_document(
     embedder: Embedder,
     chunking: Chunking,
     tags: Sequence[str] = (),
+    record: int | None = None,
 ) -> list[Chunk]:
     """Cut ``doc`` (read from ``file``) into chunks of at most ``chunking.max_tokens``
     tokens of ``embedder``'s tokenizer.
 
     Deterministic: the same document, settings and embedder give the same chunks and
     ids. A chunk's id is ``chunk_point_id(embedder.model_id, file.relpath, text_hash,
-    occurrence)``, where ``occurrence`` counts identical texts earlier in the document.
+    occurrence)``, where ``occurrence`` counts identical texts earlier in the document;
+    for record ``record`` of a file that holds several, ``file.relpath#record``
+    replaces ``file.relpath``. ``doc.metadata["url"]`` and the rest of its metadata
+    (``warnings`` aside) go onto every chunk.
     """
     model_id = embedder.model_id
     tags = tuple(tags)
     file_type = file.suffix
+    id_source = file.relpath if record is None else f"{file.relpath}#{record}"
+    url, metadata = chunk_metadata(doc)
     chunks: list[Chunk] = []
     seen: Counter[str] = Counter()
     budgets: dict[str, tuple[int, int]] = {}
@@ -136,7 +142,7 @@ def chunk_document(
             seen[text_hash] += 1
             chunks.append(
                 Chunk(
-                    id=chunk_point_id(model_id, file.relpath, text_hash, occurrence),
+                    id=chunk_point_id(model_id, id_source, text_hash, occurrence),
                     text=piece,
                     source=file.relpath,
                     title=doc.title,
@@ -146,9 +152,30 @@ def chunk_document(
                     text_hash=text_hash,
                     file_type=file_type,
                     tags=tags,
+                    url=url,
+                    metadata=dict(metadata),
                 )
             )
     return chunks
+
+
+def chunk_metadata(doc: LoadedDocument) -> tuple[str | None, dict[str, Any]]:
+    """The url and the metadata a document's chunks carry: ``metadata["url"]`` as a
+    string, the rest as JSON values (dates and other objects as strings), without
+    ``warnings``."""
+    url = doc.metadata.get("url")
+    metadata = {str(k): _plain(v) for k, v in doc.metadata.items() if k not in ("url", "warnings") and v is not None}
+    return (str(url) if url else None), metadata
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
 
 
 def _budget(embedder: Embedder, chunking: Chunking, title: str, heading: str) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import os
 import stat
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -14,68 +14,117 @@ from fourfold.components import Loader
 from fourfold.errors import FourfoldError, KnowledgeError
 from fourfold.knowledge.scan import HARD_LINK_WARNING
 from fourfold.manifest.models import Limits
-from fourfold.types import LoadedDocument, SourceFile
+from fourfold.types import LoadedDocument, Section, SourceFile
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
 
-__all__ = ["load_document", "loaders_for", "loader_config"]
+__all__ = ["load_document", "load_records", "loader_for", "loaders_for", "loader_config", "loader_identity"]
 
 _lock = threading.Lock()
-_loaders: "weakref.WeakKeyDictionary[Domain, dict[str, Loader]]" = weakref.WeakKeyDictionary()
+_loaders: "weakref.WeakKeyDictionary[Domain, dict[int | None, dict[str, Loader]]]" = weakref.WeakKeyDictionary()
 
 
-def loader_config(cls: type[Loader], limits: Limits) -> BaseModel:
-    """A loader's ``Config`` with the manifest's ``knowledge.limits`` filled in.
+def loader_config(cls: type[Loader], limits: Limits, settings: dict[str, Any] | None = None) -> BaseModel:
+    """A loader's ``Config`` from a source's settings for it (``knowledge.sources[].loaders``),
+    with the manifest's ``knowledge.limits`` filled in.
 
-    A loader whose ``Config`` declares ``max_pages`` gets ``limits.max_pdf_pages``;
-    everything else keeps its defaults (manifests have no per-loader settings).
+    A loader whose ``Config`` declares ``max_pages`` gets ``limits.max_pdf_pages``
+    unless the settings give it.
     """
-    values = {}
+    values: dict[str, Any] = {}
     if "max_pages" in cls.Config.model_fields:
         values["max_pages"] = limits.max_pdf_pages
-    return cls.Config(**values)
+    values.update(settings or {})
+    return cls.Config.model_validate(values)
 
 
-def loaders_for(domain: "Domain") -> dict[str, Loader]:
-    """The domain's loaders by extension (lower case, no dot), built once per domain.
+def loaders_for(domain: "Domain", source: int | None = None) -> dict[str, Loader]:
+    """The domain's loaders by extension (lower case, no dot), built once per domain
+    and source.
 
-    Builtin loaders win an extension over third-party ones, then names in order; each
-    is configured from the manifest's ``knowledge.limits``. :attr:`fourfold.Domain.loaders`
-    returns the same.
+    Builtin loaders win an extension over third-party ones, then names in order. Each
+    is configured from the manifest's ``knowledge.limits`` and, for ``source`` (an index
+    into ``knowledge.sources``), that source's ``loaders:`` settings; a loader named
+    there also wins its extensions for that source. :attr:`fourfold.Domain.loaders`
+    returns the loaders of no particular source.
     """
     with _lock:
-        cached = _loaders.get(domain)
+        cached = _loaders.get(domain, {}).get(source)
     if cached is not None:
         return cached
     knowledge = domain.manifest.knowledge
     limits = knowledge.limits if knowledge else Limits()
+    chosen: dict[str, dict[str, Any]] = {}
+    if knowledge is not None and source is not None and 0 <= source < len(knowledge.sources):
+        chosen = knowledge.sources[source].loaders
     specs = domain.host.components("loader")
 
-    def builtin_first(item):
+    def order(item):
         record = domain.host.plugins.get(item[1].plugin)
-        return (not (record and record.builtin), item[0])
+        return (item[0] not in chosen, not (record and record.builtin), item[0])
 
+    where = f"{domain.manifest.path or 'manifest'}: knowledge.sources[{source}].loaders"
     out: dict[str, Loader] = {}
-    for name, spec in sorted(specs.items(), key=builtin_first):
-        loader = domain.build("loader", name, loader_config(spec.cls, limits))
+    for name, spec in sorted(specs.items(), key=order):
+        try:
+            config = loader_config(spec.cls, limits, chosen.get(name))
+        except ValueError as exc:
+            from fourfold.errors import ManifestError
+
+            raise ManifestError([f"{where}.{name}: {exc}"]) from None
+        loader = domain.build("loader", name, config)
         for ext in spec.cls.extensions:
             out.setdefault(ext.lower().lstrip("."), loader)  # type: ignore[arg-type]
+    if knowledge is not None:
+        for name in chosen:
+            if name not in specs:
+                from fourfold.errors import ManifestError
+
+                raise ManifestError([f"{where}.{name}: {domain.host.missing_component_message('loader', name)}"])
     with _lock:
-        return _loaders.setdefault(domain, out)
+        return _loaders.setdefault(domain, {}).setdefault(source, out)
 
 
-def load_document(domain: "Domain", file: SourceFile) -> LoadedDocument:
-    """Read ``file`` with the loader for its extension.
+def loader_for(domain: "Domain", file: SourceFile, source: int | None = None) -> Loader | None:
+    """The loader that reads ``file`` (None when no loader reads its extension)."""
+    return loaders_for(domain, source).get(file.suffix)
+
+
+def loader_identity(domain: "Domain", loader: Loader) -> dict[str, Any]:
+    """What identifies the code and settings that read a file: the loader's
+    :meth:`fourfold.Domain.identity` and its config. A document is read again when
+    this changes."""
+    return {**domain.identity(loader), "config": loader.config.model_dump(mode="json")}
+
+
+def load_document(domain: "Domain", file: SourceFile, source: int | None = None) -> LoadedDocument:
+    """Read ``file`` as one document; a file whose loader returns several records comes
+    back as one document holding each record's sections under its title (what trainers
+    and statistics need). See :func:`load_records`."""
+    records = load_records(domain, file, source)
+    if len(records) == 1:
+        return records[0]
+    sections = [
+        Section(s.text, (r.title, *s.heading_path) if r.title else s.heading_path, s.page) for r in records for s in r.sections
+    ]
+    warnings = [w for r in records for w in (r.metadata.get("warnings") or [])]
+    return LoadedDocument(title=file.path.stem, sections=sections, metadata={"warnings": warnings} if warnings else {})
+
+
+def load_records(domain: "Domain", file: SourceFile, source: int | None = None) -> list[LoadedDocument]:
+    """Read ``file`` with the loader for its extension (for ``source``, with that
+    source's loader settings): one document per record, most often exactly one.
 
     An empty document (no sections) means the file has no text. Loaders may list
-    partial problems (e.g. pages not read) in ``metadata["warnings"]``.
+    partial problems (e.g. rows not read) in ``metadata["warnings"]``.
 
     :raises KnowledgeError: naming the file, when no loader reads its extension, the
         file changed into something else since the scan (a symlink, a FIFO, a file over
-        the size limit), or the loader failed.
+        the size limit), the loader failed, or it returned something else than
+        documents.
     """
-    loaders = loaders_for(domain)
+    loaders = loaders_for(domain, source)
     loader = loaders.get(file.suffix)
     if loader is None:
         known = ", ".join(sorted(loaders)) or "none"
@@ -90,11 +139,22 @@ def load_document(domain: "Domain", file: SourceFile) -> LoadedDocument:
         raise KnowledgeError(
             f"{file.relpath}: loader '{loader.name}' (plugin '{plugin}') could not read it: {type(exc).__name__}: {exc}"
         ) from exc
-    if not isinstance(document, LoadedDocument):
-        raise KnowledgeError(
-            f"{file.relpath}: loader '{loader.name}' returned {type(document).__name__}, expected fourfold.LoadedDocument"
-        )
-    return document
+    records = document if isinstance(document, list) else [document]
+    for record in records:
+        if not isinstance(record, LoadedDocument):
+            found = type(document).__name__ if record is document else f"a list containing {type(record).__name__}"
+            raise KnowledgeError(
+                f"{file.relpath}: loader '{loader.name}' returned {found}, expected fourfold.LoadedDocument "
+                "(or a list of them, one per record)"
+            )
+        if not isinstance(record.title, str):
+            raise KnowledgeError(f"{file.relpath}: loader '{loader.name}' returned a title of type {type(record.title).__name__}; give a str")
+        warnings = record.metadata.get("warnings")
+        if warnings is not None and not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+            raise KnowledgeError(
+                f"{file.relpath}: loader '{loader.name}' returned metadata['warnings'] = {warnings!r}; give a list of strings"
+            )
+    return records
 
 
 def _check_still_safe(domain: "Domain", file: SourceFile) -> None:

@@ -51,11 +51,17 @@ class ScanResult:
     :ivar files: readable regular files matching the sources' patterns, sorted by relpath.
     :ivar warnings: one line per skipped entry, naming it and saying why.
     :ivar tags: each file's tags (those of the source it came from), by relpath.
+    :ivar sources: the index of the source each file came from, by relpath.
     """
 
     files: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def source_of(self, file: SourceFile) -> int | None:
+        """The index of the source (``knowledge.sources[i]``) ``file`` came from."""
+        return self.sources.get(file.relpath)
 
     def tags_for(self, file: SourceFile) -> tuple[str, ...]:
         """The tags of the source ``file`` came from."""
@@ -138,6 +144,7 @@ def scan_sources(manifest: Manifest) -> ScanResult:
             owner[relpath] = index
             result.files.append(SourceFile(path=path, relpath=relpath, size=size))
             result.tags[relpath] = tuple(source.tags)
+            result.sources[relpath] = index
         result.warnings += _unmatched_patterns(manifest, index, walk)
     result.files.sort(key=lambda f: f.relpath)
     return result

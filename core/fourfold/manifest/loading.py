@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from fourfold.components import ComponentRef
 from fourfold.errors import ManifestError
 from fourfold.manifest.models import Manifest, format_path
 from fourfold.manifest.yamlfile import YamlDocument, YamlProblem, read_yaml
@@ -97,6 +98,77 @@ def _check_components(manifest: Manifest, doc: YamlDocument, file: str, host: "P
             block._config = spec.cls.Config.model_validate(block.with_)
         except ValidationError as exc:
             issues.extend(_issues_from(exc, doc, file, spec.cls.Config, (*path, "with")))
+            continue
+        issues.extend(check_component_refs(block._config, (block.kind, block.use), (*path, "with"), doc, file, host))
+    return issues
+
+
+def component_refs(config: BaseModel) -> list[tuple[tuple[str | int, ...], ComponentRef]]:
+    """Every :class:`fourfold.ComponentRef` among ``config``'s fields (also inside lists
+    and dicts), with its path below the config (field aliases, as a manifest spells them)."""
+    out: list[tuple[tuple[str | int, ...], ComponentRef]] = []
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name, None)
+        key = info.alias or name
+        if isinstance(value, ComponentRef):
+            out.append(((key,), value))
+        elif isinstance(value, (list, tuple)):
+            out.extend(((key, i), v) for i, v in enumerate(value) if isinstance(v, ComponentRef))
+        elif isinstance(value, dict):
+            out.extend(((key, k), v) for k, v in value.items() if isinstance(v, ComponentRef))
+    return out
+
+
+def check_component_refs(
+    config: BaseModel,
+    holder: tuple[str, str],
+    loc: tuple[str | int, ...],
+    doc: YamlDocument,
+    file: str,
+    host: "PluginHost",
+    _seen: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """Check the components ``config`` refers to (``{use:, with:}`` fields): each is
+    registered and its ``with:`` is valid for its own ``Config``, recursively."""
+    issues: list[str] = []
+    seen = _seen + (holder,)
+    for at, ref in component_refs(config):
+        where = (*loc, *at)
+        kind = ref.kind or holder[0]
+        spec = host.get(kind, ref.use)
+        if spec is None:
+            use = (*where, "use")
+            issues.append(f"{file}:{doc.line_of(use)}: {format_path(use)}: {host.missing_component_message(kind, ref.use)}")
+            continue
+        if (kind, ref.use) in seen:
+            chain = " → ".join(name for _, name in (*seen, (kind, ref.use)))
+            issues.append(f"{file}:{doc.line_of(where)}: {format_path(where)}: components refer to each other in a loop ({chain})")
+            continue
+        try:
+            nested = spec.cls.Config.model_validate(ref.with_)
+        except ValidationError as exc:
+            issues.extend(_issues_from(exc, doc, file, spec.cls.Config, (*where, "with")))
+            continue
+        issues.extend(check_component_refs(nested, (kind, ref.use), (*where, "with"), doc, file, host, seen))
+    return issues
+
+
+def _check_loader_settings(manifest: Manifest, doc: YamlDocument, file: str, host: "PluginHost") -> list[str]:
+    """Each source's ``loaders:`` names registered loaders, with settings their Config accepts."""
+    issues: list[str] = []
+    if not manifest.knowledge:
+        return issues
+    for i, source in enumerate(manifest.knowledge.sources):
+        for name, settings in source.loaders.items():
+            loc = ("knowledge", "sources", i, "loaders", name)
+            spec = host.get("loader", name)
+            if spec is None:
+                issues.append(f"{file}:{doc.line_of(loc)}: {format_path(loc)}: {host.missing_component_message('loader', name)}")
+                continue
+            try:
+                spec.cls.Config.model_validate(settings)
+            except ValidationError as exc:
+                issues.extend(_issues_from(exc, doc, file, spec.cls.Config, loc))
     return issues
 
 
@@ -146,7 +218,11 @@ def validate_manifest_file(path: str | Path, host: "PluginHost | None" = None) -
     if manifest is None:
         return None, issues
     doc: YamlDocument = manifest._doc
-    issues = _check_components(manifest, doc, str(path), host) + _check_paths(manifest)
+    issues = (
+        _check_components(manifest, doc, str(path), host)
+        + _check_loader_settings(manifest, doc, str(path), host)
+        + _check_paths(manifest)
+    )
     return (None if issues else manifest), issues
 
 

@@ -115,6 +115,11 @@ class Source(_Strict):
     exclude: list[str] = Field(default_factory=list, description="Glob patterns to skip.")
     tags: list[str] = Field(default_factory=list, description="Tags stored on every chunk, usable as search filters.")
     prefix: str | None = Field(None, description="Prefix of this source's paths in citations (default: none).")
+    loaders: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings of loaders for this source's files: loader name → its with: block, "
+        "validated against that loader's Config.",
+    )
 
     @field_validator("prefix")
     @classmethod

@@ -102,7 +102,7 @@ class ComponentContract:
     def component_context(self, tmp_path: Path, embedder) -> ComponentContext:
         """A context as a domain would give it: a manifest folder, a state folder, settings,
         and the ``embedder`` fixture as the domain's embedder."""
-        return make_context(tmp_path, embedder=lambda: embedder)
+        return make_context(tmp_path, kind=self.kind, embedder=lambda: embedder)
 
     @pytest.fixture
     def component(self, component_class_under_test, component_config, component_context) -> Component:
@@ -204,11 +204,14 @@ class ComponentContract:
         )
 
 
-def make_context(tmp_path: Path, *, home: Path | None = None, **services: Any) -> ComponentContext:
+def make_context(tmp_path: Path, *, home: Path | None = None, kind: str | None = None, **services: Any) -> ComponentContext:
     """A :class:`fourfold.ComponentContext` rooted in ``tmp_path``: the manifest folder is
     ``tmp_path/domain``; ``home`` is the state dir (default ``tmp_path/home``; share one
-    between tests to keep models converted once); ``services`` are factories (e.g.
-    ``embedder=lambda: emb``)."""
+    between tests to keep models converted once); ``kind`` the component's kind;
+    ``services`` are factories (e.g. ``embedder=lambda: emb``).
+
+    ``context.component(ref)`` builds the installed component ``ref`` names, with a
+    context like this one, so a component that builds on another one can be tested."""
     base = tmp_path / "domain"
     base.mkdir(parents=True, exist_ok=True)
     context = ComponentContext(
@@ -217,8 +220,27 @@ def make_context(tmp_path: Path, *, home: Path | None = None, **services: Any) -
         state_dir=tmp_path / "state",
         settings=Settings(home=home or tmp_path / "home"),
         plugin="under-test",
+        kind=kind,
+        where="the contract's config",
     )
-    context._services.update({"resolve_model": lambda: context.path, **services})
+    built: dict[str, Component] = {}
+
+    def component(ref: Any, ref_kind: str | None, where: str | None) -> Component:
+        __tracebackhide__ = True
+        from fourfold.plugins import get_host
+
+        host = get_host()
+        spec = host.get(ref_kind or "", ref.use) if ref_kind else None
+        if spec is None:
+            pytest.fail(f"context.component({ref!r}): {host.missing_component_message(ref_kind or 'component', ref.use)}", pytrace=False)
+        key = json.dumps([ref_kind, ref.use, ref.with_], sort_keys=True, default=str)
+        if key not in built:
+            nested = make_context(tmp_path / f"{ref_kind}-{ref.use}", home=context.settings.home, kind=ref_kind, **services)
+            nested.plugin = spec.plugin
+            built[key] = build(spec.cls, dict(ref.with_), nested)
+        return built[key]
+
+    context._services.update({"resolve_model": lambda: context.path, "component": lambda: component, **services})
     return context
 
 

@@ -48,7 +48,10 @@ SAMPLE_QUESTION = "How often should adult cats be fed?"
 
 
 def sample_chunks(embedder_id: str = "contract") -> list[Chunk]:
-    """The sample documents as chunks, with the ids fourfold's lifecycle would give them."""
+    """The sample documents as chunks, with the ids fourfold's lifecycle would give them.
+
+    The ``faq/`` ones are records of an FAQ: each has a ``url`` and ``metadata``
+    (``topic``, ``reviewed``, ``authors``), as a records loader gives them."""
     chunks = []
     ordinals: dict[str, int] = {}
     for source, title, heading, tags, text in SAMPLE_DOCUMENTS:
@@ -67,6 +70,12 @@ def sample_chunks(embedder_id: str = "contract") -> list[Chunk]:
                 text_hash=h,
                 file_type=source.rsplit(".", 1)[-1],
                 tags=tags,
+                url=f"https://faq.example/{heading.lower()}" if source.startswith("faq/") else None,
+                metadata=(
+                    {"topic": title.split()[0].lower(), "reviewed": "2024-05-01", "authors": ["ann", "bo"]}
+                    if source.startswith("faq/")
+                    else {}
+                ),
             )
         )
     return chunks

@@ -4,6 +4,8 @@ files."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +22,13 @@ from fourfold.types import LoadedDocument, Section, SourceFile
 __all__ = ["EmbedderContract", "LoaderContract"]
 
 _TEXTS = [doc[4] for doc in SAMPLE_DOCUMENTS]
+
+
+def _only_dates(value):
+    # Dates (from front matter, say) are stored as their ISO text; anything else must be JSON.
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r}")
 
 
 class EmbedderContract(ComponentContract):
@@ -158,21 +167,51 @@ class LoaderContract(ComponentContract):
     def source(self, path: Path) -> SourceFile:
         return SourceFile(path=path, relpath=path.name, size=path.stat().st_size)
 
-    def load(self, component: Loader, path: Path) -> LoadedDocument:
+    def load_records(self, component: Loader, path: Path) -> list[LoadedDocument]:
+        """What ``load()`` returns for ``path``, as a list of records (one document for
+        most formats), each checked for the fields fourfold reads."""
         __tracebackhide__ = True
-        doc = call(component, "load", self.source(path), fix="load(file) must return a fourfold.LoadedDocument")
-        expect(isinstance(doc, LoadedDocument), f"{label(component)}: load() returned {type_name(doc)}; return fourfold.LoadedDocument(title=..., sections=[...])")
-        expect(isinstance(doc.title, str), f"{label(component)}: LoadedDocument.title is {type_name(doc.title)}; give a str (the file name when the format has no title)")
-        expect(isinstance(doc.sections, list), f"{label(component)}: LoadedDocument.sections is {type_name(doc.sections)}; give a list of fourfold.Section")
-        for s in doc.sections:
-            expect(isinstance(s, Section), f"{label(component)}: sections contains {type_name(s)}; use fourfold.Section(text, heading_path, page)")
-            expect(isinstance(s.text, str), f"{label(component)}: a section's text is {type_name(s.text)}; it must be a str")
+        loaded = call(component, "load", self.source(path), fix="load(file) must return a fourfold.LoadedDocument (or a list of them, one per record)")
+        records = loaded if isinstance(loaded, list) else [loaded]
+        expect(records, f"{label(component)}: load({path.name}) returned an empty list; return at least one fourfold.LoadedDocument for a readable file")
+        for doc in records:
             expect(
-                isinstance(s.heading_path, tuple) and all(isinstance(h, str) for h in s.heading_path),
-                f"{label(component)}: a section's heading_path is {s.heading_path!r}; give a tuple of heading strings, outermost first",
+                isinstance(doc, LoadedDocument),
+                f"{label(component)}: load() returned {type_name(doc) if doc is loaded else 'a list containing ' + type_name(doc)}; "
+                "return fourfold.LoadedDocument(title=..., sections=[...]) or a list of them, one per record",
             )
-            expect(s.page is None or (isinstance(s.page, int) and s.page >= 1), f"{label(component)}: a section's page is {s.page!r}; give None or a page number from 1")
-        return doc
+            expect(isinstance(doc.title, str), f"{label(component)}: LoadedDocument.title is {type_name(doc.title)}; give a str (the file name when the format has no title)")
+            expect(doc.title.strip(), f"{label(component)}: load({path.name}) returned a document with an empty title; citations show it: give the document's title, or the file name when it has none")
+            expect(isinstance(doc.sections, list), f"{label(component)}: LoadedDocument.sections is {type_name(doc.sections)}; give a list of fourfold.Section")
+            for s in doc.sections:
+                expect(isinstance(s, Section), f"{label(component)}: sections contains {type_name(s)}; use fourfold.Section(text, heading_path, page)")
+                expect(isinstance(s.text, str), f"{label(component)}: a section's text is {type_name(s.text)}; it must be a str")
+                expect(
+                    isinstance(s.heading_path, tuple) and all(isinstance(h, str) for h in s.heading_path),
+                    f"{label(component)}: a section's heading_path is {s.heading_path!r}; give a tuple of heading strings, outermost first",
+                )
+                expect(s.page is None or (isinstance(s.page, int) and s.page >= 1), f"{label(component)}: a section's page is {s.page!r}; give None or a page number from 1")
+            expect(isinstance(doc.metadata, dict), f"{label(component)}: LoadedDocument.metadata is {type_name(doc.metadata)}; give a dict")
+            warnings = doc.metadata.get("warnings")
+            expect(
+                warnings is None or (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)),
+                f"{label(component)}: metadata['warnings'] is {warnings!r}; give a list of strings, each saying where (\"line 4: ...\")",
+            )
+            url = doc.metadata.get("url")
+            expect(url is None or isinstance(url, str), f"{label(component)}: metadata['url'] is {type_name(url)}; give the record's link as a str")
+            try:
+                json.dumps({k: v for k, v in doc.metadata.items() if k != "warnings"}, default=_only_dates)
+            except TypeError as exc:
+                pytest.fail(f"{label(component)}: metadata is not JSON-serialisable ({exc}); give str, int, float, bool, lists and dicts of them", pytrace=False)
+        return records
+
+    def load(self, component: Loader, path: Path) -> LoadedDocument:
+        """The document ``load()`` returns for ``path`` (its records' sections joined, for a loader of records)."""
+        __tracebackhide__ = True
+        records = self.load_records(component, path)
+        if len(records) == 1:
+            return records[0]
+        return LoadedDocument(title=records[0].title, sections=[s for r in records for s in r.sections])
 
     def test_extensions_are_declared(self, component_class_under_test):
         exts = component_class_under_test.extensions
@@ -202,6 +241,20 @@ class LoaderContract(ComponentContract):
         expect(
             first.sections == second.sections and first.title == second.title,
             f"{label(component)}: loading the same file twice gave different sections; refreshes detect changes by content, so loading must be reproducible",
+        )
+
+    def test_records_from_one_file_are_each_citable(self, component, sample_file):
+        records = self.load_records(component, sample_file)
+        if len(records) < 2:
+            pytest.skip("the loader returns one document per file")
+        for i, doc in enumerate(records):
+            expect(doc.text.strip(), f"{label(component)}: record {i} of {sample_file.name} ({doc.title!r}) has no text; leave out records without text")
+        labels = [(doc.title, doc.metadata.get("url")) for doc in records]
+        twins = sorted({lb for lb in labels if labels.count(lb) > 1}, key=str)
+        expect(
+            not twins,
+            f"{label(component)}: records of {sample_file.name} share title and url {twins}; a citation could not tell them apart: "
+            "give each record its own title (the question, the subject) or metadata['url']",
         )
 
     def test_a_broken_file_raises(self, component, broken_file):

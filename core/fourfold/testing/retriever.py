@@ -101,6 +101,26 @@ class RetrieverContract(ComponentContract):
                 f"{label(component)}: chunk {c.id} came back as {stored[c.id]!r}, indexed as {c!r}; store every Chunk field (use Chunk.payload() / Chunk.from_payload())",
             )
 
+    def test_url_and_metadata_round_trip(self, component, reader, chunks):
+        stored = {c.id: c for c in call(reader, "chunks", fix="chunks() yields every chunk")}
+        for c in chunks:
+            if c.url is None and not c.metadata:
+                continue
+            back = stored.get(c.id)
+            expect(
+                back is not None and back.url == c.url and back.metadata == c.metadata,
+                f"{label(component)}: chunk {c.id} was indexed with url={c.url!r} metadata={c.metadata!r} and came back with "
+                f"url={getattr(back, 'url', None)!r} metadata={getattr(back, 'metadata', None)!r}; store the whole chunk "
+                "(Chunk.payload() / Chunk.from_payload()) so citations keep a record's link and metadata",
+            )
+        for p in self.search(component, reader, "tea coffee espresso caffeine brewing storage", top_k=5):
+            original = next(c for c in chunks if c.id == p.chunk.id)
+            expect(
+                (p.chunk.url, p.chunk.metadata) == (original.url, original.metadata),
+                f"{label(component)}: search() returned chunk {p.chunk.id} with url={p.chunk.url!r} metadata={p.chunk.metadata!r}, "
+                f"indexed with url={original.url!r} metadata={original.metadata!r}; return the stored chunk whole",
+            )
+
     def test_a_new_version_starts_from_its_base(self, component, embedder, chunks, tmp_path):
         store = component.open_store()
         first = build_version(component, embedder, tmp_path / "v1", chunks)
@@ -152,12 +172,24 @@ class RetrieverContract(ComponentContract):
             f"{label(component)}: search() without top_k returned {len(found)} passages but config.top_k is {configured}: use config.top_k when top_k is None",
         )
 
-    def test_scores_descend(self, component, reader):
-        found = self.search(component, reader, _EVERYTHING_QUERY, top_k=5)
+    @pytest.mark.parametrize(
+        ("query", "top_k", "filters"),
+        [
+            (_EVERYTHING_QUERY, 5, None),
+            ("How often should adult cats be fed each day?", 3, None),
+            ("coffee beans pressure espresso", 4, None),
+            ("tea coffee caffeine", 3, SearchFilters(source_prefix="faq/")),
+            ("bicycle tyres pressure kettle", 10, SearchFilters(tags=("tools",))),
+        ],
+        ids=["everything", "cats", "coffee", "filtered", "many"],
+    )
+    def test_scores_descend(self, component, reader, query, top_k, filters):
+        found = self.search(component, reader, query, top_k=top_k, filters=filters)
         scores = [float(p.score) for p in found]
         expect(
             scores == sorted(scores, reverse=True),
-            f"{label(component)}: search() returned scores {scores}: return the best passage first, scores descending",
+            f"{label(component)}: search({query!r}) returned scores {scores}: return the best passage first, scores descending "
+            "(a retriever that re-orders another's results must give each passage its new score, not keep the old one)",
         )
         ids = [p.chunk.id for p in found]
         expect(len(set(ids)) == len(ids), f"{label(component)}: search() returned the same chunk twice: {ids}; return each chunk at most once")
@@ -187,15 +219,18 @@ class RetrieverContract(ComponentContract):
             (SearchFilters(file_types=("pdf",)), "coffee tea cats bicycle kettle"),
             (SearchFilters(tags=("health",)), "caffeine vaccines cats coffee"),
             (SearchFilters(source_prefix="guides/", tags=("health",)), "caffeine vaccines puppies"),
+            (SearchFilters(metadata=(("topic", "tea"),)), "tea coffee caffeine espresso"),
+            (SearchFilters(metadata=(("authors", "bo"), ("topic", "coffee"))), "tea coffee caffeine espresso"),
         ],
-        ids=["source_prefix", "file_types", "tags", "prefix-and-tags"],
+        ids=["source_prefix", "file_types", "tags", "prefix-and-tags", "metadata", "metadata-list"],
     )
     def test_filters_are_honoured(self, component, reader, chunks, filters, query):
         found = self.search(component, reader, query, top_k=10, filters=filters)
         for p in found:
             expect(
                 filters.matches(p.chunk),
-                f"{label(component)}: search() with {filters} returned {p.chunk.source} (tags {list(p.chunk.tags)}, type {p.chunk.file_type}); "
+                f"{label(component)}: search() with {filters} returned {p.chunk.source} (tags {list(p.chunk.tags)}, type {p.chunk.file_type}, "
+                f"metadata {p.chunk.metadata}); "
                 "return only chunks for which filters.matches(chunk) is true",
             )
         matching = [c for c in chunks if filters.matches(c)]

@@ -11,7 +11,8 @@ import pytest
 
 WRONG_PLUGIN_TESTS = '''
 import fourfold
-from fourfold.testing import GeneratorContract, PromptStrategyContract, RetrieverContract, EmbedderContract
+import pytest
+from fourfold.testing import GeneratorContract, PromptStrategyContract, RetrieverContract, EmbedderContract, LoaderContract
 
 FOURFOLD_PLUGIN_API = "1.0"
 
@@ -52,6 +53,50 @@ class UnnormalisedEmbedder(fourfold.testing.HashingEmbedder):
         return super().embed_documents(texts) * 3
 
 
+class ReorderingRetriever(fourfold.Retriever):
+    """Re-orders what a keyword match finds (longest text first) but keeps the old scores,
+    and rebuilds chunks without their url and metadata."""
+
+    name = "reordering"
+
+    def open_store(self):
+        return fourfold.FileIndexStore(name="reordering")
+
+    def search(self, reader, query, *, top_k=None, filters=None):
+        words = set(query.lower().split())
+        found = [
+            fourfold.Passage(c, float(len(words & set(c.text.lower().split()))))
+            for c in reader.chunks()
+            if (not filters or filters.matches(c)) and words & set(c.text.lower().split())
+        ]
+        found.sort(key=lambda p: (-p.score, p.chunk.id))
+        found = found[: top_k or self.config.top_k]
+        found.sort(key=lambda p: -len(p.chunk.text))
+        return [
+            fourfold.Passage(fourfold.Chunk(p.chunk.id, p.chunk.text, p.chunk.source, p.chunk.title, p.chunk.heading, p.chunk.page,
+                                            p.chunk.ordinal, p.chunk.text_hash, p.chunk.file_type, p.chunk.tags), p.score)
+            for p in found
+        ]
+
+
+class UntitledLoader(fourfold.Loader):
+    name = "untitled"
+    extensions = ("md",)
+
+    def load(self, file):
+        return fourfold.LoadedDocument(title="", sections=[fourfold.Section(file.path.read_text())])
+
+
+class TwinRecordsLoader(fourfold.Loader):
+    """One record per line, every record titled the same."""
+
+    name = "twin-records"
+    extensions = ("faq",)
+
+    def load(self, file):
+        return [fourfold.LoadedDocument(title="FAQ", sections=[fourfold.Section(line)]) for line in file.path.read_text().splitlines()]
+
+
 class TestEverything(RetrieverContract):
     component_class = EverythingRetriever
 
@@ -66,6 +111,25 @@ class TestTuple(GeneratorContract):
 
 class TestUnnormalised(EmbedderContract):
     component_class = UnnormalisedEmbedder
+
+
+class TestReordering(RetrieverContract):
+    component_class = ReorderingRetriever
+
+
+class TestUntitled(LoaderContract):
+    component_class = UntitledLoader
+
+
+class TestTwinRecords(LoaderContract):
+    component_class = TwinRecordsLoader
+    expected_text = "Adult cats are fed twice a day."
+
+    @pytest.fixture
+    def sample_file(self, tmp_path):
+        path = tmp_path / "cats.faq"
+        path.write_text("Adult cats are fed twice a day.\\nKittens eat four times a day.\\n")
+        return path
 '''
 
 
@@ -100,6 +164,15 @@ def report(tmp_path_factory) -> str:
         "Config accepts unknown keys; subclass fourfold.ComponentConfig (extra='forbid')",
         # vectors not normalised
         "embedder 'unnormalised': vector norms are [3.0, 3.0, 3.0, 3.0]; L2-normalise each vector",
+        # re-ordered, keeping the old scores
+        "a retriever that re-orders another's results must give each passage its new score, not keep the old one",
+        # drops a record's url and metadata
+        "retriever 'reordering': search() returned chunk",
+        "metadata={}, indexed with url='https://faq.example/",
+        # empty title
+        "loader 'untitled': load(cats.md) returned a document with an empty title; citations show it",
+        # records a citation cannot tell apart
+        "loader 'twin-records': records of cats.faq share title and url [('FAQ', None)]; a citation could not tell them apart",
     ],
 )
 def test_failures_say_what_to_fix(report, message):

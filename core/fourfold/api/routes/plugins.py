@@ -18,4 +18,6 @@ router = APIRouter(prefix="/v1", tags=["plugins"])
     responses={k: v for k, v in ERROR_RESPONSES.items() if k in (401,)},
 )
 def plugins(assistants: AssistantsDep, allowed: AllowedDomainsDep) -> PluginsResponse:
-    return PluginsResponse(plugins=[r.to_dict() for r in assistants.host.plugin_records()])
+    # Tracebacks name files and code of the serving machine: the CLI shows them, HTTP does not.
+    records = [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in assistants.host.plugin_records()]
+    return PluginsResponse(plugins=records)

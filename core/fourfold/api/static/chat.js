@@ -159,6 +159,16 @@ function renderCitations(list, citations, turnId, sentences) {
     const source = document.createElement("p");
     source.className = "source muted small";
     source.textContent = c.source;
+    // A record's own link (loader metadata "url"); only web links, never script URLs.
+    if (c.url && /^https?:\/\//i.test(c.url)) {
+      const link = document.createElement("a");
+      link.href = c.url;
+      link.textContent = c.url;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      link.className = "citation-url";
+      source.append(" · ", link);
+    }
     details.append(summary, source);
     for (const text of spans.get(c.n) || []) {
       const support = document.createElement("blockquote");
