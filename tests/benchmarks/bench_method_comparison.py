@@ -110,7 +110,7 @@ def main() -> int:
           f"{tuned['metrics']['before']['heldout_perplexity']} → {tuned['metrics']['after']['heldout_perplexity']}", flush=True)
 
     took, out = fourfold([
-        "eval", "compare", str(MANIFEST), "--dataset", str(args.dataset), "--split", "check", "--limit", str(args.limit),
+        "eval", "compare", str(MANIFEST), "--dataset", str(args.dataset), "--split", "check", "--limit", str(args.limit), "--generator", "smollm2",
         "--artifact", ARTIFACT, "--max-tokens", str(args.max_tokens), "--report", str(args.report), "--json",
     ], env)
     result = json.loads(out)

@@ -77,6 +77,9 @@ def manifest_for(spec: dict, home: Path, generator: str) -> Path:
         "retrieval": {"use": "hybrid", "with": {"top_k": top_k}},
         "generation": generation,
     }
+    shipped = ROOT / "deploy" / "manifests" / spec["name"] / "eval-questions.jsonl"
+    if spec["knowledge"].startswith("deploy/manifests/") and shipped.exists():
+        manifest["trust"] = {"eval_questions": str(shipped)}  # as the shipped manifests calibrate
     path = home / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
     return path
