@@ -196,6 +196,8 @@ class Extractive(fourfold.Generator):
                 key = sentence.lower()
                 if sentence.rstrip(" \"'”’)").endswith("?"):
                     continue  # a question (an FAQ heading) answers nothing
+                if i == 0 and sentence[:1].islower():
+                    continue  # the tail of a sentence cut at the chunk's start
                 if key not in seen:  # overlapping chunks repeat sentences
                     seen.add(key)
                     candidates.append(_Candidate(n=n, position=i, text=sentence))
@@ -218,7 +220,8 @@ class Extractive(fourfold.Generator):
             shared = len(wanted & _words(c.text)) / len(wanted) if wanted else 0.0
             amount = 0.06 if asks_amount and re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty)\b", c.text, re.I) else 0.0
             c.similarity = float(s)
-            c.rank = c.similarity + 0.1 * shared + amount
+            # A list item in lower case ("any burn you are unsure about") reads badly quoted alone.
+            c.rank = c.similarity + 0.1 * shared + amount - (0.05 if c.text[:1].islower() else 0.0)
         ranked = sorted(candidates, key=lambda c: (-c.rank, c.n, c.position))
         best = max(c.similarity for c in ranked)
         floor = max(cfg.min_similarity, best - cfg.relative_margin)
