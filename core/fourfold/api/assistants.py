@@ -72,7 +72,8 @@ class Assistants:
         """Build every domain's components and load its models in one background thread
         (join it to wait), so the first questions neither wait for them nor load them
         in several threads at once. A domain with a published index also runs one
-        search, which loads the embedder and the retriever's engine. Failures are
+        search, which loads the embedder and the retriever's engine, and gets its
+        answerability decision (calibrating it if needed). Failures are
         logged and left for the first request to report."""
 
         def run() -> None:
@@ -86,6 +87,9 @@ class Assistants:
                         domain.embedder.embed_query("warm up")
                         if domain.index.version is not None:
                             domain.search("warm up", top_k=1)
+                            # The answerability decision of the served version: loaded
+                            # from the state dir, or calibrated now rather than on a question.
+                            domain.trust.for_version(domain.index.version)
                 except Exception as exc:  # reported again, with the plugin's name, on use
                     log.warning("warming up domain '%s' failed: %s", domain.name, exc)
 
