@@ -258,6 +258,15 @@ def ask(
             heading = f" › {c.heading}" if c.heading else ""
             link = f" · {c.url}" if c.url else ""
             console.print(f"[dim][{c.n}] {escape(where)}{escape(heading)}{escape(link)}[/dim]", soft_wrap=True)
+    if answer.refused and answer.related:
+        console.print("\n[dim]Closest passages (related reading, not an answer):[/dim]")
+        for c in answer.related:
+            console.print(f"[dim]  {escape(c.source)}{escape(' › ' + c.heading if c.heading else '')}[/dim]", soft_wrap=True)
+    for s in answer.sentences:
+        if not s.get("text") and s.get("note"):  # removed before anyone saw it
+            err_console.print(f"[yellow]{escape(s['verdict'])} sentence removed:[/yellow] {escape(s['note'])}", soft_wrap=True)
+        elif s.get("verdict") == "replaced":
+            err_console.print(f"[yellow]contradicted sentence replaced by the passage's own:[/yellow] {escape(s.get('note', ''))}", soft_wrap=True)
     if answer.flags:
         err_console.print(f"[yellow]flags:[/yellow] {escape(', '.join(answer.flags))}")
     console.print(f"[dim]{domain.name} {answer.index_version or ''} · {answer.timings.get('total_ms', 0):.0f} ms[/dim]")
