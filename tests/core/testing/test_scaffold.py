@@ -62,7 +62,7 @@ def test_the_project_layout(tmp_path):
     assert files == [".gitignore", "README.md", "pyproject.toml", "src/fourfold_keyword/__init__.py", "src/fourfold_keyword/retriever.py", "tests/test_retriever.py"]
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points.fourfold]\nkeyword = "fourfold_keyword"' in pyproject
-    assert 'FOURFOLD_PLUGIN_API = "1.0"' in (root / "src/fourfold_keyword/__init__.py").read_text()
+    assert 'FOURFOLD_PLUGIN_API = "1.1"' in (root / "src/fourfold_keyword/__init__.py").read_text()
     readme = (root / "README.md").read_text()
     for command in ("python -m pip install -e '.[test]'", "python -m pytest", "python -m build", "python -m twine upload dist/*", "retrieval: {use: keyword"):
         assert command in readme
@@ -88,7 +88,9 @@ def scaffolded(tmp_path_factory) -> dict:
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), *projects],
         check=True, capture_output=True, timeout=300,
     )
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "FOURFOLD_HOME": str(root / "home")}
+    # The checkout's own path stays on PYTHONPATH, so the fourfold under test runs.
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "FOURFOLD_HOME": str(root / "home")}
     return {"root": root, "site": site, "env": env}
 
 
