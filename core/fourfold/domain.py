@@ -23,6 +23,7 @@ from fourfold.components import (
 )
 from fourfold.errors import ComponentError, FourfoldError, ManifestError
 from fourfold.manifest import Manifest, UseBlock, load_manifest
+from fourfold.manifest.loading import format_path
 from fourfold.settings import Settings
 from fourfold.types import Passage, SearchFilters
 
@@ -207,8 +208,6 @@ class Domain:
         }
 
     def _where(self, block: UseBlock) -> str:
-        from fourfold.manifest.loading import format_path
-
         path = next((p for p, b in self.manifest.blocks() if b is block), (block.kind,))
         file = self.manifest.path or "manifest"
         doc = self.manifest._doc

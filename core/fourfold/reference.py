@@ -166,7 +166,7 @@ def _methods(cls: type) -> list[tuple[str, str]]:
 
 
 def _param(p: inspect.Parameter) -> str:
-    text = p.name if p.kind is not p.KEYWORD_ONLY else p.name
+    text = p.name
     if p.default is not inspect.Parameter.empty:
         text += f"={p.default!r}"
     return text

@@ -147,3 +147,46 @@ def test_a_reference_to_a_missing_component_fails_when_built_in_code(host, tmp_p
     else:
         raise AssertionError("a reference to a missing component was built")
 
+
+
+class GeneratorRef(fourfold.ComponentRef):
+    kind = "generator"
+
+
+class DraftingStrategy(fourfold.PromptStrategy):
+    """A prompt strategy that asks a generator of its own for a draft."""
+
+    name = "drafting"
+    uses_retrieval = False
+
+    class Config(fourfold.ComponentConfig):
+        drafter: GeneratorRef = GeneratorRef(use="toy-generator")
+
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self.drafter = context.component(self.config.drafter)
+
+    def build(self, question, passages, history):
+        return fourfold.Prompt(messages=[fourfold.Message("user", question)], question=question)
+
+
+def test_a_reference_to_another_kind_names_it_in_its_class(host, write_manifest, tmp_path):
+    def register_prompt_strategies(register):
+        register(DraftingStrategy)
+
+    mod = types.ModuleType("fourfold_drafting")
+    mod.FOURFOLD_PLUGIN_API = "1.1"
+    mod.register_prompt_strategies = fourfold.hookimpl(register_prompt_strategies)
+    host.register(toy_plugin, name="toy")
+    host.register(mod, name="drafting")
+    (tmp_path / "knowledge").mkdir(exist_ok=True)
+    text = toy_plugin.TOY_MANIFEST.replace("prompt: {use: toy-prompt}", "prompt: {use: drafting, with: {drafter: {use: toy-generator, with: {reply: draft}}}}")
+    path = write_manifest(text)
+    domain = Domain.from_file(path, host)
+    assert domain.prompt_strategy.drafter.name == "toy-generator"
+    assert domain.prompt_strategy.drafter.config.reply == "draft"
+
+    path.write_text(text.replace("reply: draft", "replies: draft"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "replies" in t)
+    assert f"{path}:{line}: prompt.with.drafter.with.replies: unknown key 'replies' (expected one of: reply)" in result.output

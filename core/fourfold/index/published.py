@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fourfold.errors import IndexVersionError
 from fourfold.index.layout import Catalog, IndexLayout
+from fourfold.manifest.loading import component_refs
 
 if TYPE_CHECKING:
     from fourfold.components import IndexStore, Retriever, VersionReader
@@ -313,8 +314,6 @@ def retriever_for(domain: "Domain", name: str) -> "Retriever":
 
 def _wrapped_retriever(domain: "Domain", name: str) -> "Retriever | None":
     """The retriever named ``name`` that the domain's retriever builds on, if any."""
-    from fourfold.manifest.loading import component_refs
-
     config = domain.retriever.config
     pending = [("retriever", config)]
     while pending:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from fourfold.components import Loader
-from fourfold.errors import FourfoldError, KnowledgeError
+from fourfold.errors import FourfoldError, KnowledgeError, ManifestError
 from fourfold.knowledge.scan import HARD_LINK_WARNING
 from fourfold.manifest.models import Limits
 from fourfold.types import LoadedDocument, Section, SourceFile
@@ -70,8 +70,6 @@ def loaders_for(domain: "Domain", source: int | None = None) -> dict[str, Loader
         try:
             config = loader_config(spec.cls, limits, chosen.get(name))
         except ValueError as exc:
-            from fourfold.errors import ManifestError
-
             raise ManifestError([f"{where}.{name}: {exc}"]) from None
         loader = domain.build("loader", name, config)
         for ext in spec.cls.extensions:
@@ -79,8 +77,6 @@ def loaders_for(domain: "Domain", source: int | None = None) -> dict[str, Loader
     if knowledge is not None:
         for name in chosen:
             if name not in specs:
-                from fourfold.errors import ManifestError
-
                 raise ManifestError([f"{where}.{name}: {domain.host.missing_component_message('loader', name)}"])
     with _lock:
         return _loaders.setdefault(domain, {}).setdefault(source, out)

@@ -89,7 +89,10 @@ def rows_domain(host, write_manifest, tmp_path):
     plugin = types.ModuleType("fourfold_rows")
     plugin.FOURFOLD_PLUGIN_API = "1.1"
     plugin.register_loaders = register_loaders
-    plugin.register_embedders = register_embedders
+    embedders = types.ModuleType("fourfold_hashing")
+    embedders.FOURFOLD_PLUGIN_API = "1.1"
+    embedders.register_embedders = register_embedders
+    host.register(embedders, name="hashing", distribution="fourfold-hashing")
     host.register(plugin, name="rows", distribution="fourfold-rows")
     host.plugins["rows"].version = "0.1.0"
     (tmp_path / "faq").mkdir()
@@ -160,6 +163,7 @@ def test_a_new_loader_version_rereads_only_its_files_and_says_so(rows_domain, ho
     host.plugins["rows"].version = "0.2.0"  # the distribution was upgraded
     report = refresh(Domain.from_file(rows_domain, host))
     assert report.reread == {"faq/cats.rows": "loader 'rows' changed (plugin_version 0.1.0 → 0.2.0)"}
+    assert not report.full and report.unchanged == ["docs/dogs.md"]
 
     rows_domain.write_text(MANIFEST.replace("topic: pets", "topic: animals"))
     report = refresh(Domain.from_file(rows_domain, host))
@@ -185,3 +189,16 @@ def test_a_broken_file_does_not_publish_a_new_version_each_time(rows_domain, hos
     report = refresh(domain)
     assert not report.published and "faq/cats.rows" in report.skipped
     assert IndexLayout.for_domain(domain).complete_versions() == [first.version]
+
+
+def test_a_new_embedder_version_embeds_every_chunk_again_and_says_so(rows_domain, host, monkeypatch):
+    rows_domain.write_text(MANIFEST.replace("use: bm25", "use: dense"))
+    first = refresh(Domain.from_file(rows_domain, host))
+    assert first.chunks_embedded == first.chunks_total > 0
+    assert not refresh(Domain.from_file(rows_domain, host)).published  # nothing changed
+
+    monkeypatch.setattr(HashingEmbedder, "version", "2")
+    report = refresh(Domain.from_file(rows_domain, host))
+    assert report.published and report.full
+    assert report.reason == "embedder 'hashing' changed (version - → 2); every chunk is embedded again"
+    assert report.chunks_embedded == report.chunks_total and report.chunks_from_cache == 0

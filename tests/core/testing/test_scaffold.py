@@ -88,7 +88,9 @@ def scaffolded(tmp_path_factory) -> dict:
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), *projects],
         check=True, capture_output=True, timeout=300,
     )
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "FOURFOLD_HOME": str(root / "home")}
+    # The checkout's own path stays on PYTHONPATH, so the fourfold under test runs.
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "FOURFOLD_HOME": str(root / "home")}
     return {"root": root, "site": site, "env": env}
 
 
