@@ -42,6 +42,7 @@ __all__ = [
     "follow_up",
     "task_name_of",
     "send_again",
+    "domain_tasks",
 ]
 
 PENDING_SECONDS = 15 * 60
@@ -421,6 +422,28 @@ def running_tasks(*, settings: Settings | None = None) -> list[TaskInfo]:
         if holder.died_here():
             info.stuck = f"its process {holder.pid} died; the lease is released at the next request or worker start"
         out.append(info)
+    return out
+
+
+def domain_tasks(domain: str, task_name: str = names.REFRESH, *, settings: Settings | None = None) -> dict[str, TaskInfo]:
+    """The tasks of one kind standing for ``domain`` now: ``running`` (holding its
+    lease), ``queued`` (the request waiting in the queue) and ``follow_up`` (the run
+    recorded to follow the running one); each with ``stuck`` set when nothing runs it."""
+    state = open_state(_settings(settings))
+    key = names.lease_key(task_name, domain)
+    out: dict[str, TaskInfo] = {}
+    holder = state.lease(key)
+    if holder is not None:
+        info = task_info(holder.task_id, settings=settings) or TaskInfo(holder.task_id, _KIND_OF[task_name], domain, "running")
+        if holder.died_here():
+            info.stuck = f"its process {holder.pid} died; the lease is released at the next request or worker start"
+        out["running"] = info
+    for role, task_id in (("queued", state.pending(key)), ("follow_up", state.dirty(key))):
+        if task_id is None or (holder is not None and task_id == holder.task_id):
+            continue
+        info = task_info(task_id, settings=settings)
+        if info is not None and not info.finished:
+            out[role] = info
     return out
 
 
