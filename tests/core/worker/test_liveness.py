@@ -8,7 +8,9 @@ processes against the real Redis and the embedded SQLite broker:
 
 Scaled down from the figures they check (5 rounds, 60 s and 120 s outages): 2 rounds,
 and an outage of 4 lease periods with ``FOURFOLD_LEASE_SECONDS=2``, so that each test
-runs in well under a minute. ``tests/benchmarks/bench_liveness.py`` runs the full size.
+runs in well under a minute. ``tests/benchmarks/bench_liveness.py`` runs them at full
+size (``FOURFOLD_LIVENESS_ROUNDS``, ``FOURFOLD_LIVENESS_LEASE_SECONDS``,
+``FOURFOLD_LIVENESS_OUTAGE_SECONDS``); each prints ``FIGURE`` lines with what it measured.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from .test_background_refresh import doc_hashes, lease_pid, own_redis, publishes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROUNDS = 2
+ROUNDS = int(os.environ.get("FOURFOLD_LIVENESS_ROUNDS", "2"))
 RESTART_TARGET_SECONDS = 60  # the change is indexed this soon after the worker restarts
+
+
+def figure(text: str) -> None:
+    print(f"FIGURE {text}", flush=True)
 
 
 def _change_everything(corpus, round_: int) -> str:
@@ -103,6 +109,8 @@ def test_a_killed_worker_main_process_blocks_nothing_and_its_work_is_done_after_
         assert final.state == "succeeded", final
         assert _indexed(broker.home, corpus, added), f"round {round_}: {added} is not in the published version"
         assert took < RESTART_TARGET_SECONDS
+        figure(f"main-process kill, {broker.kind} broker, round {round_ + 1}: indexed {took:.1f}s after the worker restart "
+               f"({'a new request released the dead task' if round_ == 0 else 'requeued by the starting worker'})")
         # `--wait` on the original request follows to the run that did its work.
         assert client.wait(info.id, timeout=5).state == "succeeded"
         if round_ == 1:
@@ -170,6 +178,7 @@ def test_an_edit_made_while_a_refresh_runs_is_indexed_by_one_follow_up_run(broke
         hashes = doc_hashes(broker.home, corpus, after[-1])
         previous = doc_hashes(broker.home, corpus, after[-2])
         assert hashes[edited] != previous[edited], f"round {round_}: the edit to {edited} is not indexed"
+        figure(f"edit during a refresh, {broker.kind} broker, round {round_ + 1}: indexed by follow-up {follow.id}")
 
     # Nothing more is queued once everything is indexed.
     wait_until(lambda: lease_pid(corpus.domain) is None, 30, "the lease to be released")
@@ -189,7 +198,8 @@ def test_a_refresh_rides_out_a_redis_outage_longer_than_its_lease(
     from fourfold import settings
     from fourfold.worker import client
 
-    lease = 2
+    lease = int(os.environ.get("FOURFOLD_LIVENESS_LEASE_SECONDS", "2"))
+    outage = float(os.environ.get("FOURFOLD_LIVENESS_OUTAGE_SECONDS", str(4 * lease)))
     monkeypatch.setenv("FOURFOLD_BROKER_URL", own_redis.url)
     monkeypatch.setenv("FOURFOLD_NAMESPACE", f"fftest-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("FOURFOLD_LEASE_SECONDS", str(lease))
@@ -206,13 +216,16 @@ def test_a_refresh_rides_out_a_redis_outage_longer_than_its_lease(
     _wait_for_stage(corpus.domain, info.id, "embed")
     own_redis.proc.popen.send_signal(getattr(signal, signal_name))  # by PID
     own_redis.proc.popen.wait(timeout=20)
-    time.sleep(4 * lease)  # the lease expires meanwhile; nobody else takes it
+    time.sleep(outage)  # longer than the lease: it expires meanwhile; nobody else takes it
     own_redis.start()
+    back = time.monotonic()
 
-    final = client.wait(info.id, timeout=180)
+    final = client.wait(info.id, timeout=180 + outage)
     assert final.state == "succeeded", f"{final}\n{worker.log_text()[-3000:]}"
     assert _indexed(fourfold_home, corpus, added)
     log = worker.log_text()
     assert "nobody else took it, so it holds it again" in log  # the lease expired during the outage
     assert "taken over" not in log
     assert worker.alive()
+    figure(f"Redis down {outage:.0f}s ({signal_name}, lease {lease}s): the refresh succeeded "
+           f"{time.monotonic() - back:.1f}s after Redis returned, change indexed")
