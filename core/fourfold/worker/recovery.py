@@ -132,9 +132,12 @@ class _BrokerMessages:
         """Delivery tag → (task id, delivered at) of every unacked message."""
         channel = self._kombu()
         client_ = channel.client
-        when = dict(client_.zrange(channel.unacked_index_key, 0, -1, withscores=True))
+        when = dict(client_.zrange(channel.unacked_index_key, 0, -1, withscores=True))  # prefixed by kombu's client
         out = {}
-        for tag, raw in client_.hgetall(channel.unacked_key).items():
+        # kombu's client adds the namespace's key prefix to the commands kombu uses
+        # itself (HGET, HDEL, ZRANGE, …) but not to HGETALL.
+        prefix = getattr(channel, "global_keyprefix", "") or ""
+        for tag, raw in client_.hgetall(prefix + channel.unacked_key).items():
             try:
                 message = json.loads(raw)[0]
                 task_id = message["headers"]["id"]
