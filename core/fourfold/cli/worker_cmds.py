@@ -73,7 +73,7 @@ def _ago(ts: float | None) -> str:
 def _took(info) -> str:
     if info.started_at and info.finished_at:
         return f"{info.finished_at - info.started_at:.1f}s"
-    if info.started_at:
+    if info.started_at and not getattr(info, "stuck", None):  # a stuck task is not running "so far"
         return f"{time.time() - info.started_at:.0f}s so far"
     return "-"
 
