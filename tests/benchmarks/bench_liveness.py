@@ -29,7 +29,9 @@ def run(selection: str, env: dict[str, str]) -> int:
     argv = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", TESTS, "-k", selection]
     done = subprocess.run(argv, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
     for line in done.stdout.splitlines():
-        if line.startswith("FIGURE") or " passed" in line or " failed" in line or line.startswith(("FAILED", "ERROR")):
+        if "FIGURE" in line:  # pytest's progress dots may precede it on the line
+            print(line[line.index("FIGURE"):], flush=True)
+        elif " passed" in line or " failed" in line or line.startswith(("FAILED", "ERROR")):
             print(line, flush=True)
     return done.returncode
 
