@@ -2,7 +2,7 @@
 ``tests/core/worker/test_liveness.py`` with 5 rounds each and Redis outages of 60 s and
 120 s under the default 30 s writer lease.
 
-    python tests/benchmarks/bench_liveness.py [--rounds 5] [--outages 60,120] [--lease 30]
+    python tests/benchmarks/bench_liveness.py [--rounds 5] [--outages 60,120] [--lease 30] [--signals SIGTERM,SIGKILL]
 
 Needs Redis on 127.0.0.1:6379 and ``redis-server`` on the PATH (the outage runs start
 their own). Prints the ``FIGURE`` lines the tests emit, then pytest's summary.
@@ -41,9 +41,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--outages", default="60,120", help="Redis outage lengths in seconds, comma-separated")
     parser.add_argument("--lease", type=int, default=30, help="FOURFOLD_LEASE_SECONDS during the outages")
+    parser.add_argument("--signals", default="SIGTERM,SIGKILL", help="how Redis is stopped for each outage")
     args = parser.parse_args()
-    env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "FOURFOLD_LIVENESS_ROUNDS": str(args.rounds)}
-    status = run("main_process or follow_up", env)
+    env = {
+        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "FOURFOLD_LIVENESS_ROUNDS": str(args.rounds),
+        "FOURFOLD_LIVENESS_SIGNALS": args.signals,
+    }
+    status = run("main_process or follow_up", env) if args.rounds > 0 else 0
     for outage in [float(x) for x in args.outages.split(",") if x.strip()]:
         status |= run(
             "outage",
