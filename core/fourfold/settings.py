@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     visibility_timeout: int | None = Field(
         None,
         ge=1,
-        description="Seconds before Redis hands a task whose worker vanished to another worker. "
+        description="Seconds before Redis hands a task whose worker vanished to another worker, when no "
+        "worker starts meanwhile (a starting worker requeues such tasks at once). "
         "Unset: task_time_limit plus 10 minutes.",
     )
 

@@ -260,8 +260,13 @@ class TaskOut(BaseModel):
     id: str
     name: str
     domain: str
-    state: str = Field(description="queued, running, succeeded, failed, skipped or dead.")
-    existing: bool = Field(False, description="True: a refresh was already queued or running; this is that one.")
+    state: str = Field(
+        description="queued, running, requeued, retrying, succeeded, failed, skipped (covered_by: the follow-up run "
+        "that does its work), released (requeued_as: the task that does its work) or dead."
+    )
+    existing: bool = Field(False, description="True: this task was already queued (or recorded as the follow-up); the request joined it.")
+    follows: str | None = Field(None, description="A follow-up run: it starts when this running task ends, so that what changed meanwhile is indexed.")
+    stuck: str | None = Field(None, description="Why nothing runs this unfinished task (its worker died).")
     progress: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     error: str | None = None

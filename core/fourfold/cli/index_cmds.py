@@ -100,8 +100,9 @@ def status(
 
     domain = _domain(manifest)
     st = index_status(domain)
+    background = _background_tasks(domain.name)
     if as_json:
-        _print_json(st.to_dict())
+        _print_json({**st.to_dict(), "tasks": {k: v.to_dict() for k, v in (background or {}).items()}})
         return
     if st.published is None:
         console.print(f"domain '{domain.name}': no published index; run 'fourfold index build {manifest}'")
@@ -113,6 +114,15 @@ def status(
         )
     if st.writer:
         console.print(f"  [yellow]being refreshed by pid {st.writer.get('pid')} on {st.writer.get('host')} since {st.writer.get('since')}[/yellow]")
+    for role, info in (background or {}).items():
+        label = {"running": "background refresh", "queued": "queued refresh", "follow_up": "follow-up refresh"}[role]
+        if info.stuck:
+            console.print(f"  [red]{label} {info.id} is stuck: {escape(info.stuck)}[/red]")
+        elif role == "follow_up":
+            console.print(f"  [yellow]{label} {info.id} starts when {info.follows or 'the running one'} ends[/yellow]")
+        else:
+            detail = f" ({info.progress.get('stage')} {info.progress.get('done')}/{info.progress.get('total') or '?'})" if info.progress else ""
+            console.print(f"  [yellow]{label} {info.id}: {info.state}{escape(detail)}[/yellow]")
     if st.versions:
         table = Table(title="versions kept", title_justify="left", show_edge=False)
         for col in ("version", "created", "documents", "chunks", ""):
@@ -132,6 +142,24 @@ def status(
             if event.get("event") == "rollback":
                 detail = f"from {event.get('previous')}"
             console.print(f"  {event.get('time')}  {event.get('event'):<9} {event.get('version') or '':<8} {escape(str(detail))}")
+
+
+def _background_tasks(domain: str) -> dict | None:
+    """The background refreshes standing for ``domain`` (running, queued, follow-up),
+    or None when the task state cannot be read (no worker set up, Redis away)."""
+    from fourfold.settings import get_settings
+    from fourfold.worker.app import uses_redis
+
+    settings = get_settings()
+    if not uses_redis(settings) and not (settings.state_dir / "tasks.sqlite").exists():
+        return None  # no worker was ever used here
+    try:
+        from fourfold.worker import client
+
+        return client.domain_tasks(domain)
+    except Exception as exc:
+        err_console.print(f"[dim]background tasks unknown: {type(exc).__name__}[/dim]")
+        return None
 
 
 @index_app.command("rollback")

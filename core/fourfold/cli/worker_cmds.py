@@ -73,7 +73,7 @@ def _ago(ts: float | None) -> str:
 def _took(info) -> str:
     if info.started_at and info.finished_at:
         return f"{info.finished_at - info.started_at:.1f}s"
-    if info.started_at:
+    if info.started_at and not getattr(info, "stuck", None):  # a stuck task is not running "so far"
         return f"{time.time() - info.started_at:.0f}s so far"
     return "-"
 
@@ -223,13 +223,24 @@ def refresh(
 ) -> None:
     """Ask the workers to refresh a domain's knowledge base now.
 
-    If a refresh of the domain is already queued or running, that one is reported (and waited for) instead of starting another. Exit status with --wait: 0 when it succeeded, 1 when it failed or was given up as dead, 2 when --timeout ran out.
+    If a refresh of the domain is already queued, that one is reported (and waited for) instead of starting another. If one is running, one more run is recorded to follow it, so that what changed since it started is indexed too (requests made meanwhile share that follow-up); --wait waits for the follow-up. A queued or running task whose worker died does not stand in the way: it is released and the refresh queued again. Exit status with --wait: 0 when it succeeded, 1 when it failed or was given up as dead, 2 when --timeout ran out.
     """
     from fourfold.worker import client
 
     domain = _domain_name(target)
     info = client.request_refresh(domain, full=full)
-    if info.existing:
+    released = info.extra.get("requeued_from")
+    if released:
+        console.print(f"[yellow]task {released} stood for '{domain}' but its worker died; released it[/yellow]")
+    if info.follows:
+        running = client.task_info(info.follows)
+        progress = f" ({_progress_text(running.progress)})" if running and running.progress else ""
+        console.print(
+            f"a refresh of '{domain}' is running: task {info.follows}{progress}; "
+            + ("this request joins the follow-up run" if info.existing else "a follow-up run is recorded")
+            + f" that starts when it ends: task {info.id}"
+        )
+    elif info.existing:
         console.print(
             f"a refresh of '{domain}' is already {info.state}: task {info.id}"
             + (f" ({_progress_text(info.progress)})" if info.progress else "")
@@ -262,8 +273,10 @@ def _wait_with_progress(info, timeout: float | None):
 
     def update(current) -> None:
         nonlocal bar_id, stage, warned
-        if current.state == "queued":
-            description = "queued, waiting for a worker"
+        if current.state in ("queued", "requeued"):
+            description = f"waiting for task {current.follows} to end" if current.follows and not current.extra.get("dispatched_at") else "queued, waiting for a worker"
+            if current.stuck:
+                description = f"stuck: {current.stuck}"
             if not warned and time.monotonic() - started > 10 and not client.live_workers():
                 err_console.print("[yellow]warning:[/yellow] no worker is running; start one with 'fourfold worker'")
                 warned = True
@@ -284,6 +297,9 @@ def _wait_with_progress(info, timeout: float | None):
             return client.wait(info.id, timeout=timeout, on_update=update)
         except client.WaitTimeout as exc:
             bars.stop()
+            last = client.task_info(info.id)
+            if last is not None and last.stuck:
+                exit_with(f"{exc}: nothing runs it, {last.stuck} (see 'fourfold tasks')", code=2)
             exit_with(f"{exc}; it goes on in the background (see 'fourfold tasks')", code=2)
 
 
@@ -300,7 +316,7 @@ def tasks(
 ) -> None:
     """Show background work: live workers, tasks running (with progress), queued, recent and dead.
 
-    A [bold]dead[/bold] task killed its worker process on every delivery (out of memory, a crash in native code) and was given up after FOURFOLD_MAX_DELIVERIES tries; the domain's published index is unchanged. [bold]skipped[/bold] means another task was already writing that domain and did the work.
+    A [bold]dead[/bold] task killed its worker process on every delivery (out of memory, a crash in native code) and was given up after FOURFOLD_MAX_DELIVERIES tries; the domain's published index is unchanged. [bold]skipped[/bold] means another task was writing that domain; the follow-up run it names does this one's work. [bold]stuck[/bold]: its worker died and nothing runs it; the next request or worker start requeues it ([bold]requeued[/bold]) or, for a request, [bold]released[/bold] it in favour of a new task. [bold]retrying[/bold]: an infrastructure failure (Redis away, a locked database), tried again after a pause.
     """
     from fourfold.worker import client
 
@@ -308,13 +324,15 @@ def tasks(
     running = client.running_tasks()
     recent = client.recent_tasks(limit)
     dead = client.dead_tasks(limit)
-    queued = [t for t in recent if t.state == "queued"]
+    queued = [t for t in recent if t.state in ("queued", "requeued") and not t.stuck]
+    stuck = [t for t in recent if t.stuck] + [t for t in running if t.stuck]
     if as_json:
         print(json.dumps(
             {
                 "workers": workers,
                 "running": [t.to_dict() for t in running],
                 "queued": [t.to_dict() for t in queued],
+                "stuck": [t.to_dict() for t in stuck],
                 "recent": [t.to_dict() for t in recent],
                 "dead": [t.to_dict() for t in dead],
             },
@@ -332,19 +350,37 @@ def tasks(
         for col in ("task", "kind", "domain", "progress", "for", "worker", "delivery"):
             table.add_column(col)
         for t in running:
-            table.add_row(t.id, t.name, t.domain, _progress_text(t.progress), _took(t), t.worker or "-", str(t.deliveries or 1))
+            progress = f"[red]stuck: {escape(t.stuck)}[/red]" if t.stuck else _progress_text(t.progress)
+            if t.state == "retrying":
+                progress = f"[yellow]retrying: {escape(t.error or '')}[/yellow]"
+            table.add_row(t.id, t.name, t.domain, progress, _took(t), t.worker or "-", str(t.deliveries or 1))
         console.print(table)
     else:
         console.print("running: none")
+    for t in stuck:
+        console.print(f"[red]stuck:[/red] {t.name} of '{escape(t.domain)}' (task {t.id}): {escape(t.stuck or '')}")
     table = Table(title="recent", title_justify="left")
     for col in ("task", "kind", "domain", "state", "when", "took", "outcome"):
         table.add_column(col)
-    colours = {"succeeded": "green", "failed": "red", "dead": "red", "running": "cyan", "queued": "yellow", "skipped": "dim"}
+    colours = {
+        "succeeded": "green", "failed": "red", "dead": "red", "running": "cyan", "queued": "yellow", "skipped": "dim",
+        "requeued": "yellow", "retrying": "yellow", "released": "dim", "stuck": "red",
+    }
     for t in recent:
-        when = t.finished_at or t.started_at or t.queued_at
-        outcome = t.error or (f"writer was {t.running}" if t.running else _summary(t.result))
-        colour = colours.get(t.state, "white")
-        table.add_row(t.id, t.name, t.domain, f"[{colour}]{t.state}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
+        when = t.finished_at or t.started_at or t.extra.get("requeued_at") or t.queued_at
+        shown = "stuck" if t.stuck else t.state
+        if t.stuck:
+            outcome = t.stuck
+        elif t.state == "skipped" and t.covered_by:
+            outcome = f"writer was {t.running}; covered by the follow-up {t.covered_by}" if t.running else f"covered by {t.covered_by}"
+        elif t.state in ("queued", "requeued") and t.follows and not t.extra.get("dispatched_at"):
+            outcome = f"follow-up: starts when {t.follows} ends"
+        elif t.state == "requeued":
+            outcome = t.extra.get("note") or "its worker died; back in the queue"
+        else:
+            outcome = t.error or (f"writer was {t.running}" if t.running else _summary(t.result))
+        colour = colours.get(shown, "white")
+        table.add_row(t.id, t.name, t.domain, f"[{colour}]{shown}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
     console.print(table if recent else "recent: none")
     if dead:
         table = Table(title="dead (given up)", title_justify="left")

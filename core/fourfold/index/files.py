@@ -10,7 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["write_atomic", "write_json_atomic", "append_line", "copy_tree", "remove_tree", "fsync_dir"]
+__all__ = ["write_atomic", "write_json_atomic", "append_line", "copy_tree", "remove_tree", "fsync_dir", "describe_os_error"]
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``[Errno 30 EROFS] Read-only file system``: the number, its name and its meaning."""
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, "?")
+    return f"[Errno {exc.errno} {name}] {exc.strerror or os.strerror(exc.errno)}"
 
 
 def fsync_dir(path: Path) -> None:

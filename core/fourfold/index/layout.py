@@ -4,6 +4,7 @@
 
     <state>/domains/<domain>/index/
         CURRENT                 name of the published version ("v000004"), replaced atomically
+        FENCE                   the highest fencing token a background writer published with
         history.jsonl           one JSON line per publish, rollback, refusal or failure
         writer.lock             flock held by the one process that writes
         vectors.sqlite          content-addressed vector cache (embedder id + text hash)
@@ -11,13 +12,17 @@
             catalog.json        documents -> content hash and chunk ids; written last,
                                 so a version folder without it is unfinished
             report.json         what the refresh that built it did
-            PUBLISHED           present once the version has been published
+            PUBLISHED           present once CURRENT has named the version (it was served)
             store/              the retriever store's own folder (a qdrant-edge shard, …)
             .readers            processes serving this version hold a shared flock on it
 
 A version is complete when its ``catalog.json`` exists; only complete versions are ever
-named in ``CURRENT``. Everything else under ``versions/`` is left over from a refresh that
-died and is removed by the next writer.
+named in ``CURRENT``. A version is *published* once ``CURRENT`` has named it; its
+``PUBLISHED`` marker and its ``publish`` line in the history are written right after, and
+the next writer writes them for a version ``CURRENT`` names without them (a crash in
+between). Everything else under ``versions/`` (complete or not), and temporary files
+of atomic writes, are left over from a refresh that died and are removed by the next
+writer.
 """
 
 from __future__ import annotations
@@ -145,6 +150,7 @@ class IndexLayout:
         self.current_file = self.root / "CURRENT"
         self.history_file = self.root / "history.jsonl"
         self.lock_file = self.root / "writer.lock"
+        self.fence_file = self.root / "FENCE"
         self.vector_cache_file = self.root / "vectors.sqlite"
 
     @classmethod
@@ -222,6 +228,29 @@ class IndexLayout:
 
     def write_current(self, name: str) -> None:
         write_atomic(self.current_file, name + "\n")
+
+    def read_fence(self) -> int:
+        """The highest fencing token a background writer published with (0: none)."""
+        try:
+            return int(self.fence_file.read_text(encoding="utf-8").strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError:
+            return 0
+
+    def write_fence(self, token: int) -> None:
+        write_atomic(self.fence_file, f"{int(token)}\n")
+
+    def stray_temporary_files(self) -> list[Path]:
+        """Temporary files of atomic writes (``.CURRENT.*.tmp``, …) that a killed
+        writer left in the index folder and its versions."""
+        found: list[Path] = []
+        for folder in [self.root, *(self.version_dir(n) for n in self.version_names())]:
+            try:
+                found += [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+            except FileNotFoundError:
+                continue
+        return found
 
     # -- history ------------------------------------------------------------------------
 

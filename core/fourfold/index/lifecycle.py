@@ -11,13 +11,31 @@ A refresh builds a new immutable version as a *delta* on the published one:
 4. the store starts the new version as a copy of the closed base version and applies
    only the deletes and upserts; its own optimiser decides whether anything needs
    re-indexing, so a 1% edit costs about 1% of a build;
-5. the version is validated (point count, the manifest's gate), its catalog written
-   (which marks it complete), and it is published by atomically replacing ``CURRENT``;
-6. versions beyond ``keep_versions`` are deleted, never the published one and never one
+5. the version is validated (point count, the manifest's gate) and its catalog written
+   (which marks it complete);
+6. it is published in one atomic step: ``CURRENT`` is replaced (a rename). Only then
+   is the version marked ``PUBLISHED`` and its ``publish`` line appended to the history
+   — both records of a fact that the rename made true;
+7. versions beyond ``keep_versions`` are deleted, never the published one and never one
    a reader still serves.
 
-A crash at any point leaves ``CURRENT`` and the versions it can name untouched; the
-next writer removes whatever the crash left half-built.
+A background writer also passes its fencing token (``fence``): right before the rename
+the token is confirmed to still hold the domain's lease and compared with ``FENCE``, the
+highest token that ever published here; a lower one (a writer whose lease was taken
+over) does not publish.
+
+Crash points and what the next writer finds (it repairs before it builds):
+
+- before the catalog, or after it but before ``CURRENT``: a version that never served;
+  it has no ``PUBLISHED`` marker and is removed. ``CURRENT``, the history and rollback
+  are untouched.
+- after ``CURRENT`` but before the marker or the history line: the version serves; the
+  marker and the ``publish`` line are written (``recovered: true``).
+- while pruning: a version renamed to ``.trash-…`` is removed.
+- in any atomic write: its ``.NAME.*.tmp`` file is removed.
+
+Rollback only ever picks a version that was published (``PUBLISHED``), so never one
+that did not serve.
 """
 
 from __future__ import annotations
@@ -78,6 +96,7 @@ def refresh(
     *,
     full: bool = False,
     wait: bool | float = False,
+    fence: Callable[[], int] | None = None,
 ) -> RefreshReport:
     """Bring ``domain``'s index up to date with its knowledge sources.
 
@@ -87,6 +106,9 @@ def refresh(
         still come from the cache where the text is equal).
     :param wait: when another process is writing this index: False fails at once,
         True waits, a number waits at most that many seconds.
+    :param fence: called right before publishing; returns the writer's fencing token
+        (or raises when the writer lost its lease). A token lower than the highest that
+        published here refuses the publish.
     :returns: the report; ``report.published`` is False when nothing changed.
     :raises IndexVersionError: another writer holds the index, or the new version failed
         validation (the published version is unchanged).
@@ -105,7 +127,7 @@ def refresh(
             )
         lock.acquire()
         locked = True
-        _Refresh(domain, layout, progress, report, full=full).run()
+        _Refresh(domain, layout, progress, report, full=full, fence=fence).run()
     except BaseException as exc:
         report.timings["total"] = time.perf_counter() - started
         report.finished = _now()
@@ -139,7 +161,11 @@ def _same_entries(new: dict[str, DocumentEntry], old: dict[str, DocumentEntry]) 
 
 
 class _Refresh:
-    def __init__(self, domain: "Domain", layout: IndexLayout, progress: Progress, report: RefreshReport, *, full: bool):
+    def __init__(
+        self, domain: "Domain", layout: IndexLayout, progress: Progress, report: RefreshReport, *, full: bool,
+        fence: Callable[[], int] | None = None,
+    ):
+        self.fence = fence
         self.domain = domain
         self.layout = layout
         self.progress = progress
@@ -386,12 +412,20 @@ class _Refresh:
         report.finished = _now()
         layout.write_report(name, report.to_dict())
         layout.write_catalog(catalog)
-        layout.mark_published(name)
+        if self.fence is not None:
+            token = self.fence()
+            highest = layout.read_fence()
+            if token < highest:
+                raise IndexVersionError(
+                    f"domain '{domain.name}': not publishing {name}: a writer with a newer lease (fencing token "
+                    f"{highest}) has published since this one (token {token}) started ({layout.fence_file})"
+                )
+            if token != highest:
+                layout.write_fence(token)
         store.publish(location)
-        layout.write_current(name)
-        layout.append_history(
-            "publish",
-            version=name,
+        layout.write_current(name)  # the one atomic step: from here on the version serves
+        self._record_published(
+            name,
             base=report.base,
             documents=len(entries),
             chunks=report.chunks_total,
@@ -403,6 +437,9 @@ class _Refresh:
         report.timings["total"] = time.perf_counter() - self.started
         report.finished = _now()
         layout.write_report(name, report.to_dict())
+
+    def _record_published(self, name: str, **fields: Any) -> None:
+        _record_published(self.layout, name, **fields)
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -536,20 +573,31 @@ class _Refresh:
         )
 
     def _remove_leftovers(self, store: "IndexStore") -> None:
-        """Delete what a crashed refresh left: unfinished versions, versions completed
-        but never published, half-deleted folders."""
+        """Repair what a crashed refresh left (see the module's crash points): records
+        missing for the published version, versions that never served, half-deleted
+        folders, temporary files."""
         layout = self.layout
-        current = layout.read_current()
-        for name in layout.version_names():
-            if name == current:
-                continue
-            if not layout.is_complete(name) or not layout.was_published(name):
-                log.info("removing unfinished index version %s of %s", name, self.domain.name)
-                self._discard(store, name)
+        current = _record_unrecorded_publish(layout)
+        leftovers = [n for n in layout.version_names() if n != current and (not layout.is_complete(n) or not layout.was_published(n))]
+        if leftovers and current is not None and layout.is_complete(current):
+            # A store that serves through its own pointer (a server alias) may have been
+            # switched to a version that CURRENT never named: point it back first.
+            try:
+                store.publish(layout.store_dir(current))
+            except Exception:
+                log.exception("re-pointing the store of %s at %s failed", self.domain.name, current)
+        for name in leftovers:
+            log.info("removing index version %s of %s, which never served", name, self.domain.name)
+            self._discard(store, name)
         for trash in layout.trash():
             from fourfold.index.files import remove_tree
 
             remove_tree(trash)
+        for tmp in layout.stray_temporary_files():
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
 
     def _discard(self, store: "IndexStore", name: str) -> None:
         try:
@@ -568,6 +616,32 @@ class _Refresh:
                 continue
             if not _delete_if_unread(self.layout, store, name):
                 self.report.warnings.append(f"version {name} is still being served; a later refresh removes it")
+
+
+def _record_published(layout: IndexLayout, name: str, **fields: Any) -> None:
+    """The records of a publish that ``CURRENT`` already made: the version's marker
+    (rollback chooses among marked versions) and the history line."""
+    layout.mark_published(name)
+    layout.append_history("publish", version=name, **fields)
+
+
+def _record_unrecorded_publish(layout: IndexLayout) -> str | None:
+    """Write the records of a publish whose writer died right after replacing
+    ``CURRENT`` (see the crash points above). Returns the published version."""
+    current = layout.read_current()
+    if current is None or not layout.is_complete(current):
+        return current
+    served = [e.get("version") for e in layout.history() if e.get("event") in ("publish", "rollback")]
+    if not served or served[-1] != current:
+        log.warning("index version %s of %s serves but its publish was not recorded; recording it", current, layout.domain)
+        catalog = layout.read_catalog(current)
+        layout.append_history(
+            "publish", version=current, base=catalog.base, documents=len(catalog.documents), chunks=catalog.chunk_count,
+            recovered=True,
+        )
+    if not layout.was_published(current):
+        layout.mark_published(current)
+    return current
 
 
 def _delete_if_unread(layout: IndexLayout, store: "IndexStore", name: str) -> bool:
@@ -595,7 +669,7 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
     """
     layout = IndexLayout.for_domain(domain)
     with WriterLock(layout.lock_file, domain.name, wait=wait):
-        current = layout.read_current()
+        current = _record_unrecorded_publish(layout)
         complete = layout.complete_versions()
         if to is None:
             if current is None:
@@ -610,8 +684,14 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
             target = older[-1]
         else:
             target = to.strip()
-            if target not in complete:
-                kept = ", ".join(complete) or "none"
+            served = [v for v in complete if layout.was_published(v)]
+            if target not in served:
+                kept = ", ".join(served) or "none"
+                if target in complete:
+                    raise IndexVersionError(
+                        f"domain '{domain.name}': index version '{target}' never served (a refresh stopped before "
+                        f"publishing it); roll back to one that did (kept: {kept})"
+                    )
                 raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
         catalog = layout.read_catalog(target)
         store = domain.retriever.open_store()

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from fourfold.errors import IndexVersionError
+from fourfold.index.files import describe_os_error
 
 __all__ = ["WriterLock"]
+
 
 
 class WriterLock:
@@ -45,8 +47,14 @@ class WriterLock:
             return None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexVersionError(
+                f"{exc.filename or self.path}: cannot open the writer lock of domain '{self.domain}': "
+                f"{describe_os_error(exc)}"
+            ) from None
         deadline = None if self.wait is True else time.monotonic() + float(self.wait or 0)
         try:
             while True:
@@ -66,8 +74,14 @@ class WriterLock:
             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:4])),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise IndexVersionError(
+                f"{self.path}: cannot write the writer lock of domain '{self.domain}': {describe_os_error(exc)}"
+            ) from None
         self._fd = fd
 
     def release(self) -> None:

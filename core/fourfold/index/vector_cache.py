@@ -7,6 +7,8 @@ embedded again. Work is committed per batch: a killed refresh keeps what it embe
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from fourfold.errors import IndexVersionError
+from fourfold.index.files import describe_os_error
 from fourfold.types import content_hash
 
 if TYPE_CHECKING:
@@ -39,12 +43,32 @@ class VectorCache:
         self.path = Path(path)
         self.model_id = model_id
         self.dimension = dimension
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            # No WAL: its shared-memory file is mapped into the process, and a state dir
+            # that turns read-only (or full) under a mapping kills the process with
+            # SIGBUS. A rollback journal fails with an error instead.
+            self._db.execute("PRAGMA journal_mode=DELETE")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error("cannot open", exc) from None
+
+    def _error(self, doing: str, exc: BaseException) -> IndexVersionError:
+        if isinstance(exc, OSError):
+            detail = describe_os_error(exc)
+        else:
+            code = getattr(exc, "sqlite_errorname", None)
+            detail = f"{type(exc).__name__}: {exc}" + (f" ({code})" if code else "")
+            try:
+                os.stat(self.path.parent)
+                if not os.access(self.path.parent, os.W_OK):
+                    detail += f"; {describe_os_error(OSError(errno.EACCES, os.strerror(errno.EACCES)))} on {self.path.parent}"
+            except OSError as missing:
+                detail += f"; {describe_os_error(missing)} on {self.path.parent}"
+        return IndexVersionError(f"{self.path}: {doing} the vector cache: {detail}")
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached vectors among ``hashes``."""
@@ -67,13 +91,17 @@ class VectorCache:
         """Store vectors (row i for ``hashes[i]``) in one transaction."""
         rows = [(self.model_id, h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO vectors (model, hash, vector) VALUES (?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("INSERT OR REPLACE INTO vectors (model, hash, vector) VALUES (?, ?, ?)", rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except (OSError, sqlite3.Error) as exc:
+                raise self._error("cannot write to", exc) from None
 
     def count(self) -> int:
         with self._lock:

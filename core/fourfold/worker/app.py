@@ -56,7 +56,9 @@ def result_backend_url(settings: Settings) -> str:
 def visibility_timeout(settings: Settings) -> int:
     """Seconds after which Redis re-delivers a task that was never acknowledged.
 
-    Longer than the hard time limit, so a task that is merely slow is not run twice.
+    Longer than the hard time limit, so a task that is merely slow is not run twice. It
+    is a last resort: a worker that starts requeues the tasks of dead workers at once
+    (:mod:`fourfold.worker.recovery`).
     """
     return settings.visibility_timeout or settings.task_time_limit + 600
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from fourfold.errors import FourfoldError
 from fourfold.settings import Settings, get_settings
 from fourfold.worker import names
-from fourfold.worker.state import FINAL_STATES, open_state
+from fourfold.worker.state import FINAL_STATES, IN_FLIGHT_STATES, WorkerState, open_state, worker_alive
 
 __all__ = [
     "TaskInfo",
@@ -37,24 +37,55 @@ __all__ = [
     "wait",
     "WaitTimeout",
     "FINAL_STATES",
+    "delivery_alive",
+    "dispatch_follow_up",
+    "follow_up",
+    "task_name_of",
+    "send_again",
+    "domain_tasks",
 ]
 
 PENDING_SECONDS = 15 * 60
 """How long a queued request stands for its domain. A request whose message was lost
 (e.g. a broker restarted without persistence) stops blocking new requests after this."""
 
+FOLLOW_UP_SECONDS = 24 * 3600
+"""How long a recorded follow-up waits for the run it follows before it is forgotten."""
+
 _KIND_OF = {names.REFRESH: "refresh", names.TRAIN: "train", names.FINE_TUNE: "fine-tune"}
+_NAME_OF = {v: k for k, v in _KIND_OF.items()}
+
+
+def task_name_of(record: dict) -> str:
+    """The task name (:mod:`fourfold.worker.names`) a task record is of."""
+    return _NAME_OF.get(record.get("name") or "refresh", names.REFRESH)
+
+
+def _kwargs_of(record: dict) -> dict:
+    """The task's keyword arguments as recorded (flags and artifact names only)."""
+    kwargs = record.get("kwargs")
+    if isinstance(kwargs, dict):
+        return kwargs
+    if record.get("name") in (None, "refresh"):
+        return {"full": bool(record.get("full"))}
+    return {"force": bool(record.get("force"))}
 
 
 @dataclass
 class TaskInfo:
     """One background task as the shared state knows it.
 
-    :ivar state: ``queued``, ``running``, ``succeeded``, ``failed``, ``skipped`` (another
-        task was already writing the domain; see ``running``) or ``dead`` (given up after
-        its worker died on every delivery).
+    :ivar state: ``queued``, ``running``, ``requeued`` (its worker died; handed to the
+        queue again), ``retrying`` (an infrastructure failure; tried again after a
+        pause), ``succeeded``, ``failed``, ``skipped`` (another task was writing the
+        domain; ``covered_by`` names the follow-up run that does this one's work),
+        ``released`` (its worker died and ``requeued_as`` does its work) or ``dead``
+        (given up after its worker died on every delivery).
     :ivar existing: True when a request returned a task that was already queued or
         running for the domain instead of starting another.
+    :ivar follows: a follow-up run waits for this task to finish, then runs.
+    :ivar stuck: why nothing runs this task although it is not finished (its worker
+        died and no worker has started since to requeue it).
     :ivar progress: ``{"stage", "done", "total", …}`` while it runs.
     :ivar result: counts and version names once it succeeded.
     """
@@ -68,6 +99,10 @@ class TaskInfo:
     result: dict | None = None
     error: str | None = None
     running: str | None = None
+    follows: str | None = None
+    covered_by: str | None = None
+    requeued_as: str | None = None
+    stuck: str | None = None
     deliveries: int = 0
     worker: str | None = None
     queued_at: float | None = None
@@ -132,32 +167,52 @@ def request_task(
     task_name: str, domain: str, *, kwargs: dict | None = None, settings: Settings | None = None
 ) -> TaskInfo:
     """Queue task ``task_name`` (one of :mod:`fourfold.worker.names`) for ``domain``,
-    or return the task already queued or running for the domain.
+    or return the task already queued for the domain.
+
+    While a task of the same kind writes the domain, the request is recorded as a
+    *follow-up*: one more run starts when the running one ends, so what changed since
+    it started is not lost. Requests made meanwhile share that follow-up (coalesced).
+
+    A queued or running task whose worker died stands in nobody's way: it is released
+    (``requeued_as`` names the new task) and the work queued again.
 
     Refreshes and training stages of a domain hold separate leases
     (:func:`fourfold.worker.names.lease_key`): a training request while a refresh runs
-    is queued, a second refresh is not.
+    is queued, not deferred.
     """
     settings = _settings(settings)
     if task_name not in names.TASK_NAMES:
         raise FourfoldError(f"unknown task '{task_name}'; expected one of {', '.join(names.TASK_NAMES)}")
+    kwargs = dict(kwargs or {})
     state = open_state(settings)
     key = names.lease_key(task_name, domain)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         holder = state.lease(key)
-        if holder is not None and not holder.died_here():
+        if holder is not None and holder.died_here():
+            # Its process is gone: nobody renews it, so it goes now, not when it expires.
+            state.release_lease(key, holder.token)
+            continue
+        if holder is not None:
             rec = state.task(holder.task_id)
             if rec is not None and rec.get("state") in FINAL_STATES:
                 time.sleep(0.05)  # it has finished and is letting go of the lease
                 continue
-            return _existing(state, holder.task_id, key, "running")
+            return follow_up(state, task_name, key, domain, kwargs, holder.task_id, settings=settings)
+        if state.dirty(key) is not None:
+            # A follow-up whose writer ended without handing it over (its worker died).
+            sent = dispatch_follow_up(state, key, settings=settings)
+            if sent is not None:
+                return _existing(state, sent, key, "queued")
+            continue
         current = state.pending(key)
-        stale = None
+        stale = released = None
         if current is not None:
             rec = state.task(current)
             if rec is not None and rec.get("state") not in FINAL_STATES:
-                return _existing(state, current, key, rec.get("state") or "queued")
+                if delivery_alive(state, rec, key, current):
+                    return _existing(state, current, key, rec.get("state") or "queued")
+                released = current
             stale = current
         task_id = str(uuid.uuid4())
         record = {
@@ -165,22 +220,157 @@ def request_task(
             "domain": domain,
             "state": "queued",
             "queued_at": time.time(),
-            **{k: v for k, v in (kwargs or {}).items() if isinstance(v, (bool, int, float))},
+            "kwargs": kwargs,
+            **{k: v for k, v in kwargs.items() if isinstance(v, (bool, int, float))},
         }
+        if released:
+            record["requeued_from"] = released
         state.update_task(task_id, **record)
         if state.claim_pending(key, task_id, PENDING_SECONDS, replace=stale) is not None:
             state.update_task(task_id, state="skipped", finished_at=time.time(), error="superseded by a request made at the same time")
             continue  # someone queued one at the same moment: return theirs
-        from fourfold.worker.app import get_app
-
+        if released:
+            _release(state, released, task_id)
         try:
-            get_app(settings).send_task(task_name, args=[domain], kwargs=kwargs or {}, task_id=task_id)
+            _send(task_name, domain, kwargs, task_id, settings)
         except Exception as exc:
             state.clear_pending(key, task_id)
             state.update_task(task_id, state="failed", finished_at=time.time(), error=f"could not be queued: {type(exc).__name__}")
             raise FourfoldError(f"cannot queue a {_KIND_OF[task_name]} of domain '{domain}': the broker said {type(exc).__name__}: {exc}") from None
         return TaskInfo.from_record({**record, "id": task_id})
     raise FourfoldError(f"cannot queue a {_KIND_OF[task_name]} of domain '{domain}': requests keep colliding")
+
+
+def _send(task_name: str, domain: str, kwargs: dict, task_id: str, settings: Settings, app=None) -> None:
+    if app is None:
+        from fourfold.worker.app import get_app  # Celery is imported only to send
+
+        app = get_app(settings)
+    app.send_task(task_name, args=[domain], kwargs=kwargs, task_id=task_id)
+
+
+def send_again(record: dict, task_id: str, *, settings: Settings | None = None, app=None) -> None:
+    """Send task ``task_id`` again, as its record describes it (its message was lost)."""
+    _send(task_name_of(record), record.get("domain") or "", _kwargs_of(record), task_id, _settings(settings), app)
+
+
+def _release(state: WorkerState, task_id: str, requeued_as: str) -> None:
+    rec = state.task(task_id) or {}
+    node = rec.get("delivered_to")
+    why = f"its worker {node} died" if node else "no worker runs it"
+    state.update_task(
+        task_id, state="released", finished_at=time.time(), requeued_as=requeued_as,
+        error=f"released: {why}; its work was queued again as task {requeued_as}",
+    )
+
+
+def delivery_alive(state: WorkerState, record: dict, key: str, task_id: str, workers: dict | None = None) -> bool:
+    """Whether something still runs (or will run) the unfinished task ``task_id``.
+
+    Decided by heartbeats, never by the record's age: the domain's lease held by a live
+    process for this task, or the worker it was delivered to still announcing itself.
+    A task never delivered waits in the queue, which is alive as long as the broker is.
+    """
+    holder = state.lease(key)
+    if holder is not None and holder.task_id == task_id:
+        return not holder.died_here()
+    node = record.get("delivered_to")
+    if not node:
+        # Never taken by a worker (queued, or requeued after its worker died); a record
+        # that says running always names its worker.
+        return record.get("state") != "running"
+    workers = state.workers() if workers is None else workers
+    return worker_alive(workers.get(node))
+
+
+def stuck_reason(state: WorkerState, record: dict, workers: dict | None = None) -> str | None:
+    """Why nothing runs an unfinished task, or None when something does."""
+    if record.get("state") not in IN_FLIGHT_STATES:
+        return None
+    key = names.lease_key(task_name_of(record), record.get("domain") or "")
+    if delivery_alive(state, record, key, record["id"], workers):
+        return None
+    node = record.get("delivered_to")
+    return (f"its worker {node} died" if node else "its worker died") + "; the next request or worker start requeues it"
+
+
+def follow_up(
+    state: WorkerState, task_name: str, key: str, domain: str, kwargs: dict, running: str,
+    *, settings: Settings | None = None, app=None,
+) -> TaskInfo:
+    """Record that ``domain`` must be written once more after task ``running``: the
+    follow-up recorded already (coalesced), or a new one. Returned as the task that
+    covers the request.
+    """
+    settings = _settings(settings)
+    for _ in range(5):
+        current = state.dirty(key)
+        if current is not None:
+            rec = state.task(current)
+            if rec is not None and rec.get("state") not in FINAL_STATES:
+                wanted = {**_kwargs_of(rec)}
+                for flag in ("full", "force"):  # one run that does what every request asked
+                    if kwargs.get(flag) and not wanted.get(flag):
+                        wanted[flag] = True
+                if wanted != _kwargs_of(rec):
+                    state.update_task(current, kwargs=wanted, **{k: v for k, v in wanted.items() if isinstance(v, bool)})
+                return _existing(state, current, key, "queued")
+            state.take_dirty(key)  # finished or forgotten: make room
+            continue
+        task_id = str(uuid.uuid4())
+        record = {
+            "name": _KIND_OF[task_name],
+            "domain": domain,
+            "state": "queued",
+            "queued_at": time.time(),
+            "follows": running,
+            "kwargs": kwargs,
+            **{k: v for k, v in kwargs.items() if isinstance(v, (bool, int, float))},
+        }
+        state.update_task(task_id, **record)
+        if state.mark_dirty(key, task_id, FOLLOW_UP_SECONDS) is not None:
+            state.update_task(task_id, state="skipped", finished_at=time.time(), error="joined a follow-up recorded at the same time")
+            continue
+        # The writer may have ended between our look at its lease and the mark; then
+        # nobody would hand the follow-up over. Whoever takes it first sends it.
+        holder = state.lease(key)
+        if holder is None or holder.died_here():
+            dispatch_follow_up(state, key, settings=settings, app=app)
+        return TaskInfo.from_record({**(state.task(task_id) or record), "id": task_id})
+    raise FourfoldError(f"cannot record a follow-up {_KIND_OF[task_name]} of domain '{domain}': requests keep colliding")
+
+
+def dispatch_follow_up(state: WorkerState, key: str, *, settings: Settings | None = None, app=None) -> str | None:
+    """Queue the follow-up recorded for ``key``, if any (exactly one caller does).
+
+    Called by the task that held the lease when it ends, and by whoever finds a
+    follow-up whose writer is gone. When another request was queued meanwhile, that one
+    covers the follow-up.
+
+    :returns: the id of the task that now covers the follow-up, or None.
+    """
+    settings = _settings(settings)
+    task_id = state.take_dirty(key)
+    if task_id is None:
+        return None
+    rec = state.task(task_id)
+    if rec is None or rec.get("state") in FINAL_STATES:
+        return None
+    other = state.claim_pending(key, task_id, PENDING_SECONDS)
+    if other is not None and other != task_id:
+        orec = state.task(other)
+        if orec is not None and orec.get("state") not in FINAL_STATES and delivery_alive(state, orec, key, other):
+            state.update_task(task_id, state="skipped", covered_by=other, finished_at=time.time())
+            return other
+        state.claim_pending(key, task_id, PENDING_SECONDS, replace=other)
+    try:
+        _send(task_name_of(rec), rec.get("domain") or _domain_of(key), _kwargs_of(rec), task_id, settings, app)
+    except Exception:
+        state.clear_pending(key, task_id)
+        state.mark_dirty(key, task_id, FOLLOW_UP_SECONDS)  # the next request or worker start sends it
+        raise
+    state.update_task(task_id, dispatched_at=time.time())
+    return task_id
 
 
 def _domain_of(key: str) -> str:
@@ -207,9 +397,10 @@ def task_info(task_id: str, *, settings: Settings | None = None) -> TaskInfo | N
     if rec is None:
         return None
     info = TaskInfo.from_record(rec)
-    if info.state == "running":
-        kind = {v: k for k, v in _KIND_OF.items()}.get(info.name, names.REFRESH)
-        info.progress = _progress_of(state, names.lease_key(kind, info.domain), task_id)
+    if info.state in ("running", "retrying"):
+        info.progress = _progress_of(state, names.lease_key(task_name_of(rec), info.domain), task_id)
+    if info.state in IN_FLIGHT_STATES:
+        info.stuck = stuck_reason(state, rec)
     return info
 
 
@@ -225,16 +416,50 @@ def running_tasks(*, settings: Settings | None = None) -> list[TaskInfo]:
     out = []
     for key, holder in sorted(state.leases().items()):
         rec = state.task(holder.task_id) or {"name": "refresh", "domain": _domain_of(key), "state": "running"}
-        info = TaskInfo.from_record({**rec, "id": holder.task_id, "state": "running"})
+        info = TaskInfo.from_record({**rec, "id": holder.task_id, "state": rec.get("state") if rec.get("state") == "retrying" else "running"})
         info.worker = info.worker or f"{holder.host}:{holder.pid}"
         info.progress = _progress_of(state, key, holder.task_id)
+        if holder.died_here():
+            info.stuck = f"its process {holder.pid} died; the lease is released at the next request or worker start"
         out.append(info)
     return out
 
 
+def domain_tasks(domain: str, task_name: str = names.REFRESH, *, settings: Settings | None = None) -> dict[str, TaskInfo]:
+    """The tasks of one kind standing for ``domain`` now: ``running`` (holding its
+    lease), ``queued`` (the request waiting in the queue) and ``follow_up`` (the run
+    recorded to follow the running one); each with ``stuck`` set when nothing runs it."""
+    state = open_state(_settings(settings))
+    key = names.lease_key(task_name, domain)
+    out: dict[str, TaskInfo] = {}
+    holder = state.lease(key)
+    if holder is not None:
+        info = task_info(holder.task_id, settings=settings) or TaskInfo(holder.task_id, _KIND_OF[task_name], domain, "running")
+        if holder.died_here():
+            info.stuck = f"its process {holder.pid} died; the lease is released at the next request or worker start"
+        out["running"] = info
+    for role, task_id in (("queued", state.pending(key)), ("follow_up", state.dirty(key))):
+        if task_id is None or (holder is not None and task_id == holder.task_id):
+            continue
+        info = task_info(task_id, settings=settings)
+        if info is not None and not info.finished:
+            out[role] = info
+    return out
+
+
 def recent_tasks(limit: int = 20, *, settings: Settings | None = None) -> list[TaskInfo]:
-    """The newest task records (queued, running and finished), newest first."""
-    return [TaskInfo.from_record(r) for r in open_state(_settings(settings)).recent_tasks(limit)]
+    """The newest task records (queued, running and finished), newest first. An
+    unfinished task that nothing runs any more carries the reason in ``stuck``."""
+    state = open_state(_settings(settings))
+    workers = None
+    out = []
+    for rec in state.recent_tasks(limit):
+        info = TaskInfo.from_record(rec)
+        if info.state in IN_FLIGHT_STATES:
+            workers = state.workers() if workers is None else workers
+            info.stuck = stuck_reason(state, rec, workers)
+        out.append(info)
+    return out
 
 
 def dead_tasks(limit: int = 20, *, settings: Settings | None = None) -> list[TaskInfo]:
@@ -258,8 +483,9 @@ def wait(
     """Wait until ``task_id`` finished and return its final record.
 
     A task that was ``skipped`` because another task was writing the domain is followed
-    to that task: the outcome returned is the writer's (``extra["followed"]`` lists the
-    ids followed).
+    to the run that covers it (the follow-up, or else the writer), and a task
+    ``released`` after its worker died to the task its work was queued as: the outcome
+    returned is theirs (``extra["followed"]`` lists the ids followed).
 
     :raises WaitTimeout: after ``timeout`` seconds (None: no limit).
     """
@@ -277,9 +503,14 @@ def wait(
         if info is not None:
             if on_update is not None:
                 on_update(info)
-            if info.state == "skipped" and info.running and info.running not in followed and info.running != current:
+            successor = None
+            if info.state == "skipped":
+                successor = info.covered_by or info.running
+            elif info.state == "released":
+                successor = info.requeued_as
+            if successor and successor not in followed and successor != current:
                 followed.append(current)
-                current = info.running
+                current = successor
                 continue
             if info.finished:
                 if followed:

@@ -1,5 +1,8 @@
 """Workers announce themselves in the shared state, so ``fourfold tasks`` can list
-them and ``fourfold refresh --wait`` can say when no worker is running."""
+them, ``fourfold refresh --wait`` can say when no worker is running, and a task whose
+worker died is recognised as such (by the worker's process id and start time, and by
+its record expiring three heartbeats after the last). When a worker is ready it
+requeues what dead workers left (:mod:`fourfold.worker.recovery`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from fourfold.settings import Settings
-from fourfold.worker.state import open_state
+from fourfold.worker.recovery import recover_dead_workers
+from fourfold.worker.state import process_started, open_state
 
 __all__ = ["announce_worker", "HEARTBEAT_SECONDS"]
 
@@ -31,16 +35,26 @@ def announce_worker(app: Celery, settings: Settings, *, queues: list[str], concu
         "concurrency": concurrency,
         "pool": pool,
         "started_at": time.time(),
+        "pid_started": process_started(os.getpid()),
     }
 
     def beat(node: str) -> None:
         state = open_state(settings)
+        recovered = False
         while True:
             try:
-                state.worker_seen(node, info, HEARTBEAT_SECONDS * 3)
+                state.worker_seen(node, {**info, "seen_at": time.time()}, HEARTBEAT_SECONDS * 3)
             except Exception as exc:  # the broker's Redis restarting: try again later
                 log.warning("cannot record worker %s as alive: %s", node, type(exc).__name__)
-            if stop.wait(HEARTBEAT_SECONDS):
+            if not recovered:
+                # Once this worker is on record (so it is not mistaken for a dead one).
+                try:
+                    for action in recover_dead_workers(app, settings, node=node):
+                        log.info("recovered: task %s of %s: %s", action["task"], action["domain"], action["action"])
+                    recovered = True
+                except Exception as exc:
+                    log.warning("cannot requeue the work of dead workers yet (%s: %s); trying again", type(exc).__name__, exc)
+            if stop.wait(HEARTBEAT_SECONDS if recovered else 1.0):
                 return
 
     @worker_ready.connect(weak=False)

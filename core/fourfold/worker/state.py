@@ -30,11 +30,19 @@ __all__ = [
     "SqliteState",
     "open_state",
     "FINAL_STATES",
+    "IN_FLIGHT_STATES",
     "RECORD_SECONDS",
+    "process_alive",
+    "process_started",
+    "worker_alive",
 ]
 
-FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead"})
-"""Task states after which nothing more happens to a task."""
+FINAL_STATES = frozenset({"succeeded", "failed", "skipped", "dead", "released"})
+"""Task states after which nothing more happens to a task. ``released``: its worker
+died and a newer request took over its work (see the record's ``requeued_as``)."""
+
+IN_FLIGHT_STATES = frozenset({"queued", "running", "requeued", "retrying"})
+"""States of a task that is waiting for, or doing, its work."""
 
 RECORD_SECONDS = 7 * 24 * 3600  # how long task records and delivery counts are kept
 _MAX_LISTED = 1000  # newest task records kept in the recent / dead listings
@@ -44,13 +52,52 @@ def _now() -> float:
     return time.time()
 
 
-def _process_started(pid: int) -> float | None:
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None."""
     try:
         import psutil
 
         return psutil.Process(pid).create_time()
     except Exception:
         return None
+
+
+def process_alive(host: str | None, pid: int | None, started: float | None) -> bool | None:
+    """Whether process ``pid`` (started at ``started``) still runs on ``host``.
+
+    :returns: True or False for a process on this machine; None for one on another
+        machine (only its renewals, i.e. an expiry, can tell).
+    """
+    if host != socket.gethostname() or not pid:
+        return None
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) <= 0.01
+    except Exception:  # NoSuchProcess, or psutil missing: fall back to a signal probe
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def worker_alive(info: dict | None) -> bool:
+    """Whether the worker whose heartbeat record is ``info`` still runs.
+
+    A worker that stopped renewing its record (killed, machine gone) has none: its
+    record expires three heartbeats after the last. One on this machine is also checked
+    by its main process's id and start time, so a worker killed a moment ago counts as
+    dead at once.
+    """
+    if not info:
+        return False
+    return process_alive(info.get("host"), info.get("pid"), info.get("pid_started")) is not False
 
 
 @dataclass(frozen=True)
@@ -63,18 +110,22 @@ class LeaseHolder:
     pid: int
     pid_started: float | None
     acquired_at: float
+    node: str | None = None  # the worker (Celery node name) whose child runs it
+    fence: int = 0  # fencing token: higher for every later holder of the same lease
 
     @classmethod
-    def for_this_process(cls, task_id: str) -> "LeaseHolder":
+    def for_this_process(cls, task_id: str, *, node: str | None = None, fence: int = 0) -> "LeaseHolder":
         pid = os.getpid()
-        return cls(uuid.uuid4().hex, task_id, socket.gethostname(), pid, _process_started(pid), _now())
+        return cls(uuid.uuid4().hex, task_id, socket.gethostname(), pid, process_started(pid), _now(), node, fence)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "LeaseHolder":
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def died_here(self) -> bool:
         """True when the holder ran on this machine and its process is gone.
@@ -83,23 +134,7 @@ class LeaseHolder:
         killed, instead of waiting for the lease to expire. Holders on other machines
         are only ever replaced by expiry.
         """
-        if self.host != socket.gethostname():
-            return False
-        try:
-            import psutil
-
-            proc = psutil.Process(self.pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-            return self.pid_started is not None and abs(proc.create_time() - self.pid_started) > 0.01
-        except Exception:  # NoSuchProcess, or psutil missing: fall back to a signal probe
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-            return False
+        return process_alive(self.host, self.pid, self.pid_started) is False
 
 
 class WorkerState(ABC):
@@ -129,6 +164,36 @@ class WorkerState(ABC):
     @abstractmethod
     def leases(self) -> dict[str, LeaseHolder]:
         """Every held lease by domain."""
+
+    @abstractmethod
+    def next_fence(self, domain: str, at_least: int = 0) -> int:
+        """A fencing token for ``domain``'s lease, higher than every one issued before
+        (Redis ``INCR``) and than ``at_least``: a new holder takes one, and publishing
+        refuses a token lower than one that already published. ``at_least`` (the token
+        the index last published with) keeps tokens rising after a Redis that lost its
+        data."""
+
+    # -- follow-up runs: requests that arrived while the domain was being written ------
+
+    @abstractmethod
+    def mark_dirty(self, domain: str, task_id: str, ttl: float) -> str | None:
+        """Record ``task_id`` as the run to follow the one writing ``domain`` now,
+        unless one is recorded.
+
+        :returns: None when recorded; otherwise the follow-up already recorded.
+        """
+
+    @abstractmethod
+    def dirty(self, domain: str) -> str | None:
+        """The follow-up recorded for ``domain``."""
+
+    @abstractmethod
+    def take_dirty(self, domain: str) -> str | None:
+        """Remove and return ``domain``'s follow-up (one caller gets it)."""
+
+    @abstractmethod
+    def dirty_domains(self) -> dict[str, str]:
+        """Every recorded follow-up by domain."""
 
     # -- requests waiting in the queue -----------------------------------------------
 
@@ -229,6 +294,15 @@ _DELETE_PROGRESS_IF = (
 )
 
 
+_NEXT_FENCE = """
+local n = redis.call('incr', KEYS[1])
+local floor = tonumber(ARGV[1])
+if n <= floor then n = floor + 1 redis.call('set', KEYS[1], n) end
+return n
+"""
+_TAKE = "local v = redis.call('get', KEYS[1]) if v then redis.call('del', KEYS[1]) end return v"
+
+
 class RedisState(WorkerState):
     """State in Redis, under keys ``<namespace>:lease:<domain>``, ``…:task:<id>`` etc."""
 
@@ -255,6 +329,8 @@ class RedisState(WorkerState):
         self._claim = self.redis.register_script(_CLAIM)
         self._delete_if = self.redis.register_script(_DELETE_IF)
         self._delete_progress_if = self.redis.register_script(_DELETE_PROGRESS_IF)
+        self._take = self.redis.register_script(_TAKE)
+        self._next_fence = self.redis.register_script(_NEXT_FENCE)
 
     def describe(self) -> str:
         return f"Redis ({self.ns}:*)"
@@ -289,6 +365,29 @@ class RedisState(WorkerState):
             value = self.redis.get(key)
             if value:
                 out[key[len(prefix):]] = LeaseHolder.from_json(value)
+        return out
+
+    def next_fence(self, domain, at_least=0):
+        return int(self._next_fence(keys=[self._k("fence", domain)], args=[int(at_least)]))
+
+    def mark_dirty(self, domain, task_id, ttl):
+        if self.redis.set(self._k("dirty", domain), task_id, nx=True, px=int(ttl * 1000)):
+            return None
+        return self.redis.get(self._k("dirty", domain)) or self.mark_dirty(domain, task_id, ttl)
+
+    def dirty(self, domain):
+        return self.redis.get(self._k("dirty", domain))
+
+    def take_dirty(self, domain):
+        return self._take(keys=[self._k("dirty", domain)]) or None
+
+    def dirty_domains(self):
+        out = {}
+        prefix = self._k("dirty", "")
+        for key in self.redis.scan_iter(match=prefix + "*", count=200):
+            value = self.redis.get(key)
+            if value:
+                out[key[len(prefix):]] = value
         return out
 
     def claim_pending(self, domain, task_id, ttl, replace=None):
@@ -383,6 +482,8 @@ CREATE TABLE IF NOT EXISTS deliveries (task_id TEXT PRIMARY KEY, n INTEGER NOT N
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL, dead REAL);
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (updated);
 CREATE TABLE IF NOT EXISTS workers (node TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fences (domain TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dirty (domain TEXT PRIMARY KEY, task_id TEXT NOT NULL, expires REAL NOT NULL);
 """
 
 _initialised: set[tuple[str, int]] = set()
@@ -467,6 +568,42 @@ class SqliteState(WorkerState):
 
     def leases(self):
         return {d: LeaseHolder.from_json(h) for d, h in self._read("SELECT domain, holder FROM leases WHERE expires > ?", (_now(),))}
+
+    def next_fence(self, domain, at_least=0):
+        def tx(con):
+            con.execute(
+                "INSERT INTO fences (domain, n) VALUES (?, ?) ON CONFLICT(domain) DO UPDATE SET n = MAX(n + 1, excluded.n)",
+                (domain, int(at_least) + 1),
+            )
+            return int(con.execute("SELECT n FROM fences WHERE domain = ?", (domain,)).fetchone()[0])
+
+        return self._write(tx)
+
+    def mark_dirty(self, domain, task_id, ttl):
+        def tx(con):
+            now = _now()
+            row = con.execute("SELECT task_id FROM dirty WHERE domain = ? AND expires > ?", (domain, now)).fetchone()
+            if row:
+                return row[0]
+            con.execute("INSERT OR REPLACE INTO dirty (domain, task_id, expires) VALUES (?, ?, ?)", (domain, task_id, now + ttl))
+            return None
+
+        return self._write(tx)
+
+    def dirty(self, domain):
+        rows = self._read("SELECT task_id FROM dirty WHERE domain = ? AND expires > ?", (domain, _now()))
+        return rows[0][0] if rows else None
+
+    def take_dirty(self, domain):
+        def tx(con):
+            row = con.execute("SELECT task_id FROM dirty WHERE domain = ? AND expires > ?", (domain, _now())).fetchone()
+            con.execute("DELETE FROM dirty WHERE domain = ?", (domain,))
+            return row[0] if row else None
+
+        return self._write(tx)
+
+    def dirty_domains(self):
+        return dict(self._read("SELECT domain, task_id FROM dirty WHERE expires > ?", (_now(),)))
 
     def claim_pending(self, domain, task_id, ttl, replace=None):
         def tx(con):

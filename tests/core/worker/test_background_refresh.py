@@ -319,20 +319,25 @@ def test_redelivery_after_a_visibility_timeout_waits_for_the_running_delivery(br
     assert "is dead" not in log
 
 
-def test_requests_while_a_refresh_runs_return_the_running_task(broker, make_corpus, start_worker):
+def test_requests_while_a_refresh_runs_share_one_follow_up_run(broker, make_corpus, start_worker):
     from fourfold.worker import client
 
     corpus = make_corpus("busy", documents=8, retriever="hybrid")
     start_worker(corpus.manifest)
     first = client.request_refresh(corpus.domain)
-    again = client.request_refresh(corpus.domain)  # queued or running: the same task
+    again = client.request_refresh(corpus.domain)  # still queued: the same task
     assert again.existing and again.id == first.id
     wait_until(lambda: (client.task_info(first.id) or first).state == "running", 60, "the refresh to start")
     during = client.request_refresh(corpus.domain, full=True)
-    assert during.existing and during.id == first.id and during.state == "running"
+    assert during.id != first.id and during.follows == first.id and during.state == "queued"
+    later = client.request_refresh(corpus.domain)
+    assert later.existing and later.id == during.id  # coalesced into the one follow-up
     assert client.wait(first.id, timeout=120).state == "succeeded"
+    follow = client.wait(during.id, timeout=120)
+    assert follow.state == "succeeded" and follow.extra.get("full") is True  # the full rebuild asked for
+    wait_until(lambda: lease_pid(corpus.domain) is None, 30, "the lease to be released")
     after = client.request_refresh(corpus.domain)
-    assert not after.existing and after.id != first.id
+    assert not after.existing and after.id not in (first.id, during.id) and after.follows is None
     assert client.wait(after.id, timeout=120).state == "succeeded"
 
 

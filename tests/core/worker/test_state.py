@@ -121,3 +121,49 @@ def test_sqlite_state_is_shared_between_processes(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=60)
     assert done.stdout.strip() == "parent", done.stderr
+
+
+def test_fencing_tokens_only_rise(state):
+    tokens = [state.next_fence("legal") for _ in range(3)]
+    assert tokens == sorted(set(tokens)) and tokens[0] >= 1
+    assert state.next_fence("medical") == 1  # per domain
+    # A store that lost its data (a Redis restart without persistence) starts over; the
+    # token the index last published with keeps the next one above it.
+    assert state.next_fence("legal", at_least=100) == 101
+    assert state.next_fence("legal") == 102
+
+
+def test_a_follow_up_is_recorded_once_and_taken_once(state):
+    assert state.mark_dirty("legal", "f1", 10) is None
+    assert state.mark_dirty("legal", "f2", 10) == "f1"  # coalesced: the first one stands
+    assert state.dirty("legal") == "f1" and state.dirty_domains() == {"legal": "f1"}
+    assert state.take_dirty("legal") == "f1"
+    assert state.take_dirty("legal") is None  # exactly one taker
+    assert state.dirty("legal") is None
+
+
+def test_a_holder_that_expired_can_take_its_lease_back_unless_taken(state):
+    mine = LeaseHolder.for_this_process("task-1", node="w1@host", fence=state.next_fence("legal"))
+    assert state.acquire_lease("legal", mine, 0.3) is None
+    time.sleep(0.5)  # expired while the store was unreachable, say
+    assert not state.renew_lease("legal", mine.token, 10)
+    assert state.acquire_lease("legal", mine, 10) is None  # nobody took it: held again
+    assert state.lease("legal") == mine and state.lease("legal").fence == mine.fence
+    state.release_lease("legal", mine.token)
+    other = LeaseHolder.for_this_process("task-2", fence=state.next_fence("legal"))
+    assert state.acquire_lease("legal", other, 10) is None
+    assert state.acquire_lease("legal", mine, 10) == other  # a real takeover: not given back
+    assert other.fence > mine.fence
+
+
+def test_a_dead_worker_is_recognised_by_its_heartbeat():
+    from fourfold.worker.state import process_started, worker_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_started(proc.pid)
+    proc.wait()
+    here = socket.gethostname()
+    assert not worker_alive({"host": here, "pid": proc.pid, "pid_started": started})
+    assert worker_alive({"host": here, "pid": os.getpid(), "pid_started": process_started(os.getpid())})
+    assert worker_alive({"host": "some-other-host", "pid": proc.pid})  # only its record's expiry tells
+    assert not worker_alive(None)  # no heartbeat record at all

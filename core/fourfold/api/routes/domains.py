@@ -73,9 +73,9 @@ def status(domain: DomainDep) -> DomainStatus:
     "/{domain}/refresh",
     response_model=RefreshResponse,
     status_code=202,
-    summary="Queue a knowledge refresh (or return the one already queued or running)",
+    summary="Queue a knowledge refresh (or return the one already queued; while one runs, the follow-up run after it)",
     responses={**{k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403, 404, 413, 422, 503)},
-               200: {"model": RefreshResponse, "description": "A refresh was already queued or running: that task."}},
+               200: {"model": RefreshResponse, "description": "A refresh was already queued, or a follow-up recorded: that task."}},
 )
 def refresh(domain: DomainDep, body: RefreshRequest | None = Body(None)) -> JSONResponse:
     try:
