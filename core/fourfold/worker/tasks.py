@@ -320,9 +320,13 @@ def safe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where}"
 
 
+_RECORD_WARNINGS = 20
+
+
 def safe_summary(report: Any) -> dict:
-    """The numbers of a report (counts, timings, version names): nothing that could
-    carry document text. Lists and mappings become their lengths."""
+    """The numbers of a report (counts, timings, version names) and its first warnings
+    (file, line, problem): nothing that could carry document text. Other lists and
+    mappings become their lengths."""
     if report is None:
         return {}
     if is_dataclass(report) and not isinstance(report, type):
@@ -348,6 +352,11 @@ def safe_summary(report: Any) -> dict:
                 out[key] = nested
             else:
                 out[f"{key}_count"] = len(value)
+        elif key == "warnings" and isinstance(value, (list, tuple)) and all(isinstance(w, str) for w in value):
+            # Loader warnings name a file, a line and what was wrong with it: the task
+            # record keeps the first ones (the version's report keeps all).
+            out["warnings_count"] = len(value)
+            out["warnings"] = [w[:300] for w in value[:_RECORD_WARNINGS]]
         elif isinstance(value, (list, tuple, set, frozenset)):
             out[f"{key}_count"] = len(value)
     return out

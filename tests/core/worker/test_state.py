@@ -167,3 +167,14 @@ def test_a_dead_worker_is_recognised_by_its_heartbeat():
     assert worker_alive({"host": here, "pid": os.getpid(), "pid_started": process_started(os.getpid())})
     assert worker_alive({"host": "some-other-host", "pid": proc.pid})  # only its record's expiry tells
     assert not worker_alive(None)  # no heartbeat record at all
+
+
+def test_a_task_record_keeps_the_loaders_warnings_but_no_document_text():
+    from fourfold.worker.tasks import safe_summary
+
+    report = {"version": "v000002", "chunks_total": 12, "warnings": [f"notes/{i}.md:3: unreadable table" for i in range(25)],
+              "documents": {"notes/a.md": "secret text"}, "timings": {"embed": 1.5}}
+    summary = safe_summary(report)
+    assert summary["warnings_count"] == 25 and summary["warnings"][0] == "notes/0.md:3: unreadable table"
+    assert len(summary["warnings"]) == 20 and "secret text" not in str(summary)
+    assert summary["documents_count"] == 1 and summary["timings"] == {"embed": 1.5}
