@@ -60,6 +60,8 @@ from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
+from fourfold.trust.checker import normalise_citation_forms
+from fourfold.trust.text import content_words
 from fourfold.types import (
     Answer,
     Chunk,
@@ -136,6 +138,8 @@ __all__ = [
     "VersionWriter",
     "__version__",
     "check_answer",
+    "content_words",
+    "normalise_citation_forms",
     "chunk_point_id",
     "citations_for",
     "content_hash",

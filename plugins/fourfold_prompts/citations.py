@@ -16,54 +16,12 @@ import fourfold
 
 __all__ = ["CitationCheck", "check_citations", "content_words", "normalise_citation_forms"]
 
-# "[1]", "[1, 3]", "[1][2]" are the forms we ask for. Small models also write
-# "[Source 1]", "(source 2)" or "[1-3]"; those are normalised first.
 _CITATION = re.compile(r"\[(\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*)\]")
-_VARIANTS = [
-    (re.compile(r"[\[(]\s*(?:source|sources|doc|document|passage|ref)\s*#?\s*(\d{1,3}(?:\s*(?:,|;|and)\s*\d{1,3})*)\s*[\])]", re.I), None),
-    (re.compile(r"\[\s*(\d{1,3})\s*[-–]\s*(\d{1,3})\s*\]"), "range"),
-]
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each either few for from further had has have having he her
-    here hers him his how however i if in into is it its itself just may me might more most must my no nor not now of
-    off on once only or other our ours out over own same shall she should so some such than that the their theirs
-    them then there these they this those through to too under until up very was we were what when where which while
-    who whom why will with within without would you your yours document documents source sources passage passages
-    according answer question""".split()
-)
 
-
-def _stem(word: str) -> str:
-    # Truncation stemming: "symptoms"/"symptom", "coughing"/"cough" meet; good enough to
-    # tell a restatement of a passage from an unrelated claim.
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word[:7]
-
-
-def content_words(text: str) -> set[str]:
-    """Stems of the words of ``text`` that carry meaning (no stopwords, no 1–2 letter words)."""
-    return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS}
-
-
-def normalise_citation_forms(text: str) -> str:
-    """Rewrite "[Source 2]", "(source 1 and 3)", "[1-3]" as "[2]", "[1, 3]", "[1, 2, 3]"."""
-    pattern, _ = _VARIANTS[0]
-    text = pattern.sub(lambda m: "[" + ", ".join(re.findall(r"\d+", m.group(1))) + "]", text)
-    ranged, _ = _VARIANTS[1]
-
-    def expand(m: re.Match[str]) -> str:
-        a, b = int(m.group(1)), int(m.group(2))
-        if a <= b and b - a < 10:
-            return "[" + ", ".join(str(i) for i in range(a, b + 1)) + "]"
-        return m.group(0)
-
-    return ranged.sub(expand, text)
+# One definition of both, shared with the answer checks of fourfold's answering pipeline.
+content_words = fourfold.content_words
+normalise_citation_forms = fourfold.normalise_citation_forms
 
 
 @dataclass

@@ -20,7 +20,7 @@ from fourfold.trust.claims import Evidence, Verdict, judge
 from fourfold.trust.text import content_words, quantities, sentence_spans, strip_citations
 from fourfold.types import Passage
 
-__all__ = ["CheckPolicy", "AnswerChecker", "SentenceCheck", "check_answer", "REFUSAL", "looks_like_refusal"]
+__all__ = ["CheckPolicy", "AnswerChecker", "SentenceCheck", "check_answer", "normalise_citation_forms", "REFUSAL", "looks_like_refusal"]
 
 REFUSAL = "The documents of this assistant do not answer this question."
 
