@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from rich.markup import escape
 from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
 
 _MANIFESTS = typer.Argument(..., help="Manifest files of the domains to serve.", show_default=False)
+
+
+class LogFormatOption(str, Enum):
+    text = "text"
+    json = "json"
+
+
+_LOG_FORMAT = typer.Option(LogFormatOption.text, "--log-format", help="text, or json: one JSON object per line (time, level, logger, message and a request's fields).")
 _HOST = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface).")
 _PORT = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on.")
 _MAX_BODY = typer.Option(256, "--max-body-kb", min=1, max=1024 * 1024, help="Larger request bodies get 413.")
@@ -71,7 +80,7 @@ def _print_access(assistants: Any, url: str) -> None:
     )
 
 
-def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None) -> None:
+def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None, log_format: str = "text") -> None:
     """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started).
 
     Connections are held to ``limits`` (a :class:`fourfold.api.protocol.ConnectionLimits`;
@@ -82,7 +91,11 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
 
     from fourfold.api.protocol import ConnectionLimits, guarded_protocol
 
+    from fourfold.logs import configure_logging
+
     limits = limits or ConnectionLimits()
+    # One format for uvicorn's records and ours; request logs come from fourfold.access.
+    configure_logging(log_level, log_format)  # type: ignore[arg-type]
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stop signal after shutting down, which would kill this
@@ -104,7 +117,8 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
         host=host,
         port=port,
         log_level=log_level,
-        access_log=log_level == "debug",
+        log_config=None,
+        access_log=False,  # fourfold.access logs each request (route, domain, status, ms)
         timeout_graceful_shutdown=10,
         server_header=False,
         http=guarded_protocol(limits),
@@ -133,7 +147,8 @@ def serve(
     max_body_kb: int = _MAX_BODY,
     header_timeout: float = _HEADER_TIMEOUT,
     body_timeout: float = _BODY_TIMEOUT,
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+    log_level: str = typer.Option("info", "--log-level", help="Log level: debug, info (a line per request), warning, error."),
+    log_format: LogFormatOption = _LOG_FORMAT,
 ) -> None:
     """Run the HTTP API (OpenAI-compatible chat, ask, status, refresh, rollback) and the chat page.
 
@@ -147,7 +162,9 @@ def serve(
     assistants = Assistants.from_manifests(list(manifests or []))
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
-    _run_uvicorn(fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout))
+    _run_uvicorn(
+        fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout), log_format.value
+    )
 
 
 # -------------------------------------------------------------------------
@@ -272,7 +289,8 @@ def up(
     max_body_kb: int = _MAX_BODY,
     worker: bool = typer.Option(True, "--worker/--no-worker", help="Start a background worker for refreshes."),
     beat: bool = typer.Option(True, "--beat/--no-beat", help="Start the scheduler of knowledge.refresh."),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+    log_level: str = typer.Option("warning", "--log-level", help="Log level: debug, info (a line per request), warning, error."),
+    log_format: LogFormatOption = _LOG_FORMAT,
 ) -> None:
     """Deploy domain assistants on this machine: build missing indexes, then run the API, a worker and the scheduler.
 
@@ -308,7 +326,7 @@ def up(
     _print_access(assistants, _url(host, port))
     console.print("\n[dim]Ctrl-C to stop.[/dim]")
     try:
-        _run_uvicorn(fastapi_app, host, port, log_level)
+        _run_uvicorn(fastapi_app, host, port, log_level, log_format=log_format.value)
     finally:
         console.print("stopping…")
         children.stop()

@@ -43,7 +43,7 @@ def test_ask_answers_with_citations_to_the_domains_own_documents(client, served)
     assert body["citations"] and {c["source"] for c in body["citations"]} <= set(LEGAL_DOCS)
     first = body["citations"][0]
     assert first["source"] == "termination.md" and f"[{first['n']}]" in body["text"]
-    assert set(first) == {"n", "source", "title", "heading", "page", "snippet", "score"}
+    assert set(first) == {"n", "source", "title", "heading", "page", "snippet", "score", "url", "metadata"}
     assert body["domain"] == "legal" and body["index_version"].startswith("v")
     assert {"retrieve_ms", "generate_ms", "total_ms"} <= set(body["timings"])
 

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
-from fourfold.api.answering import check_question, limits_for, sse, stream_events
+from fourfold.api.answering import answered, check_question, limits_for, sse, stream_events
 from fourfold.api.deps import AllowedDomainsDep, AssistantsDep, check_domain_access
 from fourfold.api.errors import ERROR_RESPONSES, ApiError
 from fourfold.api.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList, sse_schema
@@ -120,7 +120,7 @@ def chat_completions(body: ChatCompletionRequest, assistants: AssistantsDep, all
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
-        result = answer(domain, question, history=history, limits=limits)
+        result = answered(answer(domain, question, history=history, limits=limits))
         return {
             "id": completion_id,
             "object": "chat.completion",
