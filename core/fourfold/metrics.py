@@ -49,6 +49,7 @@ __all__ = [
     "StateCollector",
     "exposition",
     "multiprocess_dir",
+    "serve_worker_metrics",
 ]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -197,6 +198,37 @@ class StateCollector(Collector):
             return None
         self._cache = (now, counts)
         return counts
+
+
+def serve_worker_metrics(host: str, port: int, settings: Any) -> None:
+    """Serve a worker's metrics (all its pool processes') on ``host:port`` from a thread,
+    with the queued tasks read from ``settings``' task records."""
+    from prometheus_client import start_http_server
+
+    def queued() -> dict[str, int]:
+        from fourfold.worker import client
+
+        counts: dict[str, int] = {}
+        for task in client.recent_tasks(200, settings=settings):
+            if task.state == "queued":
+                counts[task.name] = counts.get(task.name, 0) + 1
+        return counts
+
+    class _Scrape(Collector):
+        def collect(self):
+            if multiprocess_dir() is not None:
+                from prometheus_client import multiprocess
+
+                inner = CollectorRegistry()
+                multiprocess.MultiProcessCollector(inner)
+                yield from inner.collect()
+            else:
+                yield from REGISTRY.collect()
+            yield from StateCollector(None, queued).collect()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape())
+    start_http_server(port, addr=host, registry=registry)
 
 
 def multiprocess_dir() -> Path | None:

@@ -109,12 +109,18 @@ def worker(
     queues: str = typer.Option("refresh,training", "--queues", "-Q", help="Comma-separated queues to take tasks from: refresh, training."),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name (default fourfold-<pid>@<host>)."),
+    metrics_port: int = typer.Option(0, "--metrics-port", min=0, max=65535, help="Serve Prometheus metrics (refreshes, chunks embedded, lease waits, queued tasks) at http://HOST:PORT/metrics; 0: off."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Interface of --metrics-port (0.0.0.0: every interface)."),
 ) -> None:
     """Run a Celery worker that refreshes knowledge bases (and trains models) in the background.
 
     Takes the broker from [bold]FOURFOLD_BROKER_URL[/bold] (Redis), or uses the SQLite broker in the state dir when it is unset — then `fourfold refresh`, `fourfold beat` and the API on this machine reach it with no further setup. Start as many workers, on as many machines, as you like: each domain is written by one task at a time.
     """
     import fourfold
+
+    if metrics_port:
+        # Before prometheus-client is first imported: the pool's children inherit it.
+        _multiprocess_metrics(fourfold.get_settings().state_dir)
     from fourfold.worker import names
     from fourfold.worker.app import make_app, prepare_broker, uses_redis
     from fourfold.worker.heartbeat import announce_worker
@@ -149,7 +155,28 @@ def worker(
     ]
     if not uses_redis(settings):
         argv.append("--without-heartbeat")  # the SQLite broker has no broadcast
+    if metrics_port:
+        from fourfold.metrics import serve_worker_metrics
+
+        serve_worker_metrics(metrics_host, metrics_port, settings)
+        console.print(f"metrics: http://{metrics_host}:{metrics_port}/metrics")
     celery_app.worker_main(argv)
+
+
+def _multiprocess_metrics(state_dir: Path) -> None:
+    """Turn on prometheus-client's multiprocess mode: samples of every pool process go to
+    files in PROMETHEUS_MULTIPROC_DIR (a folder of this worker's when unset), emptied
+    at start so a previous run's counts are not added again."""
+    import shutil
+    import sys
+
+    if "prometheus_client" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise FourfoldError("--metrics-port: prometheus_client was imported before multiprocess mode could be set up")
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or state_dir / "metrics" / f"worker-{os.getpid()}")
+    if folder.exists() and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 # -------------------------------------------------------------------------
