@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from fourfold.api.assistants import Assistants
 from fourfold import metrics
 from fourfold.api.errors import ApiError, error_body, error_for_exception
-from fourfold.api.observe import note_question
+from fourfold.api.observe import note_answer, note_question
 from fourfold.domain import Domain
 from fourfold.runtime import stream_answer
 from fourfold.types import Answer, GenerationLimits, Message
@@ -42,8 +42,9 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
 
 
 def answered(result: Answer) -> Answer:
-    """``result``, recorded in the metrics."""
+    """``result``, recorded in the metrics (and on the request's span when tracing)."""
     metrics.observe_answer(result)
+    note_answer(result.timings, result.flags)
     return result
 
 
@@ -59,7 +60,7 @@ def stream_events(domain: Domain, question: str, history: list[Message], limits:
     try:
         for item in stream_answer(domain, question, history=history, limits=limits, **search):
             if isinstance(item, Answer):
-                metrics.observe_answer(item)
+                answered(item)
             yield item
     except Exception as exc:  # headers are sent already: the error travels as an event
         status, message, code = error_for_exception(exc)

@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Any
 
-from fourfold import metrics
+from fourfold import metrics, tracing
 
-__all__ = ["RequestObserver", "note_domain", "note_question"]
+__all__ = ["RequestObserver", "note_answer", "note_domain", "note_question"]
 
 log = logging.getLogger("fourfold.access")
 
@@ -30,6 +30,22 @@ def note_domain(name: str) -> None:
     current = _REQUEST.get()
     if current is not None:
         current["domain"] = name
+
+
+def note_answer(timings: dict[str, float], flags: list[str]) -> None:
+    """An answer's stage timings and flags, put on the request's span when tracing."""
+    current = _REQUEST.get()
+    span = current.get("span") if current is not None else None
+    if span is not None:
+        for key, ms in timings.items():
+            span.set_attribute(f"fourfold.{key}", float(ms))
+        span.set_attribute("fourfold.flags", list(flags))
+
+
+def _server_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.SERVER
 
 
 def note_question(question: str) -> None:
@@ -55,6 +71,9 @@ class RequestObserver:
         noted: dict[str, Any] = {}
         token = _REQUEST.set(noted)
         status = 500
+        tracer = tracing.tracer()
+        span = tracer.start_span(f"{scope.get('method', '-')} request", kind=_server_kind()) if tracer is not None else None
+        noted["span"] = span
 
         async def observed_send(message: dict) -> None:
             nonlocal status
@@ -67,6 +86,14 @@ class RequestObserver:
         finally:
             _REQUEST.reset(token)
             self._record(scope, noted, status, time.perf_counter() - started)
+            if span is not None:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                span.update_name(f"{scope.get('method', '-')} {route}")
+                span.set_attribute("http.request.method", scope.get("method", "-"))
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("fourfold.domain", noted.get("domain", "-"))
+                span.end()
 
     def _record(self, scope: dict, noted: dict[str, Any], status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"

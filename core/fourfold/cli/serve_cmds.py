@@ -92,10 +92,12 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
     from fourfold.api.protocol import ConnectionLimits, guarded_protocol
 
     from fourfold.logs import configure_logging
+    from fourfold.tracing import setup_tracing
 
     limits = limits or ConnectionLimits()
     # One format for uvicorn's records and ours; request logs come from fourfold.access.
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
+    setup_tracing()  # only when OTEL_* variables ask for it
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stop signal after shutting down, which would kill this

@@ -86,3 +86,37 @@ def test_json_logs_carry_the_request_fields():
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "info" and line["logger"] == "fourfold.access" and line["status"] == 200 and line["route"] == "/healthz"
     assert line["time"].endswith("Z")
+
+
+def test_requests_run_inside_a_span_when_tracing_is_on(client, served):
+    trace = pytest.importorskip("opentelemetry.trace", reason="the opentelemetry API is not installed (pip install 'fourfold[otel]')")
+    from fourfold import tracing
+
+    try:
+        sdk = __import__("opentelemetry.sdk.trace", fromlist=["TracerProvider"])
+        export = __import__("opentelemetry.sdk.trace.export", fromlist=["SimpleSpanProcessor"])
+        memory = __import__("opentelemetry.sdk.trace.export.in_memory_span_exporter", fromlist=["InMemorySpanExporter"])
+    except ImportError:
+        sdk = None
+    if sdk is None:
+        # API only: spans are no-ops, and answering must work all the same.
+        tracing.use_tracer(trace.get_tracer("fourfold-test"))
+        try:
+            r = client.post("/v1/domains/legal/ask", json={"question": "How long is personal data kept?"}, headers=served.auth("legal"))
+            assert r.status_code == 200
+        finally:
+            tracing.use_tracer(None)
+        pytest.skip("the OpenTelemetry SDK is not installed (pip install 'fourfold[otel]'): span contents not checked")
+    exporter = memory.InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(export.SimpleSpanProcessor(exporter))
+    tracing.use_tracer(provider.get_tracer("fourfold-test"))
+    try:
+        client.post("/v1/domains/legal/ask", json={"question": "How long is personal data kept?"}, headers=served.auth("legal"))
+    finally:
+        tracing.use_tracer(None)
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "POST /v1/domains/{domain}/ask"
+    assert span.attributes["fourfold.domain"] == "legal" and span.attributes["http.response.status_code"] == 200
+    assert "fourfold.retrieve_ms" in span.attributes
+    assert not any("personal data" in str(v) for v in span.attributes.values())
