@@ -17,9 +17,9 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
+from fourfold.cli.common import app, console, err_console, exit_with, handle_errors, manifest_paths
 
-_MANIFESTS = typer.Argument(..., help="Manifest files of the domains to serve.", show_default=False)
+_MANIFESTS = typer.Argument(..., help="Manifest files (or recorded domain names) of the domains to serve.", show_default=False)
 
 
 class LogFormatOption(str, Enum):
@@ -142,7 +142,7 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
 @handle_errors
 def serve(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifest files of the domains to serve. Without any: every domain in the state dir's registry.", show_default=False
+        None, help="Manifest files (or recorded domain names) of the domains to serve. Without any: every domain in the state dir's registry.", show_default=False
     ),
     host: str = _HOST,
     port: int = _PORT,
@@ -161,7 +161,7 @@ def serve(
     from fourfold.api.protocol import ConnectionLimits
 
     _check_port_free(host, port)
-    assistants = Assistants.from_manifests(list(manifests or []))
+    assistants = Assistants.from_manifests(manifest_paths(list(manifests or [])))
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
     _run_uvicorn(
@@ -305,6 +305,7 @@ def up(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _check_port_free(host, port)
     settings = get_settings()
+    manifests = manifest_paths(list(manifests))
     assistants = Assistants.from_manifests(list(manifests), settings=settings)
     domains = list(assistants.domains.values())
     already_built = _build_missing_indexes(domains)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from enum import Enum
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, exit_with, handle_errors, manifest_path, manifest_paths
 from fourfold.errors import FourfoldError
 
 # Nothing heavy at import: the CLI starts for every command, and these only need
@@ -101,7 +100,7 @@ def _summary(result: dict | None) -> str:
 @handle_errors
 def worker(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifests of the domains to serve (recorded in the state dir's registry). "
+        None, help="Manifests (or recorded domain names) of the domains to serve (recorded in the state dir's registry). "
         "Without any, the domains already recorded there.", show_default=False,
     ),
     concurrency: int = typer.Option(0, "--concurrency", "-c", min=0, help="Tasks run at once (child processes). 0: one per 2 CPU cores, at least 1."),
@@ -125,7 +124,7 @@ def worker(
     from fourfold.worker.app import make_app, prepare_broker, uses_redis
     from fourfold.worker.heartbeat import announce_worker
 
-    _load_manifests(manifests or [])
+    _load_manifests(manifest_paths(manifests or []))
     if concurrency <= 0:
         concurrency = max(1, (os.cpu_count() or 2) // 2)
     settings = fourfold.get_settings()
@@ -188,7 +187,7 @@ def _multiprocess_metrics(state_dir: Path) -> None:
 @handle_errors
 def beat(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifests whose knowledge.refresh to schedule. Without any, every domain recorded "
+        None, help="Manifests (or recorded domain names) whose knowledge.refresh to schedule. Without any, every domain recorded "
         "in the state dir's registry.", show_default=False,
     ),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
@@ -201,7 +200,7 @@ def beat(
     from fourfold.worker.app import make_app, prepare_broker
     from fourfold.worker.schedule import beat_schedule
 
-    loaded = _load_manifests(manifests) if manifests else _registered_manifests()
+    loaded = _load_manifests(manifest_paths(manifests)) if manifests else _registered_manifests()
     settings = fourfold.get_settings()
     schedule = beat_schedule(loaded, settings.namespace)
     if not schedule:
@@ -226,24 +225,16 @@ def beat(
 
 
 def _domain_name(target: str) -> str:
-    from fourfold.manifest.models import DOMAIN_PATTERN
-    from fourfold.registry import manifest_path_for
-
-    path = Path(target)
-    if path.suffix.lower() in {".yaml", ".yml"} or path.is_file():
-        if not path.is_file():
-            raise FourfoldError(f"{target}: no such manifest file")
+    path = manifest_path(target)
+    if path == Path(target):  # a manifest file: its domain (and record it)
         return _load_manifests([path])[0].domain
-    if not re.match(DOMAIN_PATTERN, target):
-        raise FourfoldError(f"'{target}' is neither a manifest file nor a domain name")
-    manifest_path_for(target)  # names the registry and the known domains when unknown
     return target
 
 
 @app.command()
 @handle_errors
 def refresh(
-    target: str = typer.Argument(..., help="A manifest file, or the name of a domain recorded in the state dir.", show_default=False),
+    target: str = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False),
     wait: bool = typer.Option(False, "--wait", "-w", help="Wait for the refresh to finish, showing its progress; the exit status says whether it succeeded."),
     full: bool = typer.Option(False, "--full", help="Rebuild the index from scratch instead of applying only what changed."),
     timeout: float = typer.Option(0, "--timeout", min=0, help="With --wait: give up waiting after this many seconds (0: no limit); exit status 2."),
