@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -85,10 +86,29 @@ def _progress_text(progress: dict | None) -> str:
 
 
 def _summary(result: dict | None) -> str:
+    """A task's outcome in a few words: for a refresh, what it published and how much
+    it changed; for other tasks their first few numbers."""
     if not result:
         return ""
+    if "published" in result and "version" in result:
+        version = result.get("version") or "-"
+        if not result.get("published"):
+            return f"no change ({version})"
+        changes = [
+            f"{result[f'{key}_count']} {word}"
+            for key, word in (("added", "added"), ("changed", "changed"), ("removed", "removed"))
+            if result.get(f"{key}_count")
+        ]
+        text = f"published {version}" + (f": {', '.join(changes)}" if changes else "")
+        embedded = result.get("chunks_embedded")
+        return text + (f"; {embedded} chunks embedded" if embedded else "")
     parts = [f"{k}={v}" for k, v in result.items() if k not in {"status", "domain"} and not isinstance(v, dict)]
-    return ", ".join(parts)
+    return ", ".join(parts[:3]) + (", …" if len(parts) > 3 else "")
+
+
+def _short_id(task_id: str) -> str:
+    # Unique enough to tell tasks apart on a screen; --json has the whole id.
+    return task_id[:8]
 
 
 # -------------------------------------------------------------------------
@@ -346,28 +366,30 @@ def tasks(
     else:
         console.print("[yellow]workers: none running[/yellow] (start one with 'fourfold worker')")
     if running:
-        table = Table(title="running", title_justify="left")
-        for col in ("task", "kind", "domain", "progress", "for", "worker", "delivery"):
-            table.add_column(col)
+        table = Table(title="running", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        for col in ("task", "kind", "domain", "progress", "for", "worker", "try"):
+            table.add_column(col, overflow="fold")
         for t in running:
-            table.add_row(t.id, t.name, t.domain, _progress_text(t.progress), _took(t), t.worker or "-", str(t.deliveries or 1))
+            table.add_row(_short_id(t.id), t.name, t.domain, _progress_text(t.progress), _took(t), t.worker or "-", str(t.deliveries or 1))
         console.print(table)
     else:
         console.print("running: none")
-    table = Table(title="recent", title_justify="left")
-    for col in ("task", "kind", "domain", "state", "when", "took", "outcome"):
-        table.add_column(col)
+    table = Table(title="recent", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for col in ("task", "kind", "domain", "state", "when", "took"):
+        table.add_column(col, no_wrap=col != "domain", overflow="fold")
+    table.add_column("outcome", overflow="fold")
     colours = {"succeeded": "green", "failed": "red", "dead": "red", "running": "cyan", "queued": "yellow", "skipped": "dim"}
     for t in recent:
         when = t.finished_at or t.started_at or t.queued_at
-        outcome = t.error or (f"writer was {t.running}" if t.running else _summary(t.result))
+        outcome = t.error or (f"writer was {_short_id(t.running)}" if t.running else _summary(t.result))
         colour = colours.get(t.state, "white")
-        table.add_row(t.id, t.name, t.domain, f"[{colour}]{t.state}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
+        table.add_row(_short_id(t.id), t.name, t.domain, f"[{colour}]{t.state}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
     console.print(table if recent else "recent: none")
     if dead:
-        table = Table(title="dead (given up)", title_justify="left")
-        for col in ("task", "kind", "domain", "deliveries", "when", "reason"):
-            table.add_column(col)
+        table = Table(title="dead (given up)", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        for col in ("task", "kind", "domain", "tries", "when"):
+            table.add_column(col, no_wrap=col != "domain", overflow="fold")
+        table.add_column("reason", overflow="fold")
         for t in dead:
-            table.add_row(t.id, t.name, t.domain, str(t.deliveries), _ago(t.finished_at), escape(t.error or ""))
+            table.add_row(_short_id(t.id), t.name, t.domain, str(t.deliveries), _ago(t.finished_at), escape(t.error or ""))
         console.print(table)
