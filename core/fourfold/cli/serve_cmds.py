@@ -162,6 +162,7 @@ def serve(
 
     _check_port_free(host, port)
     assistants = Assistants.from_manifests(manifest_paths(list(manifests or [])))
+    _warm_up(assistants)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
     _run_uvicorn(
@@ -248,7 +249,7 @@ def _build_missing_indexes(domains: list[Any]) -> list[Any]:
             existing.append(domain)
             continue
         console.print(f"{escape(domain.name)}: building the index (first run)…")
-        with RichProgress(transient=True) as progress:
+        with RichProgress(transient=True, label=domain.name) as progress:
             report = refresh(domain, progress, wait=True)
         console.print(f"[green]{escape(report.summary())}[/green]")
         for warning in report.warnings:
@@ -262,24 +263,50 @@ def _prepare_generators(domains: list[Any]) -> None:
 
     for domain in domains:
         started = time.perf_counter()
-        with RichProgress(transient=True) as progress:
+        with RichProgress(transient=True, label=f"{domain.name}: {domain.generator.name}") as progress:
             call_component(domain.generator, "prepare", progress)
         took = time.perf_counter() - started
         if took > 1:
             console.print(f"{escape(domain.name)}: generator '{domain.generator.name}' ready ({took:.0f}s)")
 
 
+def _warm_up(assistants: Any) -> None:
+    """Load every domain's models and open its index before listening, saying so: the
+    first start can take a while (models load, the embedder compiles)."""
+    started = time.perf_counter()
+    console.print(f"loading {len(assistants.domains)} domain{'s' if len(assistants.domains) != 1 else ''}: components, models and indexes…")
+
+    def done(name: str, seconds: float) -> None:
+        console.print(f"  {escape(name)}: ready ({seconds:.1f}s)")
+
+    with err_console.status("loading…", spinner="dots"):
+        assistants.warm_up(report=done).join()
+    console.print(f"ready in {time.perf_counter() - started:.1f}s")
+
+
 def _catch_up(domains: list[Any], settings: Any) -> None:
-    """Queue a refresh of indexes built in an earlier run: documents may have changed
-    while nothing was running. Only what changed is re-read."""
+    """Queue a refresh of indexes built in an earlier run whose documents changed while
+    nothing was running (checked first by hashing the files: cheap, nothing is loaded).
+    Only what changed is re-read."""
+    from fourfold.index import changed_documents
     from fourfold.worker import client
 
     for domain in domains:
         try:
+            changed = changed_documents(domain)
+        except Exception as exc:  # e.g. a source folder gone: the refresh will say so
+            changed = None
+            err_console.print(f"[yellow]warning:[/yellow] {escape(domain.name)}: cannot compare its documents: {escape(str(exc))}")
+        if changed == []:
+            console.print(f"{escape(domain.name)}: documents unchanged since the published index")
+            continue
+        try:
             info = client.request_refresh(domain.name, settings=settings)
-            console.print(f"{escape(domain.name)}: refresh queued to catch up with changed documents (task {info.id[:8]})")
         except Exception as exc:  # the API still serves the published version
             err_console.print(f"[yellow]warning:[/yellow] {escape(domain.name)}: could not queue a refresh: {escape(str(exc))}")
+            continue
+        what = f"{len(changed)} document{'s' if len(changed) != 1 else ''} changed" if changed else "documents may have changed"
+        console.print(f"{escape(domain.name)}: {what} since the published index; refresh queued (task {info.id[:8]})")
 
 
 @app.command()
@@ -310,6 +337,7 @@ def up(
     domains = list(assistants.domains.values())
     already_built = _build_missing_indexes(domains)
     _prepare_generators(domains)
+    _warm_up(assistants)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024, warm_up=True))
 
     children = _Children(settings.state_dir / "logs")

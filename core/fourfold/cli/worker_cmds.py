@@ -315,6 +315,8 @@ def _wait_with_progress(info, timeout: float | None):
         if description != stage:
             stage = description
             bars.reset(bar_id, total=total, description=description)
+            if not err_console.is_terminal:  # a log or a pipe: one line per stage instead of a bar
+                err_console.print(f"{escape(description)}" + (f" ({total})" if total else "") + f" after {time.monotonic() - started:.0f}s")
         bars.update(bar_id, completed=done, total=total)
 
     with bars:

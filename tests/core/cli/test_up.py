@@ -117,6 +117,9 @@ def test_prints_the_url_and_a_token_per_domain(deployment):
         assert len(token) > 20
         assert (deployment.home / "domains" / domain / "api-token").read_text().strip() == token
     assert "medical: building the index" in out and "legal: building the index" in out
+    # no silent waits: the index builds' stages (plain lines in a log) and the model loading are reported
+    assert "medical: embed" in out and "loading 2 domains" in out
+    assert re.search(r"^  medical: ready \(\d", out, re.M) and re.search(r"^  legal: ready \(\d", out, re.M)
 
 
 def test_legal_answers_with_citations_to_its_own_documents(deployment):
