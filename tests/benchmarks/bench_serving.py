@@ -136,18 +136,18 @@ def ask_latencies(url: str, tok: str, qs: list[str], total: int, concurrency: in
     return latencies, time.perf_counter() - started, errors
 
 
-def metrics_overhead(url: str, tok: str, qs: list[str], n: int, interval: float, rounds: int = 3) -> dict:
-    """p50 of /ask at concurrency 1 without and with a scraper of /metrics, alternating
-    rounds; and how long one scrape takes."""
+def metrics_overhead(url: str, tok: str, qs: list[str], n: int, interval: float, rounds: int = 6) -> dict:
+    """p50 of /ask at concurrency 1 without and with a scraper of /metrics, in rounds
+    ordered A B B A A B … so that drift on a shared machine hits both alike; and how
+    long one scrape takes."""
     import httpx
 
     plain: list[float] = []
     scraped: list[float] = []
     scrape_ms: list[float] = []
     sizes: list[int] = []
-    for _ in range(rounds):
-        lat, _, _ = ask_latencies(url, tok, qs, n, 1)
-        plain.extend(lat)
+
+    def scraping_round() -> list[float]:
         stop = threading.Event()
 
         def scrape() -> None:
@@ -164,11 +164,17 @@ def metrics_overhead(url: str, tok: str, qs: list[str], n: int, interval: float,
         scraper = threading.Thread(target=scrape)
         scraper.start()
         try:
-            lat, _, _ = ask_latencies(url, tok, qs, n, 1)
+            return ask_latencies(url, tok, qs, n, 1)[0]
         finally:
             stop.set()
             scraper.join()
-        scraped.extend(lat)
+
+    for i in range(rounds):
+        with_scraping = i % 4 in (1, 2)
+        if with_scraping:
+            scraped.extend(scraping_round())
+        else:
+            plain.extend(ask_latencies(url, tok, qs, n, 1)[0])
     p50_plain, p50_scraped = percentile(plain, .5) * 1000, percentile(scraped, .5) * 1000
     return {
         "p50_ms_without": round(p50_plain, 2),
@@ -182,8 +188,7 @@ def metrics_overhead(url: str, tok: str, qs: list[str], n: int, interval: float,
 
 
 def print_overhead(result: dict, interval: float) -> None:
-    print(f"
-/metrics scraped every {interval:g} s during /ask (legal, concurrency 1, {result['requests_each']} requests each way)")
+    print(f"\n/metrics scraped every {interval:g} s during /ask (legal, concurrency 1, {result['requests_each']} requests each way)")
     print(f"  p50 without scraping {result['p50_ms_without']:.1f} ms, with {result['p50_ms_with_scraping']:.1f} ms: "
           f"overhead {result['overhead_percent']:+.2f}% (target <= 2%)")
     print(f"  {result['scrapes']} scrapes, p50 {result['scrape_ms_p50']} ms each, {result['exposition_bytes']} bytes")
