@@ -214,6 +214,8 @@ def serve_worker_metrics(host: str, port: int, settings: Any) -> None:
                 counts[task.name] = counts.get(task.name, 0) + 1
         return counts
 
+    state = StateCollector(None, queued)
+
     class _Scrape(Collector):
         def collect(self):
             if multiprocess_dir() is not None:
@@ -224,7 +226,7 @@ def serve_worker_metrics(host: str, port: int, settings: Any) -> None:
                 yield from inner.collect()
             else:
                 yield from REGISTRY.collect()
-            yield from StateCollector(None, queued).collect()
+            yield from state.collect()
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Scrape())
