@@ -165,7 +165,10 @@ def test_the_official_openai_client(deployment):
         model="medical", messages=[{"role": "user", "content": "What are the symptoms of seasonal flu?"}], stream=True, max_tokens=40,
     ))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    usage = chunks[-1].model_extra["fourfold"]["usage"]
+    assert usage["unit"] == "tokens" and 0 < usage["completion_tokens"] <= 40
+    # SmolLM2 stopped at max_tokens ("length") or ended its answer sooner ("stop")
+    assert chunks[-1].choices[0].finish_reason == ("length" if usage["completion_tokens"] == 40 else "stop") == usage["finish_reason"]
 
 
 def test_the_chat_page_in_a_real_browser(deployment):
