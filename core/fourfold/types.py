@@ -268,7 +268,7 @@ class GenerationLimits:
 
 @dataclass(frozen=True)
 class GenerationUsage:
-    """What one generation read and produced, as the generator counts it.
+    """What one generation read and produced, as the generator counts it. Added in 1.2.
 
     :ivar prompt_tokens: the size of the input the generator read.
     :ivar completion_tokens: the size of the text it produced (before any checks).
@@ -285,7 +285,7 @@ class GenerationUsage:
 
 
 class GeneratedText(str):
-    """Generated text that carries its :class:`GenerationUsage`.
+    """Generated text that carries its :class:`GenerationUsage`. Added in 1.2.
 
     Optional for generators: ``generate()`` may return one instead of a plain ``str``,
     and ``stream()`` may yield one (usually empty) as its last piece. It *is* a ``str``,
@@ -353,7 +353,7 @@ class Answer:
     :ivar usage: what the generator read and produced: ``prompt_tokens``,
         ``completion_tokens``, ``total_tokens``, ``unit`` (``tokens`` or ``words``) and
         ``finish_reason`` (``length`` when the generator stopped at its token limit,
-        else ``stop``); zeros when nothing was generated (a refusal).
+        else ``stop``); zeros when nothing was generated (a refusal). Added in 1.2.
     :ivar refused: whether the answer is a refusal (flag ``not-in-documents``).
     """
 
