@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import uuid
-
 from typing import Annotated
 
 from fastapi import APIRouter, Path
