@@ -17,14 +17,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pluggy
 
 from fourfold.errors import ComponentError, FourfoldError, PluginError
 from fourfold.trust.checker import AnswerChecker, CheckPolicy
 from fourfold.instructions import remove_instructions
-from fourfold.types import Answer, Citation, GenerationLimits, Message, Passage, SearchFilters
+from fourfold.types import Answer, Citation, GeneratedText, GenerationLimits, Message, Passage, SearchFilters, count_words
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -154,6 +154,7 @@ class CoreAnswering:
             flags=flags + checker.flags,
             sentences=[s.to_dict() for s in checker.sentences if s.text or s.verdict != "supported"],
             answerability=decision.to_dict() if decision is not None else None,
+            usage=usage_of(raw, prompt),
         )
 
     def _unchecked(self, request: AnswerRequest, prompt, version, timings, started, t2) -> Answer:
@@ -176,6 +177,7 @@ class CoreAnswering:
             index_version=version,
             timings={k: round(v, 3) for k, v in timings.items()},
             flags=list(flags) + ["unchecked"],
+            usage=usage_of(raw, prompt),
         )
 
     @staticmethod
@@ -199,6 +201,7 @@ class CoreAnswering:
         piece; returns the whole raw text. Stops when ``on_raw`` returns True."""
         generator = request.domain.generator
         raw = ""
+        usage = None
         try:
             pieces = iter(generator.stream(prompt, request.limits))
         except Exception as exc:
@@ -213,6 +216,7 @@ class CoreAnswering:
                     raise
                 except Exception as exc:
                     raise _named(generator, "stream", exc) from exc
+                usage = getattr(piece, "usage", None) or usage
                 if not piece:
                     continue
                 if "first_token_ms" not in timings:
@@ -231,7 +235,7 @@ class CoreAnswering:
             close = getattr(pieces, "close", None)
             if close is not None:
                 close()
-        return raw
+        return GeneratedText(raw, usage)
 
     @staticmethod
     def _generate(request: AnswerRequest, prompt, t0: float, timings: dict[str, float], checker: AnswerChecker) -> str:
@@ -255,6 +259,27 @@ class CoreAnswering:
             return checker.refused  # a refusal: the rest is not needed
 
         return CoreAnswering._consume(request, prompt, t0, timings, check)
+
+
+def usage_of(raw: str | None, prompt) -> dict[str, Any]:
+    """The answer's ``usage``: what the generator reported with its text
+    (:class:`fourfold.GeneratedText`), else words counted in its prompt and its text;
+    zeros when nothing was generated."""
+    if raw is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "unit": "tokens", "finish_reason": "stop"}
+    reported = getattr(raw, "usage", None)
+    if reported is not None:
+        read, made, at_limit, unit = reported.prompt_tokens, reported.completion_tokens, reported.stopped_at_limit, reported.unit
+    else:
+        read = sum(count_words(m.content) for m in prompt.messages) if prompt is not None else 0
+        made, at_limit, unit = count_words(raw), False, "words"
+    return {
+        "prompt_tokens": int(read),
+        "completion_tokens": int(made),
+        "total_tokens": int(read) + int(made),
+        "unit": unit,
+        "finish_reason": "length" if at_limit else "stop",
+    }
 
 
 def _policy(domain: "Domain", strategy, prompt) -> CheckPolicy:
@@ -313,6 +338,7 @@ def _refusal(request: AnswerRequest, passages: list[Passage], version, decision,
         sentences=[{"text": text, "verdict": "refusal", "citations": []}],
         related=citations_for(list(range(1, len(related) + 1)), related),
         answerability=decision.to_dict(),
+        usage=usage_of(None, None),
     )
 
 

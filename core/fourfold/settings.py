@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         None, description="Comma-separated plugins (builtin or third-party) not to load."
     )
     trace_plugins: bool = Field(False, description="Log every hook call with plugin and duration.")
+    metrics_token: str | None = Field(
+        None, description="Bearer token Prometheus scrapes the API's /metrics with (unset: /metrics is off)."
+    )
+    log_questions: bool = Field(False, description="Add the question to request logs (debugging only; off by default).")
     torch_threads: int | None = Field(None, ge=1, description="Threads torch may use (default: all cores).")
     namespace: str = Field(
         "fourfold",

@@ -24,6 +24,9 @@ __all__ = [
     "Citation",
     "Answer",
     "GenerationLimits",
+    "GenerationUsage",
+    "GeneratedText",
+    "count_words",
     "TrainingResult",
     "chunk_point_id",
     "content_hash",
@@ -263,6 +266,47 @@ class GenerationLimits:
     timeout_s: float = 60.0
 
 
+@dataclass(frozen=True)
+class GenerationUsage:
+    """What one generation read and produced, as the generator counts it. Added in 1.2.
+
+    :ivar prompt_tokens: the size of the input the generator read.
+    :ivar completion_tokens: the size of the text it produced (before any checks).
+    :ivar stopped_at_limit: it stopped because it reached its token limit
+        (:attr:`GenerationLimits.max_tokens`, or its own configured cap), not because the
+        answer was complete.
+    :ivar unit: what was counted: ``"tokens"`` (the model's tokenizer) or ``"words"``.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    stopped_at_limit: bool = False
+    unit: Literal["tokens", "words"] = "tokens"
+
+
+class GeneratedText(str):
+    """Generated text that carries its :class:`GenerationUsage`. Added in 1.2.
+
+    Optional for generators: ``generate()`` may return one instead of a plain ``str``,
+    and ``stream()`` may yield one (usually empty) as its last piece. It *is* a ``str``,
+    so code that only reads text is unaffected; generators that return plain strings
+    keep working and their usage is counted in words.
+    """
+
+    usage: GenerationUsage | None
+
+    def __new__(cls, text: str = "", usage: GenerationUsage | None = None) -> "GeneratedText":
+        obj = super().__new__(cls, text)
+        obj.usage = usage
+        return obj
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated words in ``text`` (the unit of :class:`GenerationUsage` for
+    generators without a tokenizer)."""
+    return len(text.split())
+
+
 @dataclass
 class Citation:
     """A passage an answer cites as ``[n]``.
@@ -306,6 +350,10 @@ class Answer:
     :ivar related: with a refusal, the closest passages as related reading (not support).
     :ivar answerability: the decision made before generating (score, threshold,
         coverage, missing words); None when answerability is off.
+    :ivar usage: what the generator read and produced: ``prompt_tokens``,
+        ``completion_tokens``, ``total_tokens``, ``unit`` (``tokens`` or ``words``) and
+        ``finish_reason`` (``length`` when the generator stopped at its token limit,
+        else ``stop``); zeros when nothing was generated (a refusal). Added in 1.2.
     :ivar refused: whether the answer is a refusal (flag ``not-in-documents``).
     """
 
@@ -318,6 +366,7 @@ class Answer:
     sentences: list[dict[str, Any]] = field(default_factory=list)
     related: list[Citation] = field(default_factory=list)
     answerability: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
 
     @property
     def refused(self) -> bool:

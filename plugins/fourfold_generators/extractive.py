@@ -265,19 +265,32 @@ class Extractive(fourfold.Generator):
             yield piece if i == 0 else sep + piece
 
     def generate(self, prompt, limits):
-        return "".join(self.stream(prompt, limits))
+        text, usage = "", None
+        for piece in self.stream(prompt, limits):
+            text += piece
+            usage = getattr(piece, "usage", None) or usage
+        return fourfold.GeneratedText(text, usage)
 
     def stream(self, prompt, limits):
-        # limits.max_tokens caps the answer; an extractive answer's tokens are its words.
+        # limits.max_tokens caps the answer; an extractive answer's tokens are its words,
+        # and so is its usage: the words of the question and passages it read, and of
+        # the quotes it produced.
         budget = limits.max_tokens
-        for piece in self.pieces(prompt):
+        read = len(prompt.question.split()) + sum(len(p.chunk.text.split()) for p in prompt.passages)
+        made, at_limit = 0, False
+        pieces = list(self.pieces(prompt))
+        for i, piece in enumerate(pieces):
             words = list(re.finditer(r"\S+", piece))
-            if len(words) >= budget:
+            if len(words) > budget or (len(words) == budget and i < len(pieces) - 1):
                 if budget > 0:
                     yield piece[: words[budget - 1].end()]
-                return
+                made += budget
+                at_limit = True
+                break
             budget -= len(words)
+            made += len(words)
             yield piece
+        yield fourfold.GeneratedText("", fourfold.GenerationUsage(read, made, at_limit, unit="words"))
 
 
 _ASKS_AMOUNT = re.compile(

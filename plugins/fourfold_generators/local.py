@@ -7,6 +7,7 @@ only slow each other down, and a lock keeps the model's caches consistent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -122,6 +123,42 @@ class AnswerRepetitionGuard:
                 if banned:
                     scores[row, list(banned)] = -float("inf")
         return scores
+
+
+def _eos_ids(local: LocalModel) -> set[int]:
+    ids = local.model.generation_config.eos_token_id if local.model.generation_config is not None else None
+    if ids is None:
+        ids = local.tokenizer.eos_token_id
+    if ids is None:
+        return set()
+    return {int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids])}
+
+
+@functools.cache
+def _counting_streamer_class() -> type:
+    # Built on first use: this module does not import transformers at import time.
+    from transformers import TextIteratorStreamer
+
+    class CountingStreamer(TextIteratorStreamer):
+        """A text streamer that also counts the new tokens and keeps the last one."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.generated = 0
+            self.last_token: int | None = None
+            self._prompt_seen = False
+
+        def put(self, value):
+            if not self._prompt_seen:
+                self._prompt_seen = True  # generate() hands the prompt first
+            else:
+                flat = value.reshape(-1).tolist()
+                self.generated += len(flat)
+                if flat:
+                    self.last_token = int(flat[-1])
+            super().put(value)
+
+    return CountingStreamer
 
 
 class TransformersConfig(fourfold.ComponentConfig):
@@ -247,11 +284,15 @@ class TransformersGenerator(fourfold.Generator):
     # -- generation ----------------------------------------------------------------------
 
     def generate(self, prompt, limits):
-        return "".join(self.stream(prompt, limits))
+        text, usage = "", None
+        for piece in self.stream(prompt, limits):
+            text += piece
+            usage = getattr(piece, "usage", None) or usage
+        return fourfold.GeneratedText(text, usage)
 
     def stream(self, prompt: fourfold.Prompt, limits: fourfold.GenerationLimits) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         local = self.loaded()
         opts = self.options(limits)
@@ -264,7 +305,7 @@ class TransformersGenerator(fourfold.Generator):
 
         # No read timeout: generate() itself stops at max_time, and a request waiting
         # for the model lock behind others should wait, not fail.
-        streamer = TextIteratorStreamer(local.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _counting_streamer_class()(local.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = self._generate_kwargs(local, opts, int(inputs["input_ids"].shape[1]))
         failure: list[BaseException] = []
 
@@ -286,6 +327,15 @@ class TransformersGenerator(fourfold.Generator):
             for piece in streamer:
                 if piece:
                     yield piece
+            worker.join(timeout=opts.timeout_s + 30)
+            if not failure:
+                # The model's own counts: the prompt as fed (after any cut) and the new
+                # tokens; it hit the limit when it produced max_new_tokens without ending.
+                ended = streamer.last_token is not None and streamer.last_token in _eos_ids(local)
+                at_limit = streamer.generated >= opts.max_new_tokens and not ended
+                yield fourfold.GeneratedText(
+                    "", fourfold.GenerationUsage(int(inputs["input_ids"].shape[1]), streamer.generated, at_limit)
+                )
         finally:
             # The consumer stopped (answer finished, client gone, error): stop the model.
             cancelled.set()

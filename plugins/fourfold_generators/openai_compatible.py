@@ -104,28 +104,46 @@ class OpenAICompatible(fourfold.Generator):
         self._raise_for(response)
         data = response.json()
         try:
-            return data["choices"][0]["message"]["content"] or ""
+            text = data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise RemoteError(f"{self.config.base_url}/chat/completions returned no choices[0].message.content") from None
+        return fourfold.GeneratedText(text, _usage(prompt, text, data.get("usage"), data["choices"][0].get("finish_reason")))
 
     def stream(self, prompt, limits) -> Iterator[str]:
         with self._http().stream(
             "POST", "/chat/completions", json=self._body(prompt, limits, True), timeout=self._timeout(limits)
         ) as response:
             self._raise_for(response)
+            text, usage, finish = "", None, None
             for data in _sse_data(response.iter_lines()):
                 if data == "[DONE]":
-                    return
+                    break
                 try:
                     event = json.loads(data)
                 except ValueError:
                     raise RemoteError(f"{self.config.base_url} sent a stream event that is not JSON: {data[:100]!r}") from None
                 if "error" in event:
                     raise RemoteError(f"{self.config.base_url} stream failed: {event['error']}")
+                usage = event.get("usage") or usage
                 for choice in event.get("choices") or []:
+                    finish = choice.get("finish_reason") or finish
                     piece = (choice.get("delta") or {}).get("content")
                     if piece:
+                        text += piece
                         yield piece
+            yield fourfold.GeneratedText("", _usage(prompt, text, usage, finish))
+
+
+def _usage(prompt: fourfold.Prompt, text: str, reported: Any, finish: str | None) -> fourfold.GenerationUsage:
+    """The server's own token counts when it sent them (``usage``), else words; it hit
+    the limit when its ``finish_reason`` says ``length``."""
+    at_limit = finish == "length"
+    if isinstance(reported, dict):
+        read, made = reported.get("prompt_tokens"), reported.get("completion_tokens")
+        if isinstance(read, int) and isinstance(made, int) and not isinstance(read, bool):
+            return fourfold.GenerationUsage(read, made, at_limit)
+    read = sum(len(m.content.split()) for m in prompt.messages)
+    return fourfold.GenerationUsage(read, len(text.split()), at_limit, unit="words")
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:

@@ -6,16 +6,19 @@ import json
 from typing import Any, Iterator
 
 from fourfold.api.assistants import Assistants
+from fourfold import metrics
 from fourfold.api.errors import ApiError, error_body, error_for_exception
+from fourfold.api.observe import note_answer, note_question
 from fourfold.domain import Domain
 from fourfold.runtime import stream_answer
 from fourfold.types import Answer, GenerationLimits, Message
 
-__all__ = ["check_question", "answer_dict", "limits_for", "sse", "stream_events"]
+__all__ = ["check_question", "answer_dict", "answered", "limits_for", "sse", "stream_events"]
 
 
 def check_question(assistants: Assistants, domain: Domain, question: str, *, param: str = "question") -> str:
     question = question.strip()
+    note_question(question)
     if not question:
         raise ApiError(422, f"{param}: the question is empty", code="empty_question", param=param)
     limit = assistants.max_question_chars(domain)
@@ -38,6 +41,13 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
     return answer.to_dict()
 
 
+def answered(result: Answer) -> Answer:
+    """``result``, recorded in the metrics (and on the request's span when tracing)."""
+    metrics.observe_answer(result)
+    note_answer(result.timings, result.flags)
+    return result
+
+
 def sse(data: Any, event: str | None = None) -> str:
     """One server-sent event."""
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
@@ -49,6 +59,8 @@ def stream_events(domain: Domain, question: str, history: list[Message], limits:
     """Pieces of text, then the Answer — or an error body when answering fails."""
     try:
         for item in stream_answer(domain, question, history=history, limits=limits, **search):
+            if isinstance(item, Answer):
+                answered(item)
             yield item
     except Exception as exc:  # headers are sent already: the error travels as an event
         status, message, code = error_for_exception(exc)

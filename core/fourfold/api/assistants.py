@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from fourfold.domain import Domain
 from fourfold.errors import FourfoldError
@@ -68,18 +70,22 @@ class Assistants:
     def max_question_chars(self, domain: Domain) -> int:
         return int(getattr(domain.manifest.serve, "max_question_chars", DEFAULT_MAX_QUESTION_CHARS) or DEFAULT_MAX_QUESTION_CHARS)
 
-    def warm_up(self) -> threading.Thread:
+    def warm_up(self, report: Callable[[str, float], None] | None = None) -> threading.Thread:
         """Build every domain's components and load its models in one background thread
         (join it to wait), so the first questions neither wait for them nor load them
         in several threads at once. A domain with a published index also runs one
         search, which loads the embedder and the retriever's engine, and gets its
-        answerability decision (calibrating it if needed). Failures are
-        logged and left for the first request to report."""
+        answerability decision (calibrating it if needed). Failures are logged and left
+        for the first request to report.
+
+        :param report: called with each domain's name and the seconds it took, when done.
+        """
 
         def run() -> None:
             from fourfold.components import NullProgress
 
             for domain in list(self.domains.values()):
+                started = time.perf_counter()
                 try:
                     domain.prompt_strategy
                     domain.generator.prepare(NullProgress())
@@ -92,6 +98,8 @@ class Assistants:
                             domain.trust.for_version(domain.index.version)
                 except Exception as exc:  # reported again, with the plugin's name, on use
                     log.warning("warming up domain '%s' failed: %s", domain.name, exc)
+                if report is not None:
+                    report(domain.name, time.perf_counter() - started)
 
         thread = threading.Thread(target=run, name="fourfold-warm-up", daemon=True)
         thread.start()

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fourfold.api.assistants import Assistants
 from fourfold.api.errors import ApiError
+from fourfold.api.observe import note_domain
 from fourfold.domain import Domain
 
 __all__ = ["AssistantsDep", "TokenDep", "AllowedDomainsDep", "DomainDep", "allowed_domains", "check_domain_access"]
@@ -51,6 +52,7 @@ def check_domain_access(assistants: Assistants, allowed: set[str], name: str, *,
     domain = assistants.domains.get(name)
     if domain is None:
         raise ApiError(404, f"no domain named '{name}' is served here", code="model_not_found" if param == "model" else "domain_not_found", param=param)
+    note_domain(name)
     if name not in allowed:
         raise ApiError(403, f"this token does not open domain '{name}'", code="forbidden_domain", param=param)
     return domain

@@ -127,6 +127,7 @@ def _response(description: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _response("The body cannot be read (not valid UTF-8 or JSON), or asks for something not served (e.g. response_format json_object)."),
     401: _response("Missing or unknown bearer token."),
     403: _response("The token does not open this domain."),
     404: _response("No such domain (or version)."),

@@ -16,8 +16,10 @@ from fourfold.api.assistants import Assistants
 from fourfold.api.errors import install_error_handlers
 from fourfold.api.headers import SecurityHeaders
 from fourfold.api.limits import BodySizeLimit
-from fourfold.api.routes import ask, domains, health, openai, page, plugins, reports
+from fourfold.api.observe import RequestObserver
+from fourfold.api.routes import ask, domains, health, metrics, openai, page, plugins, reports
 from fourfold.api.routes.page import STATIC
+from fourfold.metrics import StateCollector
 from fourfold.plugins import PluginHost
 from fourfold.settings import Settings
 
@@ -42,10 +44,13 @@ class ApiOptions:
     :ivar max_body_bytes: larger request bodies get 413.
     :ivar warm_up: load every domain's components and models at start-up, before the
         server accepts connections.
+    :ivar metrics_token: the bearer token of ``GET /metrics`` (default: the settings'
+        ``FOURFOLD_METRICS_TOKEN``; none: /metrics is off).
     """
 
     max_body_bytes: int = 256 * 1024
     warm_up: bool = True
+    metrics_token: str | None = None
 
 
 def create_app(
@@ -85,10 +90,41 @@ def create_app(
     )
     app.state.assistants = assistants
     app.state.options = options
+    app.state.metrics_token = options.metrics_token or assistants.settings.metrics_token
+    app.state.metrics_collector = StateCollector(_published(assistants), _queued(assistants))
     install_error_handlers(app)
-    for module in (health, openai, ask, domains, plugins, reports, page):
+    for module in (health, openai, ask, domains, plugins, reports, page, metrics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: errors from the others get the headers too
+    app.add_middleware(SecurityHeaders)  # errors from the others get the headers too
+    app.add_middleware(RequestObserver, log_questions=assistants.settings.log_questions)  # outermost: sees every status
     return app
+
+
+def _published(assistants: Assistants):
+    def read() -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name, domain in assistants.domains.items():
+            if domain.manifest.knowledge is None:
+                continue
+            try:
+                out[name] = domain.index.version
+            except Exception:  # noqa: BLE001 - a scrape must not fail for one domain
+                out[name] = None
+        return out
+
+    return read
+
+
+def _queued(assistants: Assistants):
+    def count() -> dict[str, int]:
+        from fourfold.worker import client
+
+        counts: dict[str, int] = {}
+        for task in client.recent_tasks(200, settings=assistants.settings):
+            if task.state == "queued":
+                counts[task.name] = counts.get(task.name, 0) + 1
+        return counts
+
+    return count

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "ChatCompletion",
     "ModelCard",
     "ModelList",
+    "ResponseFormat",
+    "Usage",
     "TaskOut",
     "RefreshRequest",
     "RefreshResponse",
@@ -137,6 +139,7 @@ class AnswerOut(BaseModel):
         description="What the checks did, e.g. not-in-documents (refused), contradiction-removed:N, "
         "unsupported-removed:N, extracted, invalid-citation:[7], redacted-instructions:N."
     )
+    usage: AnswerUsage | None = Field(None, description="What the generator read and produced, and why it stopped.")
 
 
 class HistoryMessage(BaseModel):
@@ -166,14 +169,23 @@ class AskRequest(BaseModel):
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
+    type: str = Field(max_length=100)
+    text: str | None = Field(None, max_length=MAX_QUESTION_CHARS)
 
 
 class ChatMessage(BaseModel):
+    """One message; like ``/ask``'s history, each holds at most 32,000 characters (the
+    question, the last user message, is further limited by the domain)."""
+
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: Annotated[str, Field(max_length=MAX_QUESTION_CHARS)] | Annotated[list[ContentPart], Field(max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> "ChatMessage":
+        if len(self.text()) > MAX_QUESTION_CHARS:
+            raise ValueError(f"a message may hold at most {MAX_QUESTION_CHARS} characters; this one has {len(self.text())}")
+        return self
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -186,9 +198,15 @@ class StreamOptions(BaseModel):
     include_usage: Boolean | None = None
 
 
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(max_length=100, description="Only 'text' is served: a checked answer cannot be guaranteed to be JSON.")
+
+
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completions request. ``model`` is the domain. Sampling parameters are
-    accepted for compatibility; each domain's manifest decides how it generates."""
+    accepted for compatibility; each domain's manifest decides how it generates.
+    ``response_format`` other than ``{"type": "text"}`` is refused with 400."""
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=100, description="The domain to ask.")
@@ -201,6 +219,7 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     user: str | None = Field(None, max_length=256)
+    response_format: ResponseFormat | None = None
 
     _integers = field_validator("max_tokens", "max_completion_tokens", "n", mode="before")(_integer)
     _numbers = field_validator("temperature", "top_p", mode="before")(_number)
@@ -214,7 +233,20 @@ class AssistantMessage(BaseModel):
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length"] = Field(
+        "stop", description="'length' when the generator stopped at max_tokens (the checked answer may be shorter still)."
+    )
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = Field(description="What the generator read: its tokenizer's tokens (words for extractive).")
+    completion_tokens: int = Field(description="What it produced, before the checks.")
+    total_tokens: int
+
+
+class AnswerUsage(Usage):
+    unit: Literal["tokens", "words"] = Field(description="What was counted.")
+    finish_reason: Literal["stop", "length"] = Field(description="'length': the generator stopped at its token limit.")
 
 
 class FourfoldExtra(BaseModel):
@@ -225,6 +257,7 @@ class FourfoldExtra(BaseModel):
     sentences: list[SentenceOut] = Field(default_factory=list)
     related: list[CitationOut] = Field(default_factory=list)
     answerability: AnswerabilityOut | None = None
+    usage: AnswerUsage | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -236,7 +269,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
-    usage: dict[str, int] | None = None
+    usage: Usage = Field(description="The generator's counts (words for the extractive generator; zeros for a refusal).")
     citations: list[CitationOut] = Field(description="fourfold extra field: the sources cited as [n] in the answer.")
     fourfold: FourfoldExtra = Field(description="fourfold extra field: index version, timings and check flags.")
 

@@ -11,12 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, err_console, handle_errors
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
 from fourfold.cli.index_cmds import eval_app
 
 # Nothing heavy at import: the CLI starts for every command.
 
-_MANIFEST = typer.Argument(..., exists=True, dir_okay=False, help="The domain's manifest file.", show_default=False)
+_MANIFEST = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False)
 
 
 def _print_json(value: Any) -> None:
@@ -111,7 +111,7 @@ def _domain(manifest: Path):
     from fourfold.plugins import get_host
     from fourfold.registry import remember_domain
 
-    domain = Domain.from_file(manifest, get_host())
+    domain = Domain.from_file(manifest_path(manifest), get_host())
     remember_domain(domain.manifest)
     return domain
 
@@ -273,7 +273,7 @@ def eval_compare(
     from fourfold.plugins import get_host
 
     host = get_host()
-    loaded = load_manifest(manifest, host)
+    loaded = load_manifest(manifest_path(manifest), host)
     options = CompareOptions(
         retrievers=retriever or ["sparse", "dense", "hybrid"],
         generators=generator or None,

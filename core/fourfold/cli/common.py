@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import typer
@@ -13,7 +15,10 @@ from rich.markup import escape
 import fourfold
 from fourfold.errors import FourfoldError, ManifestError
 
-__all__ = ["app", "console", "err_console", "exit_with", "handle_errors", "is_verbose"]
+__all__ = ["app", "console", "err_console", "exit_with", "handle_errors", "is_verbose", "manifest_path", "manifest_paths", "MANIFEST_OR_DOMAIN"]
+
+MANIFEST_OR_DOMAIN = "A manifest file, or the name of a domain recorded in the state dir."
+"""Help text of every argument :func:`manifest_path` resolves."""
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -57,6 +62,31 @@ def handle_errors(fn: F) -> F:
             exit_with(str(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def manifest_path(target: str | Path) -> Path:
+    """The manifest file ``target`` names: a path to one, or a domain's name recorded in
+    the state dir's registry (where every command that loads a manifest records it).
+
+    :raises FourfoldError: no such file, or no such domain (naming the known ones).
+    """
+    from fourfold.manifest.models import DOMAIN_PATTERN
+    from fourfold.registry import manifest_path_for
+
+    text = str(target)
+    path = Path(target)
+    if path.suffix.lower() in {".yaml", ".yml"} or path.is_file() or "/" in text:
+        if not path.is_file():
+            raise FourfoldError(f"{text}: no such manifest file")
+        return path
+    if not re.match(DOMAIN_PATTERN, text):
+        raise FourfoldError(f"'{text}' is neither a manifest file nor a domain name")
+    return manifest_path_for(text)  # names the registry and the known domains when unknown
+
+
+def manifest_paths(targets: list[Any]) -> list[Path]:
+    """:func:`manifest_path` of each."""
+    return [manifest_path(t) for t in targets]
 
 
 def _version_callback(value: bool) -> None:

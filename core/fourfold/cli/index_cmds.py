@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, err_console, handle_errors
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
 
 # Nothing heavy at import: the CLI starts for every command.
 
@@ -19,7 +19,7 @@ eval_app = typer.Typer(help="Measure retrieval (and other) quality on evaluation
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 
-_MANIFEST = typer.Argument(..., help="The domain's manifest file.", show_default=False)
+_MANIFEST = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False)
 _LIST_LIMIT = 12
 
 
@@ -29,7 +29,7 @@ def _domain(manifest: Path):
     from fourfold.plugins import get_host
     from fourfold.registry import remember_domain
 
-    domain = Domain.from_file(manifest, get_host())
+    domain = Domain.from_file(manifest_path(manifest), get_host())
     remember_domain(domain.manifest)
     return domain
 

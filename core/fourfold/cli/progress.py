@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from rich.markup import escape
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -13,10 +16,16 @@ __all__ = ["RichProgress"]
 
 class RichProgress:
     """One bar per stage (``scan``, ``embed``, ``write``, …); a stage without a known
-    total shows a spinner. Use as a context manager around the work. Nothing is drawn
-    when stderr is not a terminal."""
+    total shows a spinner. Use as a context manager around the work. When stderr is not
+    a terminal (a log, ``make``), each stage is one line instead, with the time it took.
 
-    def __init__(self, *, transient: bool = False):
+    :param label: what the work is for (a domain's name), shown before each stage.
+    """
+
+    def __init__(self, *, transient: bool = False, label: str | None = None):
+        self._label = f"{label}: " if label else ""
+        self._plain = not err_console.is_terminal
+        self._stage_started: tuple[str, float] | None = None
         self._bars = Progress(
             SpinnerColumn(),
             TextColumn("{task.description:<10}"),
@@ -30,6 +39,12 @@ class RichProgress:
         self._task: Any = None
 
     def _finish_current(self) -> None:
+        if self._stage_started is not None:
+            stage, started = self._stage_started
+            self._stage_started = None
+            took = time.perf_counter() - started
+            if took >= 1:
+                err_console.print(f"{escape(self._label)}{escape(stage)} done ({took:.1f}s)", highlight=False)
         if self._task is None:
             return
         task = next(t for t in self._bars.tasks if t.id == self._task)
@@ -39,7 +54,10 @@ class RichProgress:
 
     def start(self, stage: str, total: int | None = None) -> None:
         self._finish_current()
-        self._task = self._bars.add_task(stage, total=total)
+        if self._plain:
+            err_console.print(f"{escape(self._label)}{escape(stage)}…" + (f" ({total})" if total else ""), highlight=False)
+            self._stage_started = (stage, time.perf_counter())
+        self._task = self._bars.add_task(self._label + stage, total=total)
 
     def advance(self, n: int = 1) -> None:
         if self._task is not None:

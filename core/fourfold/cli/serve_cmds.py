@@ -10,15 +10,24 @@ import subprocess
 import sys
 import threading
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
 
-from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
+from fourfold.cli.common import app, console, err_console, exit_with, handle_errors, manifest_paths
 
-_MANIFESTS = typer.Argument(..., help="Manifest files of the domains to serve.", show_default=False)
+_MANIFESTS = typer.Argument(..., help="Manifest files (or recorded domain names) of the domains to serve.", show_default=False)
+
+
+class LogFormatOption(str, Enum):
+    text = "text"
+    json = "json"
+
+
+_LOG_FORMAT = typer.Option(LogFormatOption.text, "--log-format", help="text, or json: one JSON object per line (time, level, logger, message and a request's fields).")
 _HOST = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface).")
 _PORT = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on.")
 _MAX_BODY = typer.Option(256, "--max-body-kb", min=1, max=1024 * 1024, help="Larger request bodies get 413.")
@@ -71,7 +80,7 @@ def _print_access(assistants: Any, url: str) -> None:
     )
 
 
-def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None) -> None:
+def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None, log_format: str = "text") -> None:
     """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started).
 
     Connections are held to ``limits`` (a :class:`fourfold.api.protocol.ConnectionLimits`;
@@ -82,7 +91,13 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
 
     from fourfold.api.protocol import ConnectionLimits, guarded_protocol
 
+    from fourfold.logs import configure_logging
+    from fourfold.tracing import setup_tracing
+
     limits = limits or ConnectionLimits()
+    # One format for uvicorn's records and ours; request logs come from fourfold.access.
+    configure_logging(log_level, log_format)  # type: ignore[arg-type]
+    setup_tracing()  # only when OTEL_* variables ask for it
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stop signal after shutting down, which would kill this
@@ -104,7 +119,8 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
         host=host,
         port=port,
         log_level=log_level,
-        access_log=log_level == "debug",
+        log_config=None,
+        access_log=False,  # fourfold.access logs each request (route, domain, status, ms)
         timeout_graceful_shutdown=10,
         server_header=False,
         http=guarded_protocol(limits),
@@ -126,14 +142,15 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
 @handle_errors
 def serve(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifest files of the domains to serve. Without any: every domain in the state dir's registry.", show_default=False
+        None, help="Manifest files (or recorded domain names) of the domains to serve. Without any: every domain in the state dir's registry.", show_default=False
     ),
     host: str = _HOST,
     port: int = _PORT,
     max_body_kb: int = _MAX_BODY,
     header_timeout: float = _HEADER_TIMEOUT,
     body_timeout: float = _BODY_TIMEOUT,
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+    log_level: str = typer.Option("info", "--log-level", help="Log level: debug, info (a line per request), warning, error."),
+    log_format: LogFormatOption = _LOG_FORMAT,
 ) -> None:
     """Run the HTTP API (OpenAI-compatible chat, ask, status, refresh, rollback) and the chat page.
 
@@ -144,10 +161,13 @@ def serve(
     from fourfold.api.protocol import ConnectionLimits
 
     _check_port_free(host, port)
-    assistants = Assistants.from_manifests(list(manifests or []))
+    assistants = Assistants.from_manifests(manifest_paths(list(manifests or [])))
+    _warm_up(assistants)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
-    _run_uvicorn(fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout))
+    _run_uvicorn(
+        fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout), log_format.value
+    )
 
 
 # -------------------------------------------------------------------------
@@ -229,7 +249,7 @@ def _build_missing_indexes(domains: list[Any]) -> list[Any]:
             existing.append(domain)
             continue
         console.print(f"{escape(domain.name)}: building the index (first run)…")
-        with RichProgress(transient=True) as progress:
+        with RichProgress(transient=True, label=domain.name) as progress:
             report = refresh(domain, progress, wait=True)
         console.print(f"[green]{escape(report.summary())}[/green]")
         for warning in report.warnings:
@@ -243,24 +263,50 @@ def _prepare_generators(domains: list[Any]) -> None:
 
     for domain in domains:
         started = time.perf_counter()
-        with RichProgress(transient=True) as progress:
+        with RichProgress(transient=True, label=f"{domain.name}: {domain.generator.name}") as progress:
             call_component(domain.generator, "prepare", progress)
         took = time.perf_counter() - started
         if took > 1:
             console.print(f"{escape(domain.name)}: generator '{domain.generator.name}' ready ({took:.0f}s)")
 
 
+def _warm_up(assistants: Any) -> None:
+    """Load every domain's models and open its index before listening, saying so: the
+    first start can take a while (models load, the embedder compiles)."""
+    started = time.perf_counter()
+    console.print(f"loading {len(assistants.domains)} domain{'s' if len(assistants.domains) != 1 else ''}: components, models and indexes…")
+
+    def done(name: str, seconds: float) -> None:
+        console.print(f"  {escape(name)}: ready ({seconds:.1f}s)")
+
+    with err_console.status("loading…", spinner="dots"):
+        assistants.warm_up(report=done).join()
+    console.print(f"ready in {time.perf_counter() - started:.1f}s")
+
+
 def _catch_up(domains: list[Any], settings: Any) -> None:
-    """Queue a refresh of indexes built in an earlier run: documents may have changed
-    while nothing was running. Only what changed is re-read."""
+    """Queue a refresh of indexes built in an earlier run whose documents changed while
+    nothing was running (checked first by hashing the files: cheap, nothing is loaded).
+    Only what changed is re-read."""
+    from fourfold.index import changed_documents
     from fourfold.worker import client
 
     for domain in domains:
         try:
+            changed = changed_documents(domain)
+        except Exception as exc:  # e.g. a source folder gone: the refresh will say so
+            changed = None
+            err_console.print(f"[yellow]warning:[/yellow] {escape(domain.name)}: cannot compare its documents: {escape(str(exc))}")
+        if changed == []:
+            console.print(f"{escape(domain.name)}: documents unchanged since the published index")
+            continue
+        try:
             info = client.request_refresh(domain.name, settings=settings)
-            console.print(f"{escape(domain.name)}: refresh queued to catch up with changed documents (task {info.id[:8]})")
         except Exception as exc:  # the API still serves the published version
             err_console.print(f"[yellow]warning:[/yellow] {escape(domain.name)}: could not queue a refresh: {escape(str(exc))}")
+            continue
+        what = f"{len(changed)} document{'s' if len(changed) != 1 else ''} changed" if changed else "documents may have changed"
+        console.print(f"{escape(domain.name)}: {what} since the published index; refresh queued (task {info.id[:8]})")
 
 
 @app.command()
@@ -272,7 +318,8 @@ def up(
     max_body_kb: int = _MAX_BODY,
     worker: bool = typer.Option(True, "--worker/--no-worker", help="Start a background worker for refreshes."),
     beat: bool = typer.Option(True, "--beat/--no-beat", help="Start the scheduler of knowledge.refresh."),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level: debug, info, warning, error."),
+    log_level: str = typer.Option("warning", "--log-level", help="Log level: debug, info (a line per request), warning, error."),
+    log_format: LogFormatOption = _LOG_FORMAT,
 ) -> None:
     """Deploy domain assistants on this machine: build missing indexes, then run the API, a worker and the scheduler.
 
@@ -285,10 +332,12 @@ def up(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _check_port_free(host, port)
     settings = get_settings()
+    manifests = manifest_paths(list(manifests))
     assistants = Assistants.from_manifests(list(manifests), settings=settings)
     domains = list(assistants.domains.values())
     already_built = _build_missing_indexes(domains)
     _prepare_generators(domains)
+    _warm_up(assistants)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024, warm_up=True))
 
     children = _Children(settings.state_dir / "logs")
@@ -308,7 +357,7 @@ def up(
     _print_access(assistants, _url(host, port))
     console.print("\n[dim]Ctrl-C to stop.[/dim]")
     try:
-        _run_uvicorn(fastapi_app, host, port, log_level)
+        _run_uvicorn(fastapi_app, host, port, log_level, log_format=log_format.value)
     finally:
         console.print("stopping…")
         children.stop()

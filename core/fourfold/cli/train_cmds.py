@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, err_console, handle_errors
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
 
 # Nothing heavy at import: torch and transformers load only when a stage runs.
 
@@ -29,7 +29,7 @@ def _domain(manifest: Path):
     from fourfold.domain import Domain
     from fourfold.registry import remember_domain
 
-    domain = Domain.from_file(manifest)
+    domain = Domain.from_file(manifest_path(manifest))
     remember_domain(domain.manifest, domain.settings)
     return domain
 
@@ -68,7 +68,7 @@ def _report(runs: list, as_json: bool) -> None:
 @app.command()
 @handle_errors
 def train(
-    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="The domain manifest."),
+    manifest: Path = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False),
     force: bool = typer.Option(False, "--force", help="Train again even when the artifact's inputs are unchanged."),
     as_json: bool = typer.Option(False, "--json", help="Print the artifact as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -94,7 +94,7 @@ def train(
 @app.command("fine-tune")
 @handle_errors
 def fine_tune(
-    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="The domain manifest."),
+    manifest: Path = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False),
     force: bool = typer.Option(False, "--force", help="Fine-tune again even when the artifacts' inputs are unchanged."),
     only: str = typer.Option(None, "--only", help="Run only the fine_tuning block that produces this artifact."),
     as_json: bool = typer.Option(False, "--json", help="Print the artifacts as JSON."),

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from enum import Enum
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import app, console, err_console, exit_with, handle_errors
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, exit_with, handle_errors, manifest_path, manifest_paths
 from fourfold.errors import FourfoldError
 
 # Nothing heavy at import: the CLI starts for every command, and these only need
@@ -86,10 +86,29 @@ def _progress_text(progress: dict | None) -> str:
 
 
 def _summary(result: dict | None) -> str:
+    """A task's outcome in a few words: for a refresh, what it published and how much
+    it changed; for other tasks their first few numbers."""
     if not result:
         return ""
+    if "published" in result and "version" in result:
+        version = result.get("version") or "-"
+        if not result.get("published"):
+            return f"no change ({version})"
+        changes = [
+            f"{result[f'{key}_count']} {word}"
+            for key, word in (("added", "added"), ("changed", "changed"), ("removed", "removed"))
+            if result.get(f"{key}_count")
+        ]
+        text = f"published {version}" + (f": {', '.join(changes)}" if changes else "")
+        embedded = result.get("chunks_embedded")
+        return text + (f"; {embedded} chunks embedded" if embedded else "")
     parts = [f"{k}={v}" for k, v in result.items() if k not in {"status", "domain"} and not isinstance(v, dict)]
-    return ", ".join(parts)
+    return ", ".join(parts[:3]) + (", …" if len(parts) > 3 else "")
+
+
+def _short_id(task_id: str) -> str:
+    # Unique enough to tell tasks apart on a screen; --json has the whole id.
+    return task_id[:8]
 
 
 # -------------------------------------------------------------------------
@@ -101,7 +120,7 @@ def _summary(result: dict | None) -> str:
 @handle_errors
 def worker(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifests of the domains to serve (recorded in the state dir's registry). "
+        None, help="Manifests (or recorded domain names) of the domains to serve (recorded in the state dir's registry). "
         "Without any, the domains already recorded there.", show_default=False,
     ),
     concurrency: int = typer.Option(0, "--concurrency", "-c", min=0, help="Tasks run at once (child processes). 0: one per 2 CPU cores, at least 1."),
@@ -109,17 +128,23 @@ def worker(
     queues: str = typer.Option("refresh,training", "--queues", "-Q", help="Comma-separated queues to take tasks from: refresh, training."),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name (default fourfold-<pid>@<host>)."),
+    metrics_port: int = typer.Option(0, "--metrics-port", min=0, max=65535, help="Serve Prometheus metrics (refreshes, chunks embedded, lease waits, queued tasks) at http://HOST:PORT/metrics; 0: off."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Interface of --metrics-port (0.0.0.0: every interface)."),
 ) -> None:
     """Run a Celery worker that refreshes knowledge bases (and trains models) in the background.
 
     Takes the broker from [bold]FOURFOLD_BROKER_URL[/bold] (Redis), or uses the SQLite broker in the state dir when it is unset — then `fourfold refresh`, `fourfold beat` and the API on this machine reach it with no further setup. Start as many workers, on as many machines, as you like: each domain is written by one task at a time.
     """
     import fourfold
+
+    if metrics_port:
+        # Before prometheus-client is first imported: the pool's children inherit it.
+        _multiprocess_metrics(fourfold.get_settings().state_dir)
     from fourfold.worker import names
     from fourfold.worker.app import make_app, prepare_broker, uses_redis
     from fourfold.worker.heartbeat import announce_worker
 
-    _load_manifests(manifests or [])
+    _load_manifests(manifest_paths(manifests or []))
     if concurrency <= 0:
         concurrency = max(1, (os.cpu_count() or 2) // 2)
     settings = fourfold.get_settings()
@@ -149,7 +174,28 @@ def worker(
     ]
     if not uses_redis(settings):
         argv.append("--without-heartbeat")  # the SQLite broker has no broadcast
+    if metrics_port:
+        from fourfold.metrics import serve_worker_metrics
+
+        serve_worker_metrics(metrics_host, metrics_port, settings)
+        console.print(f"metrics: http://{metrics_host}:{metrics_port}/metrics")
     celery_app.worker_main(argv)
+
+
+def _multiprocess_metrics(state_dir: Path) -> None:
+    """Turn on prometheus-client's multiprocess mode: samples of every pool process go to
+    files in PROMETHEUS_MULTIPROC_DIR (a folder of this worker's when unset), emptied
+    at start so a previous run's counts are not added again."""
+    import shutil
+    import sys
+
+    if "prometheus_client" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise FourfoldError("--metrics-port: prometheus_client was imported before multiprocess mode could be set up")
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or state_dir / "metrics" / f"worker-{os.getpid()}")
+    if folder.exists() and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 # -------------------------------------------------------------------------
@@ -161,7 +207,7 @@ def worker(
 @handle_errors
 def beat(
     manifests: list[Path] = typer.Argument(
-        None, help="Manifests whose knowledge.refresh to schedule. Without any, every domain recorded "
+        None, help="Manifests (or recorded domain names) whose knowledge.refresh to schedule. Without any, every domain recorded "
         "in the state dir's registry.", show_default=False,
     ),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
@@ -174,7 +220,7 @@ def beat(
     from fourfold.worker.app import make_app, prepare_broker
     from fourfold.worker.schedule import beat_schedule
 
-    loaded = _load_manifests(manifests) if manifests else _registered_manifests()
+    loaded = _load_manifests(manifest_paths(manifests)) if manifests else _registered_manifests()
     settings = fourfold.get_settings()
     schedule = beat_schedule(loaded, settings.namespace)
     if not schedule:
@@ -199,24 +245,16 @@ def beat(
 
 
 def _domain_name(target: str) -> str:
-    from fourfold.manifest.models import DOMAIN_PATTERN
-    from fourfold.registry import manifest_path_for
-
-    path = Path(target)
-    if path.suffix.lower() in {".yaml", ".yml"} or path.is_file():
-        if not path.is_file():
-            raise FourfoldError(f"{target}: no such manifest file")
+    path = manifest_path(target)
+    if path == Path(target):  # a manifest file: its domain (and record it)
         return _load_manifests([path])[0].domain
-    if not re.match(DOMAIN_PATTERN, target):
-        raise FourfoldError(f"'{target}' is neither a manifest file nor a domain name")
-    manifest_path_for(target)  # names the registry and the known domains when unknown
     return target
 
 
 @app.command()
 @handle_errors
 def refresh(
-    target: str = typer.Argument(..., help="A manifest file, or the name of a domain recorded in the state dir.", show_default=False),
+    target: str = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False),
     wait: bool = typer.Option(False, "--wait", "-w", help="Wait for the refresh to finish, showing its progress; the exit status says whether it succeeded."),
     full: bool = typer.Option(False, "--full", help="Rebuild the index from scratch instead of applying only what changed."),
     timeout: float = typer.Option(0, "--timeout", min=0, help="With --wait: give up waiting after this many seconds (0: no limit); exit status 2."),
@@ -290,6 +328,8 @@ def _wait_with_progress(info, timeout: float | None):
         if description != stage:
             stage = description
             bars.reset(bar_id, total=total, description=description)
+            if not err_console.is_terminal:  # a log or a pipe: one line per stage instead of a bar
+                err_console.print(f"{escape(description)}" + (f" ({total})" if total else "") + f" after {time.monotonic() - started:.0f}s")
         bars.update(bar_id, completed=done, total=total)
 
     with bars:
@@ -346,22 +386,23 @@ def tasks(
     else:
         console.print("[yellow]workers: none running[/yellow] (start one with 'fourfold worker')")
     if running:
-        table = Table(title="running", title_justify="left")
-        for col in ("task", "kind", "domain", "progress", "for", "worker", "delivery"):
-            table.add_column(col)
+        table = Table(title="running", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        for col in ("task", "kind", "domain", "progress", "for", "worker", "try"):
+            table.add_column(col, overflow="fold")
         for t in running:
             progress = f"[red]stuck: {escape(t.stuck)}[/red]" if t.stuck else _progress_text(t.progress)
             if t.state == "retrying":
                 progress = f"[yellow]retrying: {escape(t.error or '')}[/yellow]"
-            table.add_row(t.id, t.name, t.domain, progress, _took(t), t.worker or "-", str(t.deliveries or 1))
+            table.add_row(_short_id(t.id), t.name, t.domain, progress, _took(t), t.worker or "-", str(t.deliveries or 1))
         console.print(table)
     else:
         console.print("running: none")
     for t in stuck:
-        console.print(f"[red]stuck:[/red] {t.name} of '{escape(t.domain)}' (task {t.id}): {escape(t.stuck or '')}")
-    table = Table(title="recent", title_justify="left")
-    for col in ("task", "kind", "domain", "state", "when", "took", "outcome"):
-        table.add_column(col)
+        console.print(f"[red]stuck:[/red] {t.name} of '{escape(t.domain)}' (task {_short_id(t.id)}): {escape(t.stuck or '')}")
+    table = Table(title="recent", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for col in ("task", "kind", "domain", "state", "when", "took"):
+        table.add_column(col, no_wrap=col != "domain", overflow="fold")
+    table.add_column("outcome", overflow="fold")
     colours = {
         "succeeded": "green", "failed": "red", "dead": "red", "running": "cyan", "queued": "yellow", "skipped": "dim",
         "requeued": "yellow", "retrying": "yellow", "released": "dim", "stuck": "red",
@@ -372,20 +413,22 @@ def tasks(
         if t.stuck:
             outcome = t.stuck
         elif t.state == "skipped" and t.covered_by:
-            outcome = f"writer was {t.running}; covered by the follow-up {t.covered_by}" if t.running else f"covered by {t.covered_by}"
+            outcome = (f"writer was {_short_id(t.running)}; covered by the follow-up {_short_id(t.covered_by)}" if t.running
+                       else f"covered by {_short_id(t.covered_by)}")
         elif t.state in ("queued", "requeued") and t.follows and not t.extra.get("dispatched_at"):
-            outcome = f"follow-up: starts when {t.follows} ends"
+            outcome = f"follow-up: starts when {_short_id(t.follows)} ends"
         elif t.state == "requeued":
             outcome = t.extra.get("note") or "its worker died; back in the queue"
         else:
-            outcome = t.error or (f"writer was {t.running}" if t.running else _summary(t.result))
+            outcome = t.error or (f"writer was {_short_id(t.running)}" if t.running else _summary(t.result))
         colour = colours.get(shown, "white")
-        table.add_row(t.id, t.name, t.domain, f"[{colour}]{shown}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
+        table.add_row(_short_id(t.id), t.name, t.domain, f"[{colour}]{shown}[/{colour}]", _ago(when), _took(t), escape(outcome or ""))
     console.print(table if recent else "recent: none")
     if dead:
-        table = Table(title="dead (given up)", title_justify="left")
-        for col in ("task", "kind", "domain", "deliveries", "when", "reason"):
-            table.add_column(col)
+        table = Table(title="dead (given up)", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        for col in ("task", "kind", "domain", "tries", "when"):
+            table.add_column(col, no_wrap=col != "domain", overflow="fold")
+        table.add_column("reason", overflow="fold")
         for t in dead:
-            table.add_row(t.id, t.name, t.domain, str(t.deliveries), _ago(t.finished_at), escape(t.error or ""))
+            table.add_row(_short_id(t.id), t.name, t.domain, str(t.deliveries), _ago(t.finished_at), escape(t.error or ""))
         console.print(table)

@@ -12,7 +12,7 @@ from fourfold.index.lifecycle import chunk_fingerprint, embedding_text, refresh,
 from fourfold.index.lock import WriterLock
 from fourfold.index.published import PublishedIndex, no_index_message, retriever_for
 from fourfold.index.report import IndexStatus, RefreshReport, VersionInfo
-from fourfold.index.status import index_status
+from fourfold.index.status import changed_documents, index_status
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "VectorCache",
     "VersionInfo",
     "WriterLock",
+    "changed_documents",
     "chunk_fingerprint",
     "copy_tree",
     "embed_with_cache",

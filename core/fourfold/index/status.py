@@ -13,7 +13,7 @@ from fourfold.index.report import IndexStatus, VersionInfo
 if TYPE_CHECKING:
     from fourfold.domain import Domain
 
-__all__ = ["index_status", "HISTORY_SHOWN"]
+__all__ = ["index_status", "changed_documents", "HISTORY_SHOWN"]
 
 HISTORY_SHOWN = 20
 
@@ -48,6 +48,35 @@ def index_status(domain: "Domain") -> IndexStatus:
     status.last_refresh = refreshes[-1] if refreshes else None
     status.writer = _writer(layout, domain.name)
     return status
+
+
+def changed_documents(domain: "Domain") -> list[str] | None:
+    """The documents added, changed or removed in ``domain``'s sources since its
+    published version (paths as cited), found by listing and hashing the files as a
+    refresh's first step does, without loading or embedding anything; None when nothing
+    is published. A file that cannot be read counts as changed.
+    """
+    from fourfold import knowledge as kn
+
+    layout = IndexLayout.for_domain(domain)
+    current = layout.read_current()
+    if current is None:
+        return None
+    published = layout.read_catalog(current).documents
+    scan = kn.scan_sources(domain.manifest)
+    changed = []
+    seen = set()
+    for file in scan.files:
+        seen.add(file.relpath)
+        entry = published.get(file.relpath)
+        try:
+            if entry is not None and kn.file_hash(file) == entry.hash:
+                continue
+        except OSError:
+            pass
+        changed.append(file.relpath)
+    changed.extend(sorted(p for p in published if p not in seen))
+    return changed
 
 
 def _writer(layout: IndexLayout, domain: str) -> dict | None:

@@ -123,7 +123,10 @@ def make_app(settings: Settings | None = None, *, include_tasks: bool = False) -
         worker_max_memory_per_child=settings.worker_max_memory_mb * 1024,  # KiB
         worker_lost_wait=3.0,  # a killed child's task goes back to the queue after this, not 10 s
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        worker_send_task_events=False,
+        # Task events for Flower and `celery events` (Redis only: the SQLite broker has no
+        # broadcast, and Celery turns events off for it anyway).
+        worker_send_task_events=uses_redis(settings),
+        task_send_sent_event=uses_redis(settings),
         task_default_queue=refresh_q,
         task_queues=[Queue(refresh_q, routing_key=refresh_q), Queue(training_q, routing_key=training_q)],
         task_routes={

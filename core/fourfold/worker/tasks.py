@@ -25,6 +25,7 @@ from typing import Any, Callable
 from celery import shared_task
 from celery.exceptions import Ignore
 
+from fourfold import metrics
 from fourfold.errors import FourfoldError
 from fourfold.index.files import describe_os_error
 from fourfold.settings import Settings, get_settings
@@ -442,6 +443,7 @@ def run_exclusive(
             log.warning("domain %s: cannot read the index's fencing token: %s", domain, type(exc).__name__)
     holder = LeaseHolder.for_this_process(task_id, node=node, fence=state.next_fence(key, floor))
     waited_for_twin = False
+    lease_asked = time.monotonic()
     while True:
         current = state.acquire_lease(key, holder, ttl)
         if current is None:
@@ -473,6 +475,7 @@ def run_exclusive(
         waited_for_twin = True
         time.sleep(_WAIT_POLL)
 
+    metrics.observe_lease_wait(domain, kind, time.monotonic() - lease_asked)
     keeper = _LeaseKeeper(state, key, holder, ttl).start()
     try:
         if waited_for_twin:
@@ -560,7 +563,13 @@ def refresh_domain(self, domain_name: str, full: bool = False) -> dict:
         domain = domain_for(domain_name)
         # The lease keeps other tasks out; a `fourfold index build` run by hand may
         # still hold the index's own lock for a while: wait for it rather than fail.
-        report = refresh(domain, progress, full=full, wait=300.0, fence=progress.fence)
+        started = time.monotonic()
+        try:
+            report = refresh(domain, progress, full=full, wait=300.0, fence=progress.fence)
+        except BaseException:
+            metrics.observe_refresh(domain_name, None, time.monotonic() - started)
+            raise
+        metrics.observe_refresh(domain_name, report, time.monotonic() - started)
         return safe_summary(report)
 
     def fence_floor() -> int:

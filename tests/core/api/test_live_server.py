@@ -69,6 +69,18 @@ def test_generator_asks_a_remote_server(live_url, served, monkeypatch):
     assert "years" in whole and "".join(pieces).strip() == whole.strip()
 
 
+def test_generator_reports_the_servers_usage_and_its_cut(live_url, served, monkeypatch):
+    monkeypatch.setenv("LEGAL_API_KEY", served.token("legal"))
+    generator = remote(live_url, "legal", "LEGAL_API_KEY")
+    prompt = fourfold.Prompt(messages=[fourfold.Message("user", QUESTION)], question=QUESTION)
+    whole = generator.generate(prompt, fourfold.GenerationLimits(max_tokens=3))
+    assert whole.usage.stopped_at_limit and whole.usage.completion_tokens == 3 and whole.usage.unit == "tokens"
+    full = generator.generate(prompt, fourfold.GenerationLimits())
+    assert not full.usage.stopped_at_limit and full.usage.prompt_tokens > 0
+    *_, last = generator.stream(prompt, fourfold.GenerationLimits(max_tokens=3))
+    assert last.usage.stopped_at_limit  # finish_reason "length" read from the stream (no usage is streamed unasked)
+
+
 def test_generator_reports_the_servers_error(live_url, monkeypatch):
     monkeypatch.setenv("LEGAL_API_KEY", "not-a-valid-token-0000000")
     generator = remote(live_url, "legal", "LEGAL_API_KEY")

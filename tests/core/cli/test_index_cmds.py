@@ -105,3 +105,16 @@ def test_eval_retrieval_on_a_tiny_dataset(tmp_path):
     assert rerun["index"]["dense"]["built"] is False  # the corpus is indexed once
     table = run("eval", "retrieval", "--dataset", str(data), "-r", "dense")
     assert "nDCG@10" in table.output and "dense" in table.output
+
+
+def test_commands_take_a_recorded_domains_name_as_well_as_its_manifest(manifest):
+    assert run("index", "build", str(manifest)).exit_code == 0
+    status = json.loads(run("index", "status", "kb", "--json").stdout)
+    assert status["published"] == "v000001"
+    found = json.loads(run("search", "kb", "metformin", "--json", "--top-k", "1").stdout)
+    assert found["passages"][0]["source"] == "diabetes.md"
+    unknown = runner.invoke(app, ["index", "status", "medical"])
+    assert unknown.exit_code == 1
+    assert "domain 'medical' is not known" in unknown.output and "kb" in unknown.output
+    missing = runner.invoke(app, ["index", "status", "nowhere/medical.yaml"])
+    assert missing.exit_code == 1 and "nowhere/medical.yaml: no such manifest file" in missing.output

@@ -83,3 +83,36 @@ def test_a_busy_port_is_reported_before_anything_starts(tmp_path):
         out = proc.stdout.read()
     assert code == 1
     assert re.search(rf"error: cannot listen on 127\.0\.0\.1:{port}: .*; pick another with --port", out)
+
+
+def test_json_logs_hold_one_line_per_request_without_token_or_question(tmp_path):
+    import json
+
+    port = free_port()
+    token = "notes-token-0123456789abcdef"
+    proc = run(["serve", str(manifest(tmp_path)), "--port", str(port), "--log-format", "json"], tmp_path / "home", env={"NOTES_TOKENS": token})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.3)
+        httpx.post(f"{url}/v1/domains/notes/ask", json={"question": "What is SECRET-WORDS worth?"}, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer wrong-token-abcdefghijkl"})
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests = [r for r in records if r["logger"] == "fourfold.access"]
+    assert {"route": "/v1/domains/{domain}/ask", "domain": "notes", "status": 503, "method": "POST"}.items() <= requests[-2].items()
+    assert requests[-1]["status"] == 401 and requests[-1]["route"] == "/v1/models" and requests[-1]["level"] == "info"
+    assert "SECRET-WORDS" not in out and token not in out and "wrong-token" not in out

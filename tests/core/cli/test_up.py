@@ -117,6 +117,9 @@ def test_prints_the_url_and_a_token_per_domain(deployment):
         assert len(token) > 20
         assert (deployment.home / "domains" / domain / "api-token").read_text().strip() == token
     assert "medical: building the index" in out and "legal: building the index" in out
+    # no silent waits: the index builds' stages (plain lines in a log) and the model loading are reported
+    assert "medical: embed" in out and "loading 2 domains" in out
+    assert re.search(r"^  medical: ready \(\d", out, re.M) and re.search(r"^  legal: ready \(\d", out, re.M)
 
 
 def test_legal_answers_with_citations_to_its_own_documents(deployment):
@@ -162,7 +165,11 @@ def test_the_official_openai_client(deployment):
         model="medical", messages=[{"role": "user", "content": "What are the symptoms of seasonal flu?"}], stream=True, max_tokens=40,
     ))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    usage = chunks[-1].model_extra["fourfold"]["usage"]
+    # the medical manifest answers extractively: its limit and its counts are in words
+    assert usage["unit"] in ("tokens", "words") and 0 < usage["completion_tokens"] <= 40
+    # the generator stopped at max_tokens ("length") or ended its answer sooner ("stop")
+    assert chunks[-1].choices[0].finish_reason == ("length" if usage["completion_tokens"] == 40 else "stop") == usage["finish_reason"]
 
 
 def test_the_chat_page_in_a_real_browser(deployment):

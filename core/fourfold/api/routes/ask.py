@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from fourfold.api.answering import check_question, limits_for, sse, stream_events
+from fourfold.api.answering import answered, check_question, limits_for, sse, stream_events
 from fourfold.api.deps import AssistantsDep, DomainDep
 from fourfold.api.errors import ERROR_RESPONSES
 from fourfold.api.schemas import AnswerOut, AskRequest, sse_schema
@@ -44,7 +44,7 @@ def ask(body: AskRequest, domain: DomainDep, assistants: AssistantsDep):
         )
     limits = limits_for(body.max_tokens)
     if not body.stream:
-        result = answer(domain, question, history=history, limits=limits, top_k=body.top_k, filters=filters)
+        result = answered(answer(domain, question, history=history, limits=limits, top_k=body.top_k, filters=filters))
         return result.to_dict()
 
     def events():
