@@ -1,4 +1,4 @@
-"""``fourfold index build/status/rollback, search, ask, eval``."""
+"""``fourfold index build/status/rollback/publish, search, ask, eval``."""
 
 from __future__ import annotations
 
@@ -118,8 +118,17 @@ def status(
         for col in ("version", "created", "documents", "chunks", ""):
             table.add_column(col)
         for v in reversed(st.versions):
-            table.add_row(v.version, v.created, str(v.documents), str(v.chunks), "published" if v.published else "")
+            state = "published" if v.published else ("held" if v.held else "")
+            score = f"nDCG@10 {v.ndcg_at_10:.3f}" if v.ndcg_at_10 is not None else ""
+            table.add_row(v.version, v.created, str(v.documents), str(v.chunks), " ".join(x for x in (state, score) if x))
         console.print(table)
+    for held in st.held:
+        console.print(f"[red]held by the quality gate:[/red] {held['version']}: {escape(held['summary'])}", soft_wrap=True)
+        for w in held.get("worse", [])[:10]:
+            console.print(f"  {w['before']:.2f} → {w['after']:.2f}  {escape(w['question'])}", soft_wrap=True)
+            for p in w.get("top", []):
+                console.print(f"      [dim]{escape(p['source'])}: {escape(p['text'][:100])}[/dim]", soft_wrap=True)
+        console.print(f"  publish it anyway: fourfold index publish {manifest} {held['version']} --force --reason \"…\"")
     last_warnings = (st.last_refresh or {}).get("warnings") or []
     if last_warnings:
         console.print(f"[yellow]warnings of the last refresh[/yellow] ({len(last_warnings)}):")
@@ -146,6 +155,22 @@ def rollback_cmd(
     domain = _domain(manifest)
     version = rollback(domain, to)
     console.print(f"domain '{domain.name}': published {version}")
+
+
+@index_app.command("publish")
+@handle_errors
+def publish_cmd(
+    manifest: Path = _MANIFEST,
+    version: str = typer.Argument(..., help="The held version to publish, e.g. v000004.", show_default=False),
+    force: bool = typer.Option(False, "--force", help="Publish although the quality gate held it."),
+    reason: str = typer.Option("", "--reason", help="Why; recorded in the index history."),
+) -> None:
+    """Publish a version the quality gate (knowledge.gate) held, with a recorded reason."""
+    from fourfold.index.quality import publish_held
+
+    domain = _domain(manifest)
+    verdict = publish_held(domain, version, force=force, reason=reason)
+    console.print(f"domain '{domain.name}': published {verdict.version} over the quality gate ({escape(verdict.summary())})")
 
 
 # -------------------------------------------------------------------------

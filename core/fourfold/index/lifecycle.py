@@ -11,13 +11,17 @@ A refresh builds a new immutable version as a *delta* on the published one:
 4. the store starts the new version as a copy of the closed base version and applies
    only the deletes and upserts; its own optimiser decides whether anything needs
    re-indexing, so a 1% edit costs about 1% of a build;
-5. the version is validated (point count, the manifest's gate), its catalog written
-   (which marks it complete), and it is published by atomically replacing ``CURRENT``;
+5. the version is validated (point count, the manifest's gate) and, when the manifest
+   names evaluation questions, scored on them (``fourfold.index.quality``); its catalog
+   is written (which marks it complete), and it is published by atomically replacing
+   ``CURRENT`` — unless the quality gate holds it: then it stays complete but
+   unpublished, marked ``HELD``, and the refresh raises ``QualityGateRefused``;
 6. versions beyond ``keep_versions`` are deleted, never the published one and never one
    a reader still serves.
 
 A crash at any point leaves ``CURRENT`` and the versions it can name untouched; the
-next writer removes whatever the crash left half-built.
+next writer removes whatever the crash left half-built (the newest held version stays,
+for ``fourfold index publish --force``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import fourfold
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError, IndexVersionError, KnowledgeError
+from fourfold.index import quality
 from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
 from fourfold.index.lock import WriterLock
 from fourfold.index.report import RefreshReport
@@ -110,7 +115,7 @@ def refresh(
         report.timings["total"] = time.perf_counter() - started
         report.finished = _now()
         message = _one_line(exc)
-        if locked:
+        if locked and not isinstance(exc, quality.QualityGateRefused):  # recorded as "refused"
             try:
                 layout.append_history("failed", error=message, version=None)
             except OSError:
@@ -359,6 +364,10 @@ class _Refresh:
                     f"{report.chunks_total}; not publishing"
                 )
             self._done("validate")
+            self._stage("gate")
+            verdict = quality.check_gate(domain, layout, store, name, current, self._vector_key(embedder))
+            report.quality = verdict.to_json() if verdict is not None else None
+            self._done("gate")
         except BaseException:
             if writer is not None:
                 try:
@@ -379,6 +388,17 @@ class _Refresh:
             base=report.base,
             components={"embedder": domain.identity(embedder), "loaders": self._loaders_named(entries, loader_ids, base)},
         )
+        if verdict is not None and not verdict.passed:
+            report.reason = f"{name} held by the quality gate: " + "; ".join(verdict.reasons)
+            report.version = current  # what still serves
+            report.timings["total"] = time.perf_counter() - self.started
+            report.finished = _now()
+            layout.write_report(name, report.to_dict())
+            layout.write_catalog(catalog)
+            quality.hold(layout, verdict, summary=report.summary())
+            for older in quality.held_versions(layout)[:-1]:  # only the newest held version is kept
+                self._discard(store, older)
+            raise quality.QualityGateRefused(verdict.message(domain.name, domain.manifest.path), verdict)
         # 7. publish: the catalog marks the version complete, CURRENT makes it live
         self._stage("publish")
         report.published = True
@@ -540,8 +560,9 @@ class _Refresh:
         but never published, half-deleted folders."""
         layout = self.layout
         current = layout.read_current()
+        newest_held = quality.held_versions(layout)[-1:]
         for name in layout.version_names():
-            if name == current:
+            if name == current or name in newest_held:
                 continue
             if not layout.is_complete(name) or not layout.was_published(name):
                 log.info("removing unfinished index version %s of %s", name, self.domain.name)
@@ -613,6 +634,11 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
             if target not in complete:
                 kept = ", ".join(complete) or "none"
                 raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
+            if quality.is_held(layout, target):
+                raise IndexVersionError(
+                    f"domain '{domain.name}': version {target} was held by the quality gate and never published; "
+                    f"publish it with 'fourfold index publish {target} --force --reason …'"
+                )
         catalog = layout.read_catalog(target)
         store = domain.retriever.open_store()
         if catalog.store_id != store.store_id:
