@@ -305,7 +305,10 @@ def ask(
 @eval_app.command("retrieval")
 @handle_errors
 def eval_retrieval(
-    dataset: Path = typer.Option(..., "--dataset", "-d", help="Folder with corpus.jsonl, queries.jsonl and qrels.tsv.", show_default=False),
+    target: Path | None = typer.Argument(
+        None, help="A domain manifest: score its published index on its knowledge.eval questions.", show_default=False
+    ),
+    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Folder with corpus.jsonl, queries.jsonl and qrels.tsv.", show_default=False),
     retriever: list[str] = typer.Option([], "--retriever", "-r", help="Retriever(s) to evaluate; repeatable (default: sparse, dense, hybrid)."),
     split: str = typer.Option("all", "--split", help="Questions: all, or the 'tune' / 'check' half (tune on one, report on the other)."),
     manifest: Path | None = typer.Option(None, "--manifest", "-m", help="Take the embedder and retriever settings from this manifest."),
@@ -314,15 +317,24 @@ def eval_retrieval(
 ) -> None:
     """nDCG@10, Recall@10, MRR@10 and search latency (p50/p95, embedding included).
 
-    The corpus is embedded once (vectors are cached in the state dir) and indexed once
-    per store, so re-runs only search.
+    With a MANIFEST: nDCG@10 of the domain's published index on its own evaluation
+    questions (knowledge.eval), the figure the quality gate checks. With --dataset: the
+    corpus is embedded once (vectors are cached in the state dir) and indexed once per
+    store, so re-runs only search.
     """
     from fourfold.cli.progress import RichProgress
     from fourfold.evaluation.retrieval import evaluate_retrieval
     from fourfold.manifest import load_manifest
     from fourfold.plugins import get_host
 
+    if target is not None and dataset is None:
+        _eval_domain(target, retriever, split, limit, as_json)
+        return
+    if dataset is None:
+        raise typer.BadParameter("give a domain manifest, or --dataset with a retrieval dataset folder")
+
     host = get_host()
+    manifest = manifest or target
     loaded = load_manifest(manifest, host) if manifest else None
     names = retriever or ["sparse", "dense", "hybrid"]
     with RichProgress(transient=True) as progress:
@@ -347,3 +359,33 @@ def eval_retrieval(
             f"{r.latency_ms['p95']:.1f}",
         )
     console.print(table)
+
+
+def _eval_domain(manifest: Path, retrievers: list[str], split: str, limit: int | None, as_json: bool) -> None:
+    """``fourfold eval retrieval MANIFEST``: the published index on knowledge.eval."""
+    from fourfold.errors import ManifestError
+    from fourfold.evaluation.questions import eval_questions_for
+    from fourfold.index import retriever_for
+    from fourfold.index.quality import measure_published
+
+    domain = _domain(manifest)
+    questions = eval_questions_for(domain.manifest)
+    if questions is None:
+        raise ManifestError([f"{manifest}: knowledge.eval: name a JSONL file of evaluation questions to score this domain"])
+    chosen = questions.split(split)[:limit]
+    results = [measure_published(domain, chosen, retriever=retriever_for(domain, name)) for name in (retrievers or [domain.manifest.retrieval.use])]
+    if as_json:
+        _print_json({"domain": domain.name, "eval": str(questions.path), "split": split, "results": [r.to_json() for r in results]})
+        return
+    console.print(f"{domain.name} {results[0].version or '(nothing published)'} on {questions.path.name} ({split}, {len(chosen)} questions)")
+    table = Table(show_edge=False)
+    for col in ("retriever", "nDCG@10", "missed (nDCG 0)", "seconds"):
+        table.add_column(col, justify="left" if col == "retriever" else "right")
+    for r in results:
+        table.add_row(r.retriever, f"{r.ndcg_at_10:.4f}", str(sum(1 for q in r.questions if q.ndcg == 0)), f"{r.seconds:.2f}")
+    console.print(table)
+    for q in sorted(results[0].questions, key=lambda q: q.ndcg)[:5]:
+        if q.ndcg >= 1:
+            break
+        found = ", ".join(p["source"] for p in q.top) or "nothing"
+        console.print(f"  {q.ndcg:.2f}  {escape(q.question)}  [dim](line {q.line}; found {escape(found)})[/dim]", soft_wrap=True)

@@ -23,14 +23,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from fourfold.errors import ManifestError
+from fourfold.evaluation.datasets import split_queries
 from fourfold.evaluation.metrics import ndcg_at_k
 from fourfold.types import content_hash
 
 if TYPE_CHECKING:
     from fourfold.manifest import Manifest
-    from fourfold.types import Passage
+    from fourfold.types import Chunk, Passage
 
-__all__ = ["EvalQuestion", "EvalSet", "read_eval_questions", "eval_questions_for", "score_ranking"]
+__all__ = [
+    "EvalQuestion",
+    "EvalSet",
+    "read_eval_questions",
+    "eval_questions_for",
+    "score_ranking",
+    "questions_from_chunks",
+    "split_questions",
+    "write_eval_questions",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,18 @@ class EvalSet:
         """The questions that name the documents answering them (the others only serve
         answerability calibration)."""
         return [q for q in self.questions if q.sources]
+
+    def split(self, part: str) -> list[EvalQuestion]:
+        """The judged questions of ``all``, or of the ``tune`` / ``check`` half (by a hash
+        of each question, as the retrieval datasets split theirs): train or choose on
+        one half, report on the other."""
+        return split_questions(self.judged, part)
+
+
+def split_questions(questions: Sequence[EvalQuestion], part: str) -> list[EvalQuestion]:
+    """``all`` of ``questions``, or their ``tune`` / ``check`` half."""
+    keep = set(split_queries([q.question for q in questions], part))
+    return [q for q in questions if q.question in keep]
 
 
 def _squash(text: str) -> str:
@@ -141,3 +163,42 @@ def score_ranking(question: EvalQuestion, passages: Sequence["Passage"], k: int 
 
 def _distinct(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def questions_from_chunks(chunks: Iterable["Chunk"], *, limit: int = 200) -> list[EvalQuestion]:
+    """Evaluation questions written from the documents themselves, for a domain that has
+    none: each heading phrased as a question ("What are the symptoms of gout?") asks for
+    the document it heads; documents without one are asked for by title ("What is
+    gout?"). At most one question per document, at most ``limit``, chosen by a hash of
+    the document path so the choice is stable between runs.
+
+    The heading is part of the text that is embedded, so such questions are easier than
+    real ones: use them to notice a version getting worse, not to quote a quality figure.
+    """
+    by_source: dict[str, tuple[str, str]] = {}
+    for chunk in chunks:
+        heading = chunk.heading.split(" > ")[-1].strip() if chunk.heading else ""
+        asked = heading if heading.endswith("?") else ""
+        current = by_source.get(chunk.source)
+        key = (content_hash(chunk.source + asked)[:8], asked)
+        if asked and (current is None or not current[1] or key[0] < current[0]):
+            by_source[chunk.source] = (key[0], asked)
+        elif current is None and chunk.title.strip():
+            by_source[chunk.source] = ("~", f"What is {chunk.title.strip().rstrip('.')}?")
+    chosen = sorted(by_source.items(), key=lambda item: content_hash(item[0]))[:limit]
+    return [EvalQuestion(question=" ".join(q.split()), sources=(source,)) for source, (_, q) in chosen]
+
+
+def write_eval_questions(path: Path, questions: Iterable[EvalQuestion]) -> None:
+    """Write questions in the ``knowledge.eval`` format."""
+    lines = []
+    for q in questions:
+        data: dict = {"question": q.question}
+        if len(q.sources) == 1:
+            data["source"] = q.sources[0]
+        else:
+            data["sources"] = list(q.sources)
+        if q.passage:
+            data["passage"] = q.passage
+        lines.append(json.dumps(data, ensure_ascii=False))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -447,9 +447,7 @@ class _Refresh:
     def _vector_key(self, embedder: "Embedder") -> str:
         """The vector cache's key for ``embedder``: its model id, plus its version and
         plugin version when it has them, so upgrading the embedder re-embeds."""
-        identity = self.domain.identity(embedder)
-        extra = [str(identity[k]) for k in ("version", "plugin_version") if identity.get(k)]
-        return "|".join([embedder.model_id, *extra])
+        return quality.vector_key(self.domain, embedder)
 
     def _embedder_change(self, base: Catalog, embedder: "Embedder") -> str:
         """Why the embedder no longer matches ``base``, in words ("" when it does)."""

@@ -26,7 +26,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -46,7 +46,9 @@ __all__ = [
     "QualityGateRefused",
     "VersionQuality",
     "GateVerdict",
+    "measure",
     "measure_version",
+    "measure_published",
     "check_gate",
     "hold",
     "is_held",
@@ -54,6 +56,7 @@ __all__ = [
     "read_quality",
     "publish_held",
     "query_vectors",
+    "vector_key",
 ]
 
 K = 10
@@ -204,25 +207,79 @@ def measure_version(
     cache_file: Path,
     vector_key: str,
 ) -> VersionQuality:
-    """Search every judged question in ``reader`` and score the rankings."""
+    """Search every judged question in ``reader`` (any version, published or not) and
+    score the rankings."""
+    return measure(
+        domain,
+        lambda q: retriever.search(reader, q, top_k=K),
+        questions.judged,
+        digest=questions.digest,
+        version=version,
+        retriever=retriever.name,
+        cache=(cache_file, vector_key) if retriever.open_store().needs_vectors else None,
+    )
+
+
+def measure_published(domain: "Domain", questions: list[EvalQuestion] | None = None, *, retriever: "Retriever | None" = None) -> VersionQuality:
+    """Score the version ``domain`` serves now on its ``knowledge.eval`` questions (or
+    ``questions``), through the same path as every search."""
+    found = eval_questions_for(domain.manifest)
+    if questions is None:
+        if found is None:
+            raise IndexVersionError(
+                f"{domain.manifest.path or 'manifest'}: knowledge.eval: domain '{domain.name}' names no evaluation questions"
+            )
+        questions = found.judged
+    retriever = retriever or domain.retriever
+    layout = IndexLayout.for_domain(domain)
+    version = layout.read_current() or ""
+    return measure(
+        domain,
+        lambda q: domain.search(q, top_k=K, retriever=retriever)[0],
+        questions,
+        digest=found.digest if found else "",
+        version=version,
+        retriever=retriever.name,
+        cache=(layout.vector_cache_file, vector_key(domain)) if retriever.open_store().needs_vectors else None,
+    )
+
+
+def vector_key(domain: "Domain", embedder: "Embedder | None" = None) -> str:
+    """The vector cache's key for ``domain``'s embedder: its model id, plus its version
+    and plugin version when it has them, so upgrading the embedder re-embeds."""
+    embedder = embedder or domain.embedder
+    identity = domain.identity(embedder)
+    return "|".join([embedder.model_id, *(str(identity[k]) for k in ("version", "plugin_version") if identity.get(k))])
+
+
+def measure(
+    domain: "Domain",
+    search: Callable[[str], list],
+    questions: list[EvalQuestion],
+    *,
+    digest: str,
+    version: str,
+    retriever: str,
+    cache: tuple[Path, str] | None,
+) -> VersionQuality:
+    """Score ``search`` on ``questions``; query vectors come from ``cache`` (the vector
+    cache file and the embedder's key) when given."""
     started = time.perf_counter()
-    judged = questions.judged
     embedder = domain.embedder
     embedded = 0
     ready: dict[str, np.ndarray] = {}
-    if retriever.open_store().needs_vectors and judged:
-        ready, embedded = query_vectors(embedder, [q.question for q in judged], cache_file, vector_key)
+    if cache is not None and questions:
+        ready, embedded = query_vectors(embedder, [q.question for q in questions], cache[0], cache[1])
     scores = []
     with _ready_queries(embedder, ready) if ready else contextlib.nullcontext():
-        for q in judged:
-            passages = retriever.search(reader, q.question, top_k=K)
-            scores.append(_score(q, passages))
+        for q in questions:
+            scores.append(_score(q, search(q.question)))
     mean = sum(s.ndcg for s in scores) / len(scores) if scores else 0.0
     return VersionQuality(
         version=version,
-        retriever=retriever.name,
+        retriever=retriever,
         embedder=embedder.model_id,
-        eval_digest=questions.digest,
+        eval_digest=digest,
         ndcg_at_10=round(mean, 4),
         questions=scores,
         seconds=round(time.perf_counter() - started, 3),

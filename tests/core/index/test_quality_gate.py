@@ -167,3 +167,29 @@ def test_a_gate_on_quality_needs_evaluation_questions_and_bad_lines_are_named(pe
     (tmp_path / "eval-questions.jsonl").write_text('{"question": "ok?", "source": "kittens.note"}\n{"source": "x"}\n')
     with pytest.raises(ManifestError, match=r"eval-questions.jsonl:2: knowledge.eval: expected a JSON object with a 'question'"):
         refresh(Domain.from_file(pets, host))
+
+
+def test_eval_retrieval_scores_the_published_index_on_its_questions(pets, host, tmp_path):
+    refresh(Domain.from_file(pets, host))
+    (tmp_path / "eval-questions.jsonl").write_text(
+        json.dumps({"question": QUESTIONS["kittens"], "source": "kittens.note"}) + "\n"
+        + json.dumps({"question": QUESTIONS["parrots"], "source": "parrots.note", "passage": "live for decades"}) + "\n"
+        + json.dumps({"question": QUESTIONS["snakes"], "source": "snakes.note", "passage": "words no chunk holds"}) + "\n"
+    )
+    result = CliRunner().invoke(app, ["eval", "retrieval", str(pets), "--json"])
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.output)["results"][0]
+    assert scored["retriever"] == "hybrid" and scored["version"] == "v000001"
+    assert [q["ndcg"] for q in scored["questions"]] == [1.0, 1.0, 0.0]
+    assert scored["questions"][2]["top"][0]["source"] == "snakes.note"  # found, but not the passage asked for
+
+    shown = CliRunner().invoke(app, ["eval", "retrieval", str(pets), "-r", "hybrid", "-r", "sparse"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "pets v000001 on eval-questions.jsonl (all, 3 questions)" in shown.output and "sparse" in shown.output
+    assert QUESTIONS["snakes"] in shown.output  # the weakest questions are named
+
+
+def test_answerability_calibrates_with_the_knowledge_eval_questions(pets, host):
+    from fourfold.trust.service import _eval_questions
+
+    assert _eval_questions(Domain.from_file(pets, host)) == list(QUESTIONS.values())
