@@ -176,6 +176,12 @@ def _print_advice(a: dict[str, Any], *, brief: bool) -> None:
     console.print(f"  changes: {_fig(changes['documents_per_day'])} ({changes['source']}); {_fig(changes['refreshes_per_day'])} per day")
     if a.get("questions_per_day"):
         console.print(f"  questions: {_fig(a['questions_per_day'])}")
+    rq = a.get("retrieval_quality")
+    if rq:
+        console.print(
+            f"  retrieval quality: nDCG@10 {rq['ndcg_at_10']:.3f} on {rq['questions']} evaluation questions "
+            f"({escape(rq['eval'])}; {rq['version']}, {escape(rq['retriever'])})"
+        )
     console.print(f"  machine: {escape(a['machine'].get('label', ''))}; calibrated {a['calibration'].get('created')}" + (" (quick)" if a["calibration"].get("quick") else ""))
     console.print(f"  reference: {escape(_acc_text(acc))}")
     console.print()

@@ -55,6 +55,7 @@ __all__ = [
     "held_versions",
     "read_quality",
     "publish_held",
+    "published_quality",
     "query_vectors",
     "vector_key",
 ]
@@ -429,6 +430,13 @@ def read_quality(layout: IndexLayout, name: str) -> GateVerdict | None:
         return GateVerdict.from_json(json.loads((layout.version_dir(name) / _QUALITY_FILE).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def published_quality(domain: "Domain") -> GateVerdict | None:
+    """What was measured of the version ``domain`` serves now (None: nothing)."""
+    layout = IndexLayout.for_domain(domain)
+    current = layout.read_current()
+    return read_quality(layout, current) if current else None
 
 
 def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wait: bool | float = False) -> GateVerdict:
