@@ -114,7 +114,7 @@ def read_eval_questions(path: Path, *, field: str, manifest_file: object = None)
             raise ManifestError([f"{problem}, found {line[:80]!r}"]) from None
         if not isinstance(data, dict) or not isinstance(data.get("question"), str) or not data["question"].strip():
             raise ManifestError([f"{problem}, found {line[:80]!r}"])
-        sources = data.get("sources", data.get("source", ()))
+        sources = data.get("sources", data.get("source", []))
         if isinstance(sources, str):
             sources = [sources]
         if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
