@@ -173,6 +173,36 @@ def publish_cmd(
     console.print(f"domain '{domain.name}': published {verdict.version} over the quality gate ({escape(verdict.summary())})")
 
 
+@index_app.command("adopt-embedder")
+@handle_errors
+def adopt_embedder_cmd(
+    manifest: Path = _MANIFEST,
+    margin: float = typer.Option(0.01, "--margin", help="nDCG@10 the tuned embedder must gain on the held-out questions to be published."),
+    force: bool = typer.Option(False, "--force", help="Train again even if the artifact's inputs are unchanged."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Train the domain-tuned embedder its manifest asks for and publish an index built
+    with it only if it beats the published version on held-out questions.
+
+    The manifest names the artifact in [bold]embedding.with.model[/bold] (artifact:NAME) and an
+    [bold]embedder-contrastive[/bold] fine_tuning block producing it. Re-running resumes: the
+    fine-tuner checkpoints, and vectors already embedded are cached.
+    """
+    from fourfold.adoption import adopt_embedder
+    from fourfold.cli.progress import RichProgress
+
+    domain = _domain(manifest)
+    with RichProgress(transient=True) as progress:
+        result = adopt_embedder(domain, progress, margin=margin, force=force)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        colour = "green" if result.adopted else "yellow"
+        console.print(f"[{colour}]{escape(result.summary())}[/{colour}]")
+    if not result.adopted:
+        raise typer.Exit(1)
+
+
 # -------------------------------------------------------------------------
 # search / ask
 # -------------------------------------------------------------------------

@@ -55,6 +55,7 @@ __all__ = [
     "held_versions",
     "read_quality",
     "publish_held",
+    "record_quality",
     "published_quality",
     "query_vectors",
     "vector_key",
@@ -124,6 +125,7 @@ class GateVerdict:
     baseline: float | None = None  # the published version's nDCG@10, when known
     min_ndcg_at_10: float | None = None
     max_drop: float | None = None
+    min_gain: float | None = None
     reasons: list[str] = field(default_factory=list)  # why it is held; empty: passed
     notes: list[str] = field(default_factory=list)
     worse: list[dict[str, Any]] = field(default_factory=list)  # question, line, before, after, top, top_before
@@ -333,7 +335,9 @@ def check_gate(
         )
     finally:
         reader.close()
-    verdict = GateVerdict(version=name, quality=quality, published=published, min_ndcg_at_10=gate.min_ndcg_at_10, max_drop=gate.max_drop)
+    verdict = GateVerdict(
+        version=name, quality=quality, published=published, min_ndcg_at_10=gate.min_ndcg_at_10, max_drop=gate.max_drop, min_gain=gate.min_gain
+    )
     before = _published_quality(domain, layout, store, published, questions, quality, vector_key, verdict) if published else None
     if before is not None:
         verdict.baseline = before.ndcg_at_10
@@ -346,6 +350,14 @@ def check_gate(
             verdict.reasons.append(
                 f"nDCG@10 fell {drop:.3f} ({before.ndcg_at_10:.3f} → {quality.ndcg_at_10:.3f}), more than "
                 f"knowledge.gate.max_drop ({gate.max_drop:.3f})"
+            )
+    if gate.min_gain is not None:
+        if before is None:
+            verdict.reasons.append("knowledge.gate.min_gain needs the published version's score on the same questions, and there is none")
+        elif quality.ndcg_at_10 < before.ndcg_at_10 + gate.min_gain - 1e-9:
+            verdict.reasons.append(
+                f"nDCG@10 {quality.ndcg_at_10:.3f} does not beat the published version's {before.ndcg_at_10:.3f} by "
+                f"knowledge.gate.min_gain ({gate.min_gain:+.3f})"
             )
     write_json_atomic(layout.version_dir(name) / _QUALITY_FILE, verdict.to_json())
     return verdict
@@ -364,6 +376,12 @@ def _published_quality(
     recorded = read_quality(layout, published)
     if recorded is not None and recorded.quality.comparable(new):
         return recorded.quality
+    built_with = layout.read_catalog(published).embedder
+    if built_with != domain.embedder.model_id:
+        # Its vectors come from another embedder: questions embedded by this one would
+        # score it unfairly.
+        verdict.notes.append(f"the published version {published} was built with embedder {built_with} and has no score on these questions")
+        return None
     try:
         reader = store.open_version(layout.store_dir(published))
     except Exception as exc:  # noqa: BLE001 - e.g. a serving process holds the store
@@ -437,6 +455,14 @@ def published_quality(domain: "Domain") -> GateVerdict | None:
     layout = IndexLayout.for_domain(domain)
     current = layout.read_current()
     return read_quality(layout, current) if current else None
+
+
+def record_quality(layout: IndexLayout, quality: VersionQuality) -> None:
+    """Store a measurement of a version (e.g. of the published one, on other questions)
+    so that the next gate compares against it."""
+    previous = read_quality(layout, quality.version)
+    record = GateVerdict(version=quality.version, quality=quality, forced=previous.forced if previous else None)
+    write_json_atomic(layout.version_dir(quality.version) / _QUALITY_FILE, record.to_json())
 
 
 def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wait: bool | float = False) -> GateVerdict:

@@ -216,10 +216,18 @@ class Gate(_Strict):
         "this below the published version's.",
     )
 
+    min_gain: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Publish a new version only when its nDCG@10 on the knowledge.eval questions beats the published "
+        "version's by at least this (used when adopting a tuned embedder).",
+    )
+
     @property
     def measures_quality(self) -> bool:
         """Whether publishing waits for a measurement on the evaluation questions."""
-        return self.min_ndcg_at_10 is not None or self.max_drop is not None
+        return self.min_ndcg_at_10 is not None or self.max_drop is not None or self.min_gain is not None
 
 
 class Limits(_Strict):
@@ -249,7 +257,7 @@ class Knowledge(_Strict):
     @model_validator(mode="after")
     def _gate_has_questions(self) -> "Knowledge":
         if self.gate.measures_quality and not self.eval:
-            raise ValueError("gate.min_ndcg_at_10 and gate.max_drop score each new version on evaluation questions: "
+            raise ValueError("gate.min_ndcg_at_10, gate.max_drop and gate.min_gain score each new version on evaluation questions: "
                              "name their file in knowledge.eval")
         return self
 
