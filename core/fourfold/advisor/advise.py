@@ -58,6 +58,7 @@ class Advice:
     recommendation: dict[str, Any]
     took_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    retrieval_quality: dict[str, Any] | None = None  # the published version's score on knowledge.eval
 
     def line(self, key: str) -> CostLine | None:
         """The cost line ``key`` of the manifest's combination (``index-build``, ``training``,
@@ -89,6 +90,7 @@ class Advice:
             "totals": {phase: {k: v.to_dict() for k, v in figs.items()} for phase, figs in self.totals.items()},
             "recommendation": self.recommendation,
             "notes": list(self.notes),
+            "retrieval_quality": self.retrieval_quality,
         }
 
 
@@ -117,6 +119,22 @@ def _sum(lines: list[CostLine], phase: str) -> dict[str, Figure]:
                       {k: Input(v.value, unit, v.formula or "") for k, v in values.items()})
 
     return {"flops": total("flops", "FLOPs"), "here": total("here", "s"), "accelerator": total("accelerator", "s"), "cost": total("cost", "$")}
+
+
+def retrieval_quality(domain: "Domain", notes: list[str]) -> dict[str, Any] | None:
+    """What the published version scored on the domain's evaluation questions when it
+    was built (``quality.json``; nothing is searched here)."""
+    from fourfold.index.quality import published_quality
+
+    if domain.manifest.knowledge is None or not domain.manifest.knowledge.eval:
+        return None
+    found = published_quality(domain)
+    if found is None:
+        notes.append("retrieval quality: the published version has no score on knowledge.eval; run 'fourfold eval retrieval MANIFEST'")
+        return None
+    q = found.quality
+    return {"version": q.version, "retriever": q.retriever, "embedder": q.embedder, "ndcg_at_10": q.ndcg_at_10,
+            "questions": len(q.questions), "eval": domain.manifest.knowledge.eval}
 
 
 def advise(
@@ -279,6 +297,7 @@ def advise(
         totals=totals,
         recommendation={},
         notes=notes,
+        retrieval_quality=retrieval_quality(domain, notes),
     )
     advice.recommendation = recommend(domain, advice, plan)
     advice.took_s = time.perf_counter() - started

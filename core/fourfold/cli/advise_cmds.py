@@ -176,6 +176,12 @@ def _print_advice(a: dict[str, Any], *, brief: bool) -> None:
     console.print(f"  changes: {_fig(changes['documents_per_day'])} ({changes['source']}); {_fig(changes['refreshes_per_day'])} per day")
     if a.get("questions_per_day"):
         console.print(f"  questions: {_fig(a['questions_per_day'])}")
+    rq = a.get("retrieval_quality")
+    if rq:
+        console.print(
+            f"  retrieval quality: nDCG@10 {rq['ndcg_at_10']:.3f} on {rq['questions']} evaluation questions "
+            f"({escape(rq['eval'])}; {rq['version']}, {escape(rq['retriever'])})"
+        )
     console.print(f"  machine: {escape(a['machine'].get('label', ''))}; calibrated {a['calibration'].get('created')}" + (" (quick)" if a["calibration"].get("quick") else ""))
     console.print(f"  reference: {escape(_acc_text(acc))}")
     console.print()
@@ -247,6 +253,7 @@ def eval_compare(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Answer only the first N questions (of the split)."),
     split: str = typer.Option("all", "--split", help="Questions: all, or the 'tune' / 'check' half (e.g. check, when an artifact was tuned on the tune half)."),
     retriever: list[str] = typer.Option([], "--retriever", "-r", help="Retrievers scored alone; repeatable (default: sparse, dense, hybrid)."),
+    embedder: list[str] = typer.Option([], "--embedder", "-e", help="Tuned embedder model (artifact:NAME or folder) to score retrieval with, beside the base; repeatable. The manifest's own embedding model is added."),
     generator: list[str] = typer.Option([], "--generator", "-g", help="Generators to answer with; repeatable (default: the manifest's, plus extractive for span datasets)."),
     prompt: list[str] = typer.Option([], "--prompt", "-p", help="Retrieval prompt strategies; repeatable (default: the manifest's)."),
     artifact: list[str] = typer.Option([], "--artifact", "-a", help="Fine-tuned artifact to answer with (transformers generator); repeatable. The manifest's own fine-tuning artifacts are added when they exist."),
@@ -276,6 +283,7 @@ def eval_compare(
     loaded = load_manifest(manifest_path(manifest), host)
     options = CompareOptions(
         retrievers=retriever or ["sparse", "dense", "hybrid"],
+        embedders=embedder,
         generators=generator or None,
         prompts=prompt or None,
         artifacts=artifact,
@@ -314,11 +322,14 @@ def _print_comparison(c: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(c['dataset'])}[/bold]: {c['questions']} questions ({c['split']}), manifest {escape(str(c['manifest']))}, {c['took_s']:.0f} s")
     if c["retrieval"]:
         table = Table(title="retrieval", title_justify="left", show_edge=False)
-        for col in ("retriever", "nDCG@10", "Recall@10", "MRR@10", "p50 ms"):
-            table.add_column(col, justify="left" if col == "retriever" else "right")
+        for col in ("retriever", "embedder", "nDCG@10", "Recall@10", "MRR@10", "p50 ms"):
+            table.add_column(col, justify="left" if col in ("retriever", "embedder") else "right")
         for r in c["retrieval"]:
-            table.add_row(r["retriever"], f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['recall@10']:.4f}", f"{r['metrics']['mrr@10']:.4f}", f"{r['latency_ms']['p50']:.1f}")
+            table.add_row(r["retriever"], escape(str(r.get("embedder") or "")), f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['recall@10']:.4f}", f"{r['metrics']['mrr@10']:.4f}", f"{r['latency_ms']['p50']:.1f}")
         console.print(table)
+    dq = c.get("domain_retrieval")
+    if dq:
+        console.print(f"domain '{escape(c['domain'])}': nDCG@10 {dq['ndcg_at_10']:.3f} on its {dq['questions']} evaluation questions ({escape(dq['eval'])}, {dq['version']})")
     title = {"accuracy": "accuracy (yes/no/maybe)", "token_f1": "token F1"}.get(metric or "", "answers")
     table = Table(title=title, title_justify="left", show_edge=False)
     for col in ("configuration", metric or "metric", "grounded", "false refusals", "off-domain refused", "contradictions", "evidence", "p50 s", "s/question (est.)", "$/1,000 (est.)"):

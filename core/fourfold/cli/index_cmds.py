@@ -1,4 +1,4 @@
-"""``fourfold index build/status/rollback, search, ask, eval``."""
+"""``fourfold index build/status/rollback/publish, search, ask, eval``."""
 
 from __future__ import annotations
 
@@ -128,8 +128,17 @@ def status(
         for col in ("version", "created", "documents", "chunks", ""):
             table.add_column(col)
         for v in reversed(st.versions):
-            table.add_row(v.version, v.created, str(v.documents), str(v.chunks), "published" if v.published else "")
+            state = "published" if v.published else ("held" if v.held else "")
+            score = f"nDCG@10 {v.ndcg_at_10:.3f}" if v.ndcg_at_10 is not None else ""
+            table.add_row(v.version, v.created, str(v.documents), str(v.chunks), " ".join(x for x in (state, score) if x))
         console.print(table)
+    for held in st.held:
+        console.print(f"[red]held by the quality gate:[/red] {held['version']}: {escape(held['summary'])}", soft_wrap=True)
+        for w in held.get("worse", [])[:10]:
+            console.print(f"  {w['before']:.2f} → {w['after']:.2f}  {escape(w['question'])}", soft_wrap=True)
+            for p in w.get("top", []):
+                console.print(f"      [dim]{escape(p['source'])}: {escape(p['text'][:100])}[/dim]", soft_wrap=True)
+        console.print(f"  publish it anyway: fourfold index publish {manifest} {held['version']} --force --reason \"…\"")
     last_warnings = (st.last_refresh or {}).get("warnings") or []
     if last_warnings:
         console.print(f"[yellow]warnings of the last refresh[/yellow] ({len(last_warnings)}):")
@@ -174,6 +183,52 @@ def rollback_cmd(
     domain = _domain(manifest)
     version = rollback(domain, to)
     console.print(f"domain '{domain.name}': published {version}")
+
+
+@index_app.command("publish")
+@handle_errors
+def publish_cmd(
+    manifest: Path = _MANIFEST,
+    version: str = typer.Argument(..., help="The held version to publish, e.g. v000004.", show_default=False),
+    force: bool = typer.Option(False, "--force", help="Publish although the quality gate held it."),
+    reason: str = typer.Option("", "--reason", help="Why; recorded in the index history."),
+) -> None:
+    """Publish a version the quality gate (knowledge.gate) held, with a recorded reason."""
+    from fourfold.index.quality import publish_held
+
+    domain = _domain(manifest)
+    verdict = publish_held(domain, version, force=force, reason=reason)
+    console.print(f"domain '{domain.name}': published {verdict.version} over the quality gate ({escape(verdict.summary())})")
+
+
+@index_app.command("adopt-embedder")
+@handle_errors
+def adopt_embedder_cmd(
+    manifest: Path = _MANIFEST,
+    margin: float = typer.Option(0.01, "--margin", help="nDCG@10 the tuned embedder must gain on the held-out questions to be published."),
+    force: bool = typer.Option(False, "--force", help="Train again even if the artifact's inputs are unchanged."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Train the domain-tuned embedder its manifest asks for and publish an index built
+    with it only if it beats the published version on held-out questions.
+
+    The manifest names the artifact in [bold]embedding.with.model[/bold] (artifact:NAME) and an
+    [bold]embedder-contrastive[/bold] fine_tuning block producing it. Re-running resumes: the
+    fine-tuner checkpoints, and vectors already embedded are cached.
+    """
+    from fourfold.adoption import adopt_embedder
+    from fourfold.cli.progress import RichProgress
+
+    domain = _domain(manifest)
+    with RichProgress(transient=True) as progress:
+        result = adopt_embedder(domain, progress, margin=margin, force=force)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        colour = "green" if result.adopted else "yellow"
+        console.print(f"[{colour}]{escape(result.summary())}[/{colour}]")
+    if not result.adopted:
+        raise typer.Exit(1)
 
 
 # -------------------------------------------------------------------------
@@ -308,7 +363,10 @@ def ask(
 @eval_app.command("retrieval")
 @handle_errors
 def eval_retrieval(
-    dataset: Path = typer.Option(..., "--dataset", "-d", help="Folder with corpus.jsonl, queries.jsonl and qrels.tsv.", show_default=False),
+    target: Path | None = typer.Argument(
+        None, help="A domain manifest: score its published index on its knowledge.eval questions.", show_default=False
+    ),
+    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Folder with corpus.jsonl, queries.jsonl and qrels.tsv.", show_default=False),
     retriever: list[str] = typer.Option([], "--retriever", "-r", help="Retriever(s) to evaluate; repeatable (default: sparse, dense, hybrid)."),
     split: str = typer.Option("all", "--split", help="Questions: all, or the 'tune' / 'check' half (tune on one, report on the other)."),
     manifest: Path | None = typer.Option(None, "--manifest", "-m", help="Take the embedder and retriever settings from this manifest."),
@@ -317,15 +375,24 @@ def eval_retrieval(
 ) -> None:
     """nDCG@10, Recall@10, MRR@10 and search latency (p50/p95, embedding included).
 
-    The corpus is embedded once (vectors are cached in the state dir) and indexed once
-    per store, so re-runs only search.
+    With a MANIFEST: nDCG@10 of the domain's published index on its own evaluation
+    questions (knowledge.eval), the figure the quality gate checks. With --dataset: the
+    corpus is embedded once (vectors are cached in the state dir) and indexed once per
+    store, so re-runs only search.
     """
     from fourfold.cli.progress import RichProgress
     from fourfold.evaluation.retrieval import evaluate_retrieval
     from fourfold.manifest import load_manifest
     from fourfold.plugins import get_host
 
+    if target is not None and dataset is None:
+        _eval_domain(target, retriever, split, limit, as_json)
+        return
+    if dataset is None:
+        raise typer.BadParameter("give a domain manifest, or --dataset with a retrieval dataset folder")
+
     host = get_host()
+    manifest = manifest or target
     loaded = load_manifest(manifest, host) if manifest else None
     names = retriever or ["sparse", "dense", "hybrid"]
     with RichProgress(transient=True) as progress:
@@ -350,3 +417,33 @@ def eval_retrieval(
             f"{r.latency_ms['p95']:.1f}",
         )
     console.print(table)
+
+
+def _eval_domain(manifest: Path, retrievers: list[str], split: str, limit: int | None, as_json: bool) -> None:
+    """``fourfold eval retrieval MANIFEST``: the published index on knowledge.eval."""
+    from fourfold.errors import ManifestError
+    from fourfold.evaluation.questions import eval_questions_for
+    from fourfold.index import retriever_for
+    from fourfold.index.quality import measure_published
+
+    domain = _domain(manifest)
+    questions = eval_questions_for(domain.manifest)
+    if questions is None:
+        raise ManifestError([f"{manifest}: knowledge.eval: name a JSONL file of evaluation questions to score this domain"])
+    chosen = questions.split(split)[:limit]
+    results = [measure_published(domain, chosen, retriever=retriever_for(domain, name)) for name in (retrievers or [domain.manifest.retrieval.use])]
+    if as_json:
+        _print_json({"domain": domain.name, "eval": str(questions.path), "split": split, "results": [r.to_json() for r in results]})
+        return
+    console.print(f"{domain.name} {results[0].version or '(nothing published)'} on {questions.path.name} ({split}, {len(chosen)} questions)")
+    table = Table(show_edge=False)
+    for col in ("retriever", "nDCG@10", "missed (nDCG 0)", "seconds"):
+        table.add_column(col, justify="left" if col == "retriever" else "right")
+    for r in results:
+        table.add_row(r.retriever, f"{r.ndcg_at_10:.4f}", str(sum(1 for q in r.questions if q.ndcg == 0)), f"{r.seconds:.2f}")
+    console.print(table)
+    for q in sorted(results[0].questions, key=lambda q: q.ndcg)[:5]:
+        if q.ndcg >= 1:
+            break
+        found = ", ".join(p["source"] for p in q.top) or "nothing"
+        console.print(f"  {q.ndcg:.2f}  {escape(q.question)}  [dim](line {q.line}; found {escape(found)})[/dim]", soft_wrap=True)

@@ -8,7 +8,9 @@ built by the retriever's own store. Reported per configuration: the answer metri
 the dataset has answers (yes/no/maybe accuracy, or token F1), grounding, the share of
 questions whose relevant passage reached the prompt, latency, CPU time and cost, and
 the advisor's estimate of the same time and cost beside the measured figures. The
-retrieval table scores each retriever alone (nDCG@10, Recall@10, MRR@10). For label
+retrieval table scores each retriever alone (nDCG@10, Recall@10, MRR@10), per embedder
+when tuned ones are named (base against tuned, on the same questions); the domain's own
+figure on its ``knowledge.eval`` questions is reported beside it. For label
 datasets the majority-class baseline is reported too.
 """
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from fourfold.manifest import Manifest
     from fourfold.plugins import PluginHost
 
-__all__ = ["CompareOptions", "Configuration", "compare", "LABEL_SUFFIX", "DEFAULT_MACHINE_PRICE"]
+__all__ = ["CompareOptions", "Configuration", "compare", "embedder_variants", "LABEL_SUFFIX", "DEFAULT_MACHINE_PRICE"]
 
 LABEL_SUFFIX = " Answer with yes, no or maybe first, then explain briefly."
 DEFAULT_MACHINE_PRICE = 0.10  # $/hour: roughly an on-demand 2-vCPU cloud machine
@@ -59,12 +61,16 @@ class CompareOptions:
     :ivar without_retrieval: also answer with the ``plain`` prompt (no retrieval).
     :ivar question_suffix: appended to every question (None: an instruction to start
         with yes/no/maybe on label datasets, nothing otherwise).
+    :ivar embedders: embedder models (``artifact:NAME`` or a folder) the retrieval table
+        also scores, each beside the manifest's embedder without a model (the base); the
+        manifest's own ``embedding.with.model`` is added when it names one.
     :ivar unanswerable: questions from other fields and languages asked of every
         configuration with retrieval, to measure how often it refuses what its
         documents do not cover (0: none).
     """
 
     retrievers: list[str] = field(default_factory=lambda: ["sparse", "dense", "hybrid"])
+    embedders: list[str] = field(default_factory=list)
     generators: list[str] | None = None
     prompts: list[str] | None = None
     artifacts: list[str] = field(default_factory=list)
@@ -274,9 +280,10 @@ def compare(
     # -- retrieval alone -------------------------------------------------------------------------
     retrieval = []
     if options.retrievers:
-        result = evaluate_retrieval(dataset.path, options.retrievers, split=options.split, host=host, manifest=manifest, progress=progress,
-                                    limit=None if options.limit is None else len(qids))
-        retrieval = [r.__dict__ for r in result.results]
+        for label, variant in embedder_variants(manifest, options.embedders):
+            result = evaluate_retrieval(dataset.path, options.retrievers, split=options.split, host=host, manifest=variant, progress=progress,
+                                        limit=None if options.limit is None else len(qids))
+            retrieval += [{**r.__dict__, "embedder": label} for r in result.results]
         log(f"retrieval scored in {time.perf_counter() - started:.0f} s")
 
     # -- answers ---------------------------------------------------------------------------------
@@ -343,10 +350,54 @@ def compare(
         "grounding_rule": options.grounding.to_dict(),
         "question_suffix": suffix,
         "retrieval": retrieval,
+        "domain_retrieval": _domain_retrieval(manifest, host),
         "baselines": baselines,
         "configs": results,
         "notes": notes,
     }
+
+
+def embedder_variants(manifest: "Manifest", models: list[str]) -> list[tuple[str, "Manifest"]]:
+    """The manifest as it is, or, when tuned models are named (or the manifest's embedder
+    names one): the base embedder (no model) first, then one variant per tuned model,
+    each labelled ``base`` or the model reference."""
+    from fourfold.manifest import Manifest
+
+    own = manifest.embedding.with_.get("model")
+    tuned = list(dict.fromkeys(([own] if own else []) + list(models)))
+    if not tuned:
+        return [(manifest.embedding.use, manifest)]
+
+    def with_model(model: str | None) -> "Manifest":
+        data = manifest.model_dump(by_alias=True, exclude_none=True)
+        settings = {k: v for k, v in data["embedding"].get("with", {}).items() if k != "model"}
+        if model:
+            settings["model"] = model
+        data["embedding"] = {"use": manifest.embedding.use, "with": settings}
+        variant = Manifest.model_validate(data)
+        variant._path = manifest.path  # relative model folders resolve as in the manifest
+        return variant
+
+    return [("base", with_model(None))] + [(model, with_model(model)) for model in tuned]
+
+
+def _domain_retrieval(manifest: "Manifest", host: "PluginHost") -> dict[str, Any] | None:
+    """The manifest's own domain: its published version's score on ``knowledge.eval``
+    (as measured when it was built), so the report shows the figure for the domain's
+    documents beside the dataset's."""
+    from fourfold.index.quality import published_quality
+
+    if manifest.knowledge is None or not manifest.knowledge.eval:
+        return None
+    try:
+        found = published_quality(Domain(manifest, host))
+    except FourfoldError:
+        return None
+    if found is None:
+        return None
+    q = found.quality
+    return {"version": q.version, "retriever": q.retriever, "embedder": q.embedder, "ndcg_at_10": q.ndcg_at_10,
+            "questions": len(q.questions), "eval": manifest.knowledge.eval}
 
 
 def _answer_tokens(domain: _EvalDomain, texts: list[str]) -> float | None:

@@ -11,11 +11,13 @@ A refresh builds a new immutable version as a *delta* on the published one:
 4. the store starts the new version as a copy of the closed base version and applies
    only the deletes and upserts; its own optimiser decides whether anything needs
    re-indexing, so a 1% edit costs about 1% of a build;
-5. the version is validated (point count, the manifest's gate) and its catalog written
-   (which marks it complete);
-6. it is published in one atomic step: ``CURRENT`` is replaced (a rename). Only then
-   is the version marked ``PUBLISHED`` and its ``publish`` line appended to the history
-   — both records of a fact that the rename made true;
+5. the version is validated (point count, the manifest's gate) and, when the manifest
+   names evaluation questions, scored on them (``fourfold.index.quality``); its catalog is
+   written (which marks it complete). When the quality gate holds it, it stays complete
+   but unpublished, marked ``HELD``, and the refresh raises ``QualityGateRefused``;
+6. otherwise it is published in one atomic step: ``CURRENT`` is replaced (a rename).
+   Only then is the version marked ``PUBLISHED`` and its ``publish`` line appended to the
+   history — both records of a fact that the rename made true;
 7. versions beyond ``keep_versions`` are deleted, never the published one and never one
    a reader still serves.
 
@@ -27,8 +29,9 @@ over) does not publish.
 Crash points and what the next writer finds (it repairs before it builds):
 
 - before the catalog, or after it but before ``CURRENT``: a version that never served;
-  it has no ``PUBLISHED`` marker and is removed. ``CURRENT``, the history and rollback
-  are untouched.
+  it has no ``PUBLISHED`` marker and is removed (except the newest version the quality
+  gate held, kept for ``fourfold index publish --force``). ``CURRENT``, the history and
+  rollback are untouched.
 - after ``CURRENT`` but before the marker or the history line: the version serves; the
   marker and the ``publish`` line are written (``recovered: true``).
 - while pruning: a version renamed to ``.trash-…`` is removed.
@@ -49,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import fourfold
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError, IndexVersionError, KnowledgeError
+from fourfold.index import quality
 from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
 from fourfold.index.lock import WriterLock
 from fourfold.index.report import RefreshReport
@@ -132,7 +136,7 @@ def refresh(
         report.timings["total"] = time.perf_counter() - started
         report.finished = _now()
         message = _one_line(exc)
-        if locked:
+        if locked and not isinstance(exc, quality.QualityGateRefused):  # recorded as "refused"
             try:
                 layout.append_history("failed", error=message, version=None)
             except OSError:
@@ -385,6 +389,10 @@ class _Refresh:
                     f"{report.chunks_total}; not publishing"
                 )
             self._done("validate")
+            self._stage("gate")
+            verdict = quality.check_gate(domain, layout, store, name, current, self._vector_key(embedder))
+            report.quality = verdict.to_json() if verdict is not None else None
+            self._done("gate")
         except BaseException:
             if writer is not None:
                 try:
@@ -405,6 +413,17 @@ class _Refresh:
             base=report.base,
             components={"embedder": domain.identity(embedder), "loaders": self._loaders_named(entries, loader_ids, base)},
         )
+        if verdict is not None and not verdict.passed:
+            report.reason = f"{name} held by the quality gate: " + "; ".join(verdict.reasons)
+            report.version = current  # what still serves
+            report.timings["total"] = time.perf_counter() - self.started
+            report.finished = _now()
+            layout.write_report(name, report.to_dict())
+            layout.write_catalog(catalog)
+            quality.hold(layout, verdict, summary=report.summary())
+            for older in quality.held_versions(layout)[:-1]:  # only the newest held version is kept
+                self._discard(store, older)
+            raise quality.QualityGateRefused(verdict.message(domain.name, domain.manifest.path), verdict)
         # 7. publish: the catalog marks the version complete, CURRENT makes it live
         self._stage("publish")
         report.published = True
@@ -464,9 +483,7 @@ class _Refresh:
     def _vector_key(self, embedder: "Embedder") -> str:
         """The vector cache's key for ``embedder``: its model id, plus its version and
         plugin version when it has them, so upgrading the embedder re-embeds."""
-        identity = self.domain.identity(embedder)
-        extra = [str(identity[k]) for k in ("version", "plugin_version") if identity.get(k)]
-        return "|".join([embedder.model_id, *extra])
+        return quality.vector_key(self.domain, embedder)
 
     def _embedder_change(self, base: Catalog, embedder: "Embedder") -> str:
         """Why the embedder no longer matches ``base``, in words ("" when it does)."""
@@ -578,7 +595,12 @@ class _Refresh:
         folders, temporary files."""
         layout = self.layout
         current = _record_unrecorded_publish(layout)
-        leftovers = [n for n in layout.version_names() if n != current and (not layout.is_complete(n) or not layout.was_published(n))]
+        newest_held = quality.held_versions(layout)[-1:]  # kept for `index publish --force`
+        leftovers = [
+            n
+            for n in layout.version_names()
+            if n != current and n not in newest_held and (not layout.is_complete(n) or not layout.was_published(n))
+        ]
         if leftovers and current is not None and layout.is_complete(current):
             # A store that serves through its own pointer (a server alias) may have been
             # switched to a version that CURRENT never named: point it back first.
@@ -693,6 +715,11 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
                         f"publishing it); roll back to one that did (kept: {kept})"
                     )
                 raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
+            if quality.is_held(layout, target):
+                raise IndexVersionError(
+                    f"domain '{domain.name}': version {target} was held by the quality gate and never published; "
+                    f"publish it with 'fourfold index publish {target} --force --reason …'"
+                )
         catalog = layout.read_catalog(target)
         store = domain.retriever.open_store()
         if catalog.store_id != store.store_id:

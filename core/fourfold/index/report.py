@@ -30,7 +30,9 @@ class RefreshReport:
     :ivar chunks_from_cache: new chunks whose vectors came from the vector cache.
     :ivar chunks_removed: chunks of the base version left out of the new one.
     :ivar timings: seconds per stage (scan, hash, load, embed, write, optimize,
-        validate, publish) and ``total``.
+        validate, gate, publish) and ``total``.
+    :ivar quality: the new version's score on the evaluation questions and the gate's
+        verdict (see :mod:`fourfold.index.quality`); None when none are named.
     """
 
     domain: str
@@ -54,6 +56,7 @@ class RefreshReport:
     chunks_removed: int = 0
     documents_total: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
     started: str = ""
     finished: str = ""
 
@@ -94,6 +97,8 @@ class VersionInfo:
     published: bool
     store_id: str
     embedder: str | None
+    held: bool = False  # refused by the quality gate, never published
+    ndcg_at_10: float | None = None  # on the evaluation questions, when measured
 
 
 @dataclass
@@ -112,6 +117,7 @@ class IndexStatus:
     history: list[dict[str, Any]] = field(default_factory=list)
     last_refresh: dict[str, Any] | None = None
     writer: dict[str, Any] | None = None
+    held: list[dict[str, Any]] = field(default_factory=list)  # versions the quality gate refused: version, summary, reasons, worse
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from fourfold.index.layout import IndexLayout
 from fourfold.index.lock import WriterLock
+from fourfold.index.quality import is_held, read_quality
 from fourfold.index.report import IndexStatus, VersionInfo
 
 if TYPE_CHECKING:
@@ -35,6 +36,19 @@ def index_status(domain: "Domain") -> IndexStatus:
             store_id="",
             embedder=None,
         )
+        verdict = read_quality(layout, name)
+        if verdict is not None:
+            info.ndcg_at_10 = verdict.quality.ndcg_at_10
+        if is_held(layout, name):
+            info.held = True
+            status.held.append(
+                {
+                    "version": name,
+                    "summary": verdict.summary() if verdict else "refused by knowledge.gate",
+                    "reasons": verdict.reasons if verdict else [],
+                    "worse": verdict.worse if verdict else [],
+                }
+            )
         if name == current:
             catalog = layout.read_catalog(name)
             info.documents, info.chunks = len(catalog.documents), catalog.chunk_count
@@ -44,7 +58,7 @@ def index_status(domain: "Domain") -> IndexStatus:
         status.versions.append(info)
     history = layout.history()
     status.history = history[-HISTORY_SHOWN:]
-    refreshes = [e for e in history if e.get("event") in ("publish", "unchanged", "failed")]
+    refreshes = [e for e in history if e.get("event") in ("publish", "unchanged", "failed", "refused")]
     status.last_refresh = refreshes[-1] if refreshes else None
     status.writer = _writer(layout, domain.name)
     return status

@@ -202,6 +202,32 @@ class Gate(_Strict):
     max_removed_fraction: float | None = Field(
         None, ge=0, le=1, description="Refuse to publish when more than this share of documents disappeared at once."
     )
+    min_ndcg_at_10: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Keep a new version unpublished when its nDCG@10 on the knowledge.eval questions is below this.",
+    )
+    max_drop: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Keep a new version unpublished when its nDCG@10 on the knowledge.eval questions is more than "
+        "this below the published version's.",
+    )
+
+    min_gain: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Publish a new version only when its nDCG@10 on the knowledge.eval questions beats the published "
+        "version's by at least this (used when adopting a tuned embedder).",
+    )
+
+    @property
+    def measures_quality(self) -> bool:
+        """Whether publishing waits for a measurement on the evaluation questions."""
+        return self.min_ndcg_at_10 is not None or self.max_drop is not None or self.min_gain is not None
 
 
 class Limits(_Strict):
@@ -221,6 +247,19 @@ class Knowledge(_Strict):
     keep_versions: int = Field(3, ge=1, le=100, description="Published versions kept for rollback.")
     gate: Gate = Field(default_factory=Gate)
     limits: Limits = Field(default_factory=Limits)
+    eval: str | None = Field(
+        None,
+        description="JSONL file (relative to the manifest) of evaluation questions, one {\"question\": …, \"source\": …} "
+        "a line naming the document that answers it (\"sources\": a list; \"passage\": text the answering chunk "
+        "holds). Scored by 'fourfold eval retrieval MANIFEST' and by the gate's min_ndcg_at_10 / max_drop.",
+    )
+
+    @model_validator(mode="after")
+    def _gate_has_questions(self) -> "Knowledge":
+        if self.gate.measures_quality and not self.eval:
+            raise ValueError("gate.min_ndcg_at_10, gate.max_drop and gate.min_gain score each new version on evaluation questions: "
+                             "name their file in knowledge.eval")
+        return self
 
 
 class Serve(_Strict):
@@ -252,7 +291,7 @@ class Trust(_Strict):
     eval_questions: str | None = Field(
         None,
         description="JSONL file (relative to the manifest) of questions the documents answer, one {\"question\": …} a "
-        "line: used beside generated questions to calibrate answerability.",
+        "line: used beside generated questions to calibrate answerability (default: knowledge.eval).",
     )
     refusal: str = Field(
         "The documents of this assistant do not cover this question.",

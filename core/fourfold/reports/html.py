@@ -206,10 +206,14 @@ def render_comparison(c: dict[str, Any]) -> str:
                 "a passage contradicted, replaced or removed before anyone saw them. Cost: wall seconds × the machine's assumed price.</p>")
     if c.get("retrieval"):
         body.append("<h2>Retrieval</h2>")
-        body.append(_table(("retriever", "nDCG@10", "Recall@10", "MRR@10", "p50 ms", "p95 ms", "questions"),
-                           [(escape(r["retriever"]), _num(r["metrics"].get("ndcg@10"), 4), _num(r["metrics"].get("recall@10"), 4), _num(r["metrics"].get("mrr@10"), 4),
+        body.append(_table(("retriever", "embedder", "nDCG@10", "Recall@10", "MRR@10", "p50 ms", "p95 ms", "questions"),
+                           [(escape(r["retriever"]), escape(str(r.get("embedder") or "")), _num(r["metrics"].get("ndcg@10"), 4), _num(r["metrics"].get("recall@10"), 4), _num(r["metrics"].get("mrr@10"), 4),
                              _num(r["latency_ms"].get("p50"), 4), _num(r["latency_ms"].get("p95"), 4), str(r["queries"])) for r in c["retrieval"]],
-                           numeric=(1, 2, 3, 4, 5, 6), cls="retrieval"))
+                           numeric=(2, 3, 4, 5, 6, 7), cls="retrieval"))
+    dq = c.get("domain_retrieval")
+    if dq:
+        body.append(f'<p>The domain\'s own documents: nDCG@10 {_num(dq["ndcg_at_10"], 4)} on its {dq["questions"]} evaluation questions '
+                    f'({escape(dq["eval"])}; index version {escape(dq["version"])}, {escape(dq["retriever"])}, embedder {escape(dq["embedder"])}).</p>')
     body.append("<h2>Plots</h2>")
     points = [(cfg["label"], (cfg.get("measured") or {}).get("seconds_per_question"), (cfg.get("metric") or {}).get(metric) if metric else (cfg.get("grounding") or {}).get("score"))
               for cfg in c["configs"]]

@@ -7,13 +7,12 @@ or by the first reader that finds none — and stored beside the domain's other 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fourfold.errors import ManifestError
+from fourfold.evaluation.questions import eval_questions_for
 from fourfold.trust.answerability import Answerability, Calibration, calibrate
 
 if TYPE_CHECKING:
@@ -33,23 +32,8 @@ def _lock_for(key: str) -> threading.Lock:
 
 
 def _eval_questions(domain: "Domain") -> list[str]:
-    name = domain.manifest.trust.eval_questions
-    if not name:
-        return []
-    path = (domain.manifest.base_dir / name).resolve()
-    questions = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ManifestError(f"{domain.manifest.path}: trust.eval_questions: cannot read {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            questions.append(str(json.loads(line)["question"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ManifestError(f"{path}:{number}: trust.eval_questions: expected a JSON object with a 'question', found {line[:80]!r}") from exc
-    return questions
+    found = eval_questions_for(domain.manifest, purpose="trust")
+    return [q.question for q in found.questions] if found else []
 
 
 def calibrate_domain(domain: "Domain", *, save: bool = True) -> tuple[str, Answerability]:

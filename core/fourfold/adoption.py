@@ -1,0 +1,239 @@
+"""Adopting a domain-tuned embedder as a measured step.
+
+A manifest asks for a tuned embedder by naming the artifact its ``embedding`` uses and
+the ``embedder-contrastive`` fine-tuning block that produces it::
+
+    embedding: {use: minilm, with: {model: artifact:medical-embedder}}
+    fine_tuning: [{use: embedder-contrastive, artifact: medical-embedder, with: {max_minutes: 10}}]
+
+:func:`adopt_embedder` (``fourfold index adopt-embedder MANIFEST``) then:
+
+1. takes the domain's evaluation questions (``knowledge.eval``), or, when it has none,
+   writes questions from its own documents (:func:`questions_from_chunks`: headings
+   phrased as questions, else "What is <title>?");
+2. splits them by a hash into a ``tune`` and a ``check`` half;
+3. pairs each tune question with the chunk of its answering document that the base
+   embedder ranks highest (the text the index embeds) and trains the artifact on those
+   pairs (the fine-tuner checkpoints, and an artifact whose inputs are unchanged is
+   reused, so an interrupted run resumes);
+4. scores the published version (built with the base embedder) on the check half;
+5. refreshes the index with the tuned embedder: every chunk is embedded again into a new
+   version, which the quality gate scores on the check half and publishes only when it
+   beats the published version by ``margin`` (``knowledge.gate.min_gain``); otherwise it
+   is held, and the tuned artifact is removed again so nothing serves with an embedder
+   its index was not built with.
+
+State lives in ``<state>/domains/<domain>/adoption/`` (the questions' halves, the pairs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fourfold.components import NullProgress, Progress
+from fourfold.errors import FourfoldError, IndexVersionError, TrainingError
+from fourfold.evaluation.questions import EvalQuestion, eval_questions_for, questions_from_chunks, read_eval_questions, split_questions, write_eval_questions
+from fourfold.index.layout import IndexLayout
+from fourfold.index.lifecycle import embedding_text, refresh
+from fourfold.index.quality import QualityGateRefused, measure_published, record_quality
+
+if TYPE_CHECKING:
+    from fourfold.domain import Domain
+    from fourfold.manifest import Manifest
+
+__all__ = ["Adoption", "adopt_embedder", "FINE_TUNER"]
+
+FINE_TUNER = "embedder-contrastive"
+_CANDIDATES = 20  # passages searched per tune question to find its best chunk
+
+
+@dataclass
+class Adoption:
+    """What :func:`adopt_embedder` measured and decided."""
+
+    domain: str
+    artifact: str
+    questions: str  # "knowledge.eval" or "generated from the documents"
+    tune: int
+    check: int
+    pairs: int
+    base_ndcg_at_10: float
+    tuned_ndcg_at_10: float | None = None
+    margin: float = 0.0
+    adopted: bool = False
+    version: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        tuned = "n/a" if self.tuned_ndcg_at_10 is None else f"{self.tuned_ndcg_at_10:.3f}"
+        head = (
+            f"{self.domain}: embedder '{self.artifact}' on {self.check} held-out questions ({self.questions}): "
+            f"nDCG@10 {self.base_ndcg_at_10:.3f} (base) → {tuned} (tuned), margin {self.margin:+.3f}"
+        )
+        if self.adopted:
+            return f"{head}; adopted, published {self.version}"
+        return f"{head}; not adopted: {'; '.join(self.reasons)}"
+
+
+def _variant(manifest: "Manifest", change: dict[str, Any]) -> "Manifest":
+    from fourfold.manifest import Manifest
+
+    data = manifest.model_dump(by_alias=True, exclude_none=True)
+    for dotted, value in change.items():
+        target = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    variant = Manifest.model_validate(data)
+    variant._path = manifest.path  # relative paths resolve as in the manifest
+    variant._file = manifest._file
+    return variant
+
+
+def _tuned_artifact(manifest: "Manifest") -> tuple[str, int]:
+    """The artifact the embedding names and the index of the block producing it."""
+    where = manifest.path or "manifest"
+    model = str(manifest.embedding.with_.get("model") or "")
+    if not model.startswith("artifact:"):
+        raise TrainingError(
+            f"{where}: embedding.with.model: name the tuned embedder to adopt as 'artifact:NAME' "
+            f"(found {model or 'nothing'}), with a fine_tuning block '{FINE_TUNER}' producing NAME"
+        )
+    name = model.split(":", 1)[1]
+    for i, block in enumerate(manifest.fine_tuning):
+        if block.use == FINE_TUNER and (block.artifact or f"{manifest.domain}-{block.use}") == name:
+            return name, i
+    raise TrainingError(f"{where}: fine_tuning: no '{FINE_TUNER}' block produces artifact '{name}', which embedding.with.model names")
+
+
+def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin: float = 0.01, force: bool = False) -> Adoption:
+    """Train the domain's tuned embedder, and publish an index built with it only when it
+    beats the published version on held-out questions by ``margin`` (nDCG@10).
+
+    :param force: train again even when the artifact's inputs are unchanged.
+    :raises TrainingError: the manifest does not ask for a tuned embedder.
+    """
+    from fourfold.artifacts import ArtifactStore
+    from fourfold.domain import Domain
+    from fourfold.training import run_fine_tuning
+
+    progress = progress or NullProgress()
+    manifest = domain.manifest
+    if manifest.knowledge is None:
+        raise TrainingError(f"{manifest.path or 'manifest'}: adopting a tuned embedder needs a 'knowledge:' block to index")
+    name, block = _tuned_artifact(manifest)
+    folder = domain.state_dir / "adoption"
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    base = Domain(_variant(manifest, {"embedding.with.model": None}), domain.host, domain.settings)
+    layout = IndexLayout.for_domain(base)
+
+    # The base version to beat: built with the base embedder.
+    current = layout.read_current()
+    if current is None:
+        progress.start("build with the base embedder")
+        refresh(base, progress, wait=True)
+    elif (built_with := layout.read_catalog(current).embedder) != base.embedder.model_id:
+        raise IndexVersionError(
+            f"domain '{domain.name}': the published version {current} was built with embedder {built_with}, not the base "
+            f"{base.embedder.model_id} a tuned embedder is measured against; publish a base version first"
+        )
+    seconds["base index"] = time.perf_counter() - started
+
+    # 1-2. questions and their halves
+    progress.start("questions")
+    found = eval_questions_for(manifest)
+    origin = "knowledge.eval"
+    questions: list[EvalQuestion] = found.judged if found else []
+    if not questions:
+        _, chunks, _ = base.sample_chunks(limit=100_000)
+        questions = questions_from_chunks(chunks, limit=400)
+        origin = "generated from the documents"
+    tune, check = split_questions(questions, "tune"), split_questions(questions, "check")
+    if len(tune) < 2 or not check:
+        raise TrainingError(
+            f"{manifest.path}: knowledge.eval: {len(questions)} evaluation questions are too few to train on one half and check on the other"
+        )
+    check_file = folder / "check.jsonl"
+    write_eval_questions(check_file, check)
+
+    # 3. training pairs from the tune half
+    progress.start("pairs", len(tune))
+    pairs = _pairs(base, tune, progress)
+    pairs_file = folder / "pairs.jsonl"
+    pairs_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+
+    # 4. the published version on the check half, kept for the gate to compare against
+    checked = read_eval_questions(check_file, field="knowledge.eval")
+    before = measure_published(base, checked.judged)
+    before.eval_digest = checked.digest
+    record_quality(layout, before)
+    seconds["questions"] = time.perf_counter() - started - seconds["base index"]
+
+    # 5. train (resumable: checkpoints, and an unchanged artifact is reused)
+    t = time.perf_counter()
+    trainer = Domain(_variant(manifest, {f"fine_tuning.{block}.with.data": str(pairs_file)}), domain.host, domain.settings)
+    run_fine_tuning(trainer, progress, force=force, only=name)
+    seconds["train"] = time.perf_counter() - t
+
+    # 6. a version with the tuned embedder, published only if it wins on the check half
+    t = time.perf_counter()
+    gate = {"min_chunks": manifest.knowledge.gate.min_chunks, "min_gain": margin}
+    tuned = Domain(_variant(manifest, {"knowledge.eval": str(check_file), "knowledge.gate": gate}), domain.host, domain.settings)
+    result = Adoption(
+        domain=domain.name, artifact=name, questions=origin, tune=len(tune), check=len(check), pairs=len(pairs),
+        base_ndcg_at_10=before.ndcg_at_10, margin=margin, seconds=seconds,
+    )
+    try:
+        report = refresh(tuned, progress, wait=True)
+    except QualityGateRefused as refused:
+        result.tuned_ndcg_at_10 = refused.verdict.quality.ndcg_at_10
+        result.reasons = list(refused.verdict.reasons)
+        # Nothing may serve queries embedded by a model the published index was not built with.
+        ArtifactStore(domain.settings).delete(name)
+        result.reasons.append(f"artifact '{name}' removed; version {refused.verdict.version} is held")
+    else:
+        verdict = report.quality or {}
+        result.tuned_ndcg_at_10 = (verdict.get("quality") or {}).get("ndcg_at_10")
+        result.adopted = bool(report.published)
+        result.version = report.version
+        if not report.published:
+            result.reasons.append(report.reason or "nothing was published")
+    seconds["re-embed and gate"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - started
+    (folder / "adoption.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    IndexLayout.for_domain(domain).append_history(
+        "adoption", version=result.version, artifact=name, adopted=result.adopted, base=result.base_ndcg_at_10,
+        tuned=result.tuned_ndcg_at_10, margin=margin, summary=result.summary(),
+    )
+    return result
+
+
+def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress) -> list[dict[str, str]]:
+    """(question, passage) pairs: each tune question with the chunk of an answering
+    document that the base embedder ranks highest, as the index embeds it."""
+    pairs = []
+    for q in tune:
+        passages, _ = base.search(q.question, top_k=_CANDIDATES)
+        best = next((p.chunk for p in passages if q.is_answer(p.chunk.source, p.chunk.text)), None)
+        if best is not None:
+            pairs.append({"question": q.question, "passage": embedding_text(best)})
+        progress.advance(1)
+    if len(pairs) < 2:
+        raise FourfoldError(
+            f"domain '{base.name}': only {len(pairs)} tune questions found a chunk of their answering document among the "
+            f"first {_CANDIDATES} passages; check the 'source' names in knowledge.eval"
+        )
+    return pairs

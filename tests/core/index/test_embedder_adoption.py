@@ -1,0 +1,79 @@
+"""Adopting a domain-tuned embedder is a measured step: trained on one half of the
+domain's questions, it is published only when it beats the published version on the
+other half by the margin; otherwise the published version keeps serving and the tuned
+model is removed, so no query is embedded by a model its index was not built with."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fourfold.adoption import adopt_embedder
+from fourfold.artifacts import ArtifactStore
+from fourfold.domain import Domain
+from fourfold.index import IndexLayout
+
+TOPICS = {
+    "gout": "Gout is a painful arthritis of the big toe caused by uric acid crystals in the joint.",
+    "asthma": "Asthma narrows the airways of the lungs, which causes wheezing and a tight chest.",
+    "flu": "Influenza is spread by droplets; the yearly vaccine prevents most infections.",
+    "shingles": "Shingles is a painful rash caused by the chickenpox virus waking up again.",
+    "anaemia": "Iron deficiency anaemia makes people tired and pale and may cause cravings for ice.",
+    "migraine": "A migraine is a throbbing headache, often with nausea and sensitivity to light.",
+}
+QUESTIONS = [
+    ("Why does my big toe hurt so much at night?", "gout"),
+    ("What are uric acid crystals doing in a joint?", "gout"),
+    ("Why am I wheezing with a tight chest?", "asthma"),
+    ("What narrows the airways?", "asthma"),
+    ("How does the flu spread?", "flu"),
+    ("Does the yearly vaccine prevent infections?", "flu"),
+    ("What causes a painful rash from the chickenpox virus?", "shingles"),
+    ("Can chickenpox come back as a rash?", "shingles"),
+    ("Why do I crave ice and feel tired?", "anaemia"),
+    ("Why am I pale and tired all the time?", "anaemia"),
+    ("What is a throbbing headache with nausea?", "migraine"),
+    ("Why does light hurt during a headache?", "migraine"),
+]
+
+MANIFEST = """
+fourfold: 1
+domain: clinic
+title: Clinic
+knowledge:
+  sources: [{path: kb}]
+  eval: eval.jsonl
+embedding: {use: minilm, with: {model: "artifact:clinic-embedder"}}
+fine_tuning: [{use: embedder-contrastive, artifact: clinic-embedder, with: {steps: 2, batch_size: 4, eval_fraction: 0.5, max_eval_passages: 10}}]
+retrieval: {use: hybrid, with: {top_k: 3}}
+"""
+
+
+@pytest.fixture
+def clinic(write_manifest, tmp_path):
+    (tmp_path / "kb").mkdir()
+    for name, text in TOPICS.items():
+        (tmp_path / "kb" / f"{name}.md").write_text(f"# {name.title()}\n\n{text}\n", encoding="utf-8")
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps({"question": q, "source": f"{t}.md"}) + "\n" for q, t in QUESTIONS))
+    return write_manifest(MANIFEST)
+
+
+@pytest.mark.slow
+def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(clinic, host):
+    domain = Domain.from_file(clinic, host)
+    refused = adopt_embedder(domain, margin=1.0)  # no embedder gains a whole nDCG point
+    layout = IndexLayout.for_domain(domain)
+    base_version = layout.read_current()
+    assert not refused.adopted and refused.check + refused.tune == len(QUESTIONS) and refused.pairs >= 2
+    assert refused.tuned_ndcg_at_10 is not None and "min_gain (+1.000)" in refused.summary()
+    assert len(layout.complete_versions()) == 2  # the base version serving, the tuned one held
+    assert ArtifactStore(domain.settings).find("clinic-embedder") is None  # nothing serves with it
+    assert layout.history()[-1]["event"] == "adoption" and not layout.history()[-1]["adopted"]
+
+    adopted = adopt_embedder(Domain.from_file(clinic, host), margin=-1.0)
+    assert adopted.adopted and adopted.version != base_version
+    assert layout.read_current() == adopted.version
+    assert layout.read_catalog(adopted.version).embedder != layout.read_catalog(base_version).embedder
+    passages, version = Domain.from_file(clinic, host).search("Why do I crave ice?", top_k=1)
+    assert version == adopted.version and passages[0].chunk.source == "anaemia.md"
