@@ -706,6 +706,11 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
             target = older[-1]
         else:
             target = to.strip()
+            if quality.is_held(layout, target):
+                raise IndexVersionError(
+                    f"domain '{domain.name}': version {target} was held by the quality gate and never published; "
+                    f"publish it with 'fourfold index publish MANIFEST {target} --force --reason …'"
+                )
             served = [v for v in complete if layout.was_published(v)]
             if target not in served:
                 kept = ", ".join(served) or "none"
@@ -715,11 +720,6 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
                         f"publishing it); roll back to one that did (kept: {kept})"
                     )
                 raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
-            if quality.is_held(layout, target):
-                raise IndexVersionError(
-                    f"domain '{domain.name}': version {target} was held by the quality gate and never published; "
-                    f"publish it with 'fourfold index publish {target} --force --reason …'"
-                )
         catalog = layout.read_catalog(target)
         store = domain.retriever.open_store()
         if catalog.store_id != store.store_id:
