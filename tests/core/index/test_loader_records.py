@@ -135,12 +135,12 @@ def test_loader_warnings_reach_the_report_the_cli_and_index_status(rows_domain, 
     assert "warning: faq/cats.rows: line 2: expected 'question | answer | url'; skipped" in built.output
 
     status = CliRunner().invoke(app, ["index", "status", str(rows_domain), "--json"])
-    assert "faq/cats.rows: line 2: expected 'question | answer | url'; skipped" in json.loads(status.output)["last_refresh"]["warnings"]
+    assert "faq/cats.rows: line 2: expected 'question | answer | url'; skipped" in json.loads(status.stdout)["last_refresh"]["warnings"]
     shown = CliRunner().invoke(app, ["index", "status", str(rows_domain)], env={"COLUMNS": "200"})
     assert "warnings of the last refresh (1)" in shown.output and "line 2: expected" in shown.output
 
     again = CliRunner().invoke(app, ["index", "build", str(rows_domain), "--json"])
-    assert json.loads(again.output)["published"] is False
+    assert json.loads(again.stdout)["published"] is False
 
 
 def test_source_loader_settings_are_validated_with_file_line_and_path(rows_domain, host):
