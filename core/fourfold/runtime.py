@@ -139,6 +139,7 @@ class CoreAnswering:
             raise _named(strategy, "visible_text", exc) from exc
         rest = checker.close(visible)
         if rest and request.on_text is not None:
+            timings.setdefault("first_text_ms", (time.perf_counter() - t2) * 1000)
             request.on_text(rest)
         timings["check_ms"] = timings.get("check_ms", 0.0) + (time.perf_counter() - t3) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
