@@ -16,8 +16,14 @@ from fourfold.types import Answer, GenerationLimits, Message
 __all__ = ["check_question", "answer_dict", "answered", "limits_for", "sse", "stream_events"]
 
 
+# What JSON Schema (ECMA-262) calls white space: a question of these alone is empty. Python's
+# str.strip() also strips control characters such as U+0085, which the schema's "\\S"
+# counts as content, so a request valid by the schema would be refused.
+_WHITE_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 def check_question(assistants: Assistants, domain: Domain, question: str, *, param: str = "question") -> str:
-    question = question.strip()
+    question = question.strip(_WHITE_SPACE)
     note_question(question)
     if not question:
         raise ApiError(422, f"{param}: the question is empty", code="empty_question", param=param)

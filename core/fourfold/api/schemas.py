@@ -157,7 +157,12 @@ class Filters(BaseModel):
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question (the domain may allow less).")
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="The question (the domain may allow less); white space alone is an empty question (422).",
+        json_schema_extra={"pattern": r"\S"},
+    )
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50, description="Earlier turns, oldest first.")
     max_tokens: int | None = Field(None, ge=1, le=8192, description="Most tokens to generate (capped by the generator's config).")
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the manifest's).")

@@ -370,3 +370,11 @@ def test_the_chat_page_cannot_be_framed_or_run_injected_script(client):
 def test_healthz_answers_head(client):
     r = client.head("/healthz")
     assert r.status_code == 200 and r.content == b""
+
+
+def test_a_question_that_json_schema_counts_as_text_is_not_called_empty(client, served):
+    # U+0085 is white space to Python's str.strip() but content to the schema's "\S"
+    r = client.post("/v1/domains/legal/ask", json={"question": "\u0085"}, headers=served.auth("legal"))
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/domains/legal/ask", json={"question": " \t\u3000"}, headers=served.auth("legal"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "empty_question"
