@@ -262,7 +262,7 @@ def eval_compare(
     question_suffix: str | None = typer.Option(None, "--question-suffix", help="Text appended to every question (default: a yes/no/maybe instruction on label datasets)."),
     machine_price_per_hour: float = typer.Option(0.10, "--machine-price-per-hour", min=0, help="Price of this machine per hour, for measured cost (assumption)."),
     accelerator: str = typer.Option("h100", "--accelerator", help="Reference accelerator for the advisor's estimates: h100, h200, a100, l4."),
-    unanswerable: int = typer.Option(8, "--unanswerable", min=0, max=55, help="Off-domain questions asked of each configuration with retrieval, to measure refusals (0: none)."),
+    unanswerable: int = typer.Option(8, "--unanswerable", min=0, max=27, help="Held-out off-domain questions (never used to calibrate) asked of each configuration with retrieval, to measure refusals (0: none)."),
 ) -> None:
     """Run a grid of configurations on a dataset and report them side by side.
 

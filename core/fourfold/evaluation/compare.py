@@ -477,9 +477,9 @@ def _run_config(domain: _EvalDomain, config: Configuration, dataset, qids, key, 
     answer_tokens = _answer_tokens(domain, texts_out)
     refused_unanswerable = None
     if config.retriever and options.unanswerable:
-        from fourfold.trust.offdomain import OFF_DOMAIN_QUESTIONS
+        from fourfold.trust.offdomain import HELD_OUT_QUESTIONS  # never seen by the calibration
 
-        asked = OFF_DOMAIN_QUESTIONS[:: max(1, len(OFF_DOMAIN_QUESTIONS) // options.unanswerable)][: options.unanswerable]
+        asked = HELD_OUT_QUESTIONS[:: max(1, len(HELD_OUT_QUESTIONS) // options.unanswerable)][: options.unanswerable]
         count = 0
         for question in asked:
             try:

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from fourfold.trust.offdomain import MADE_UP_WORDS, OFF_DOMAIN_QUESTIONS
+from fourfold.trust.offdomain import CALIBRATION_QUESTIONS, MADE_UP_WORDS
 from fourfold.trust.text import content_words, question_words, sentence_spans
 from fourfold.types import Chunk, Passage
 
@@ -215,7 +215,7 @@ def calibrate(
     rng = random.Random(f"{seed}:{version}")
     generated, near = generated_questions(chunks, df, rng)
     positives = list(answerable) + generated
-    negatives = near + list(OFF_DOMAIN_QUESTIONS)
+    negatives = near + list(CALIBRATION_QUESTIONS)
     if len(generated) < 10:
         return Calibration(**{**DEFAULT.to_json(), "version": version, "method": "default (too few passages to calibrate)"}), df
     questions = positives + negatives
@@ -235,7 +235,7 @@ def calibrate(
         bias=round(b, 5),
         threshold=round(threshold, 6),
         version=version,
-        questions={"answerable": len(positives), "eval": len(answerable), "near_miss": len(near), "off_domain": len(OFF_DOMAIN_QUESTIONS)},
+        questions={"answerable": len(positives), "eval": len(answerable), "near_miss": len(near), "off_domain": len(CALIBRATION_QUESTIONS)},
         measured={"refused_unanswerable": round(refused_neg, 4), "refused_answerable": round(refused_pos, 4)},
         corpus_chunks=len(chunks),
     )

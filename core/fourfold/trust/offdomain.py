@@ -5,7 +5,7 @@ OFF_DOMAIN_QUESTIONS = [
     "How long should I knead bread dough by hand?",
     "What temperature do I roast a whole chicken at?",
     "Which wine goes well with grilled salmon?",
-    "How do I make a sourdough starter from scratch?",
+    "How long should I proof a brioche dough?",
     "Who won the football world cup in 1998?",
     "How many players are on a volleyball team?",
     "What is the offside rule in ice hockey?",
@@ -58,6 +58,11 @@ OFF_DOMAIN_QUESTIONS = [
     "Hoe maak ik een moestuin op mijn balkon?",
     "Jak ugotować pierogi ruskie?",
 ]
+
+# Calibration fits on every other question; the rest are held out, for measuring how
+# often a configuration refuses questions it never saw (`fourfold eval compare`).
+CALIBRATION_QUESTIONS = OFF_DOMAIN_QUESTIONS[0::2]
+HELD_OUT_QUESTIONS = OFF_DOMAIN_QUESTIONS[1::2]
 
 # Pronounceable words that name nothing: a question about one of them is about
 # something no document covers, like a made-up drug or a fictitious court case.
