@@ -14,6 +14,8 @@ import time
 import httpx
 import pytest
 
+from ...helpers.servers import wait_until_healthy
+
 pytestmark = pytest.mark.integration
 
 
@@ -49,16 +51,7 @@ def test_serves_a_domain_with_tokens_from_its_env_var(tmp_path):
     proc = run(["serve", str(manifest(tmp_path)), "--port", str(port)], tmp_path / "home", env={"NOTES_TOKENS": token})
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.3)
+        wait_until_healthy(proc, url, timeout=120)
         auth = {"Authorization": f"Bearer {token}"}
         assert [m["id"] for m in httpx.get(f"{url}/v1/models", headers=auth).json()["data"]] == ["notes"]
         r = httpx.post(f"{url}/v1/domains/notes/ask", json={"question": "What is worth knowing?"}, headers=auth, timeout=60)
@@ -93,16 +86,7 @@ def test_json_logs_hold_one_line_per_request_without_token_or_question(tmp_path)
     proc = run(["serve", str(manifest(tmp_path)), "--port", str(port), "--log-format", "json"], tmp_path / "home", env={"NOTES_TOKENS": token})
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.3)
+        wait_until_healthy(proc, url, timeout=120)
         httpx.post(f"{url}/v1/domains/notes/ask", json={"question": "What is SECRET-WORDS worth?"}, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer wrong-token-abcdefghijkl"})
         proc.send_signal(signal.SIGTERM)

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from ...helpers.servers import wait_until_healthy
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TOKEN = "notes-token-0123456789abcdef"
@@ -64,16 +66,7 @@ def server(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.3)
+        wait_until_healthy(proc, url, timeout=180)
         yield port, url
     finally:
         proc.terminate()
