@@ -45,6 +45,7 @@ __all__ = [
     "Embedder",
     "Retriever",
     "RetrieverConfig",
+    "IndexRecords",
     "IndexStore",
     "VersionWriter",
     "VersionReader",
@@ -368,6 +369,66 @@ class IndexStore(ABC):
 
     def delete_version(self, location: Path) -> None:
         """Remove whatever the store keeps for ``location`` beyond the folder itself."""
+
+    def retain(self, locations: Sequence[Path]) -> None:
+        """Drop what the store keeps for versions other than ``locations`` (the versions
+        fourfold keeps: published, kept for rollback, held by the quality gate). Called
+        after a publish and when leftovers are cleared; stores that keep one folder per
+        version have nothing to do here (``delete_version`` did it)."""
+
+    def shared_records(self) -> "IndexRecords | None":
+        """Where the index's records (published pointer, catalogs, history) live when the
+        store is shared by several hosts, e.g. a Qdrant server. None (the default): the
+        records live in the state dir beside the version folders, for one host."""
+        return None
+
+
+class IndexRecords(ABC):
+    """Small JSON records of one domain's index, kept where every host sees them.
+
+    A store shared by several hosts (:meth:`IndexStore.shared_records`) keeps fourfold's
+    index records here: the published pointer, version catalogs and reports, the
+    history. Keys are short strings such as ``"catalog/v000004"``; values are JSON
+    objects. Each operation on one record is atomic.
+    """
+
+    location: str = ""
+    """Where the records live, for messages (e.g. a server URL and collection)."""
+
+    @abstractmethod
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record ``key`` (None when absent)."""
+
+    @abstractmethod
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Create or replace the record ``key``."""
+
+    @abstractmethod
+    def put_new(self, key: str, value: dict[str, Any]) -> bool:
+        """Create ``key`` only if it does not exist yet, atomically; whether it was created."""
+
+    @abstractmethod
+    def put_fenced(self, key: str, value: dict[str, Any], token: int) -> bool:
+        """Create or replace ``key`` with ``value`` and ``{"fence": token}``, atomically,
+        only when the record is absent or holds a fence no higher than ``token``;
+        whether it now holds this value."""
+
+    @abstractmethod
+    def raise_fence(self, key: str, token: int) -> int:
+        """Raise the record's ``fence`` field to ``token`` if it is lower (atomically,
+        creating ``{"fence": token}`` when absent); the fence it holds afterwards."""
+
+    @abstractmethod
+    def keys(self, prefix: str) -> list[str]:
+        """The keys that start with ``prefix``, sorted (values are not read)."""
+
+    @abstractmethod
+    def items(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every record whose key starts with ``prefix``, sorted by key."""
+
+    @abstractmethod
+    def delete(self, keys: Sequence[str]) -> None:
+        """Remove these records; missing ones are ignored."""
 
 
 class Retriever(Component):

@@ -85,6 +85,7 @@ class _QdrantRetriever(fourfold.Retriever):
                     self.context.domain,
                     dimension,
                     self.config.sparse_settings(),
+                    namespace=settings.namespace,
                     hnsw_ef=self.config.hnsw_ef,
                     exact=self.config.exact,
                 )

@@ -32,17 +32,21 @@ import json
 import os
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from fourfold.index.files import append_line, remove_tree, write_atomic, write_json_atomic
 
+_LAYOUTS: "weakref.WeakKeyDictionary[Any, IndexLayout]" = weakref.WeakKeyDictionary()
+
 __all__ = ["IndexLayout", "Catalog", "DocumentEntry", "VERSION_PATTERN", "version_number", "version_name"]
 
 VERSION_PATTERN = re.compile(r"^v(\d{6,})$")
 HISTORY_KEPT = 1000
 CATALOG_FORMAT = 1
+_RECORD_FILES = {"held": "HELD"}
 
 
 def version_name(number: int) -> str:
@@ -153,10 +157,44 @@ class IndexLayout:
         self.fence_file = self.root / "FENCE"
         self.vector_cache_file = self.root / "vectors.sqlite"
 
+    shared = False
+    """Whether the records live where several hosts see them (:mod:`fourfold.index.shared`)."""
+
     @classmethod
     def for_domain(cls, domain: Any) -> "IndexLayout":
-        """The layout of a :class:`fourfold.Domain`."""
-        return cls(domain.settings.domain_dir(domain.name) / "index", domain.name)
+        """The layout of a :class:`fourfold.Domain`: in the state dir, or — when the
+        retriever's store is shared by several hosts — in the store's shared records,
+        with the state dir as a cache (see :mod:`fourfold.index.shared`)."""
+        root = domain.settings.domain_dir(domain.name) / "index"
+        cached = _LAYOUTS.get(domain)
+        if cached is not None and cached.root == root:
+            return cached
+        layout: IndexLayout
+        records = None
+        # Only a shared engine (FOURFOLD_QDRANT_URL) can hold shared records: the embedded
+        # default never opens its store (and loads no model) just to find its records.
+        if domain.manifest.knowledge is not None and domain.settings.qdrant_url:
+            try:
+                records = domain.retriever.open_store().shared_records()
+            except Exception as exc:  # noqa: BLE001 - said in the error, with the cause
+                from fourfold.errors import IndexVersionError
+
+                raise IndexVersionError(
+                    f"domain '{domain.name}': cannot reach the index's store ({type(exc).__name__}: {exc})"
+                ) from exc
+        if records is None:
+            layout = cls(root, domain.name)
+        else:
+            from fourfold.index.lock import writer_lock_factory
+            from fourfold.index.shared import SharedIndexLayout
+
+            layout = SharedIndexLayout(root, domain.name, records, writer_lock_factory(domain, root / "writer.lock"))
+        _LAYOUTS[domain] = layout
+        return layout
+
+    def describe(self) -> str:
+        """Where the records live, for messages."""
+        return str(self.root)
 
     def ensure(self) -> None:
         self.versions_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +255,21 @@ class IndexLayout:
     def write_report(self, name: str, report: dict[str, Any]) -> None:
         write_json_atomic(self.report_file(name), report)
 
+    def read_version_record(self, name: str, kind: str) -> dict[str, Any] | None:
+        """A small record kept with a version (``quality``, ``held``); None when absent."""
+        try:
+            text = (self.version_dir(name) / _RECORD_FILES.get(kind, f"{kind}.json")).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return {"text": text.strip()}  # a marker written as plain text by fourfold < 0.9
+        return value if isinstance(value, dict) else {"value": value}
+
+    def write_version_record(self, name: str, kind: str, value: dict[str, Any]) -> None:
+        write_json_atomic(self.version_dir(name) / _RECORD_FILES.get(kind, f"{kind}.json"), value)
+
     # -- the published pointer ------------------------------------------------------------
 
     def read_current(self) -> str | None:
@@ -228,6 +281,15 @@ class IndexLayout:
 
     def write_current(self, name: str) -> None:
         write_atomic(self.current_file, name + "\n")
+
+    def pointer_key(self) -> tuple[Any, ...] | None:
+        """Changes whenever ``CURRENT`` is replaced (one ``stat``); readers compare it
+        before each search to follow a publish."""
+        try:
+            st = os.stat(self.current_file)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read_fence(self) -> int:
         """The highest fencing token a background writer published with (0: none)."""
@@ -297,7 +359,36 @@ class IndexLayout:
     def was_published(self, name: str) -> bool:
         return self.published_marker(name).is_file()
 
-    # -- readers and deletion -------------------------------------------------------------
+    # -- writer lock, readers and deletion ------------------------------------------------
+
+    def writer_lock(self, *, wait: bool | float = False) -> Any:
+        """The lock one writer of this index holds (a context manager)."""
+        from fourfold.index.lock import WriterLock
+
+        return WriterLock(self.lock_file, self.domain, wait=wait)
+
+    def writer_holder(self) -> dict[str, Any] | None:
+        """The process holding the writer lock now (what it wrote of itself), or None."""
+        from fourfold.index.lock import WriterLock
+
+        if not self.lock_file.exists():
+            return None
+        fd = os.open(self.lock_file, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return WriterLock(self.lock_file, self.domain).holder() or {"pid": None}
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def reader_lock(self, name: str) -> Callable[[], None]:
+        """Mark version ``name`` as served by this process until the returned function
+        is called (see :meth:`open_for_reading`)."""
+        fd = self.open_for_reading(name)
+        return lambda: os.close(fd)
 
     def open_for_reading(self, name: str) -> int:
         """Take a shared lock on a version so no writer deletes it while it is served.

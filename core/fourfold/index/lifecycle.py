@@ -54,7 +54,6 @@ from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError, IndexVersionError, KnowledgeError
 from fourfold.index import quality
 from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
-from fourfold.index.lock import WriterLock
 from fourfold.index.report import RefreshReport
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
 from fourfold.types import Chunk, SourceFile, content_hash
@@ -122,7 +121,7 @@ def refresh(
     report = RefreshReport(domain=domain.name, started=_now())
     started = time.perf_counter()
     layout = IndexLayout.for_domain(domain)
-    lock = WriterLock(layout.lock_file, domain.name, wait=wait)
+    lock = layout.writer_lock(wait=wait)
     locked = False
     try:
         if domain.manifest.knowledge is None:
@@ -611,6 +610,8 @@ class _Refresh:
         for name in leftovers:
             log.info("removing index version %s of %s, which never served", name, self.domain.name)
             self._discard(store, name)
+        if leftovers:
+            _retain(layout, store)
         for trash in layout.trash():
             from fourfold.index.files import remove_tree
 
@@ -638,6 +639,7 @@ class _Refresh:
                 continue
             if not _delete_if_unread(self.layout, store, name):
                 self.report.warnings.append(f"version {name} is still being served; a later refresh removes it")
+        _retain(self.layout, store)
 
 
 def _record_published(layout: IndexLayout, name: str, **fields: Any) -> None:
@@ -666,6 +668,19 @@ def _record_unrecorded_publish(layout: IndexLayout) -> str | None:
     return current
 
 
+def _retain(layout: IndexLayout, store: "IndexStore") -> None:
+    """Let the store drop what it keeps for versions that are gone (a store shared by
+    hosts keeps versions inside one collection)."""
+    kept = set(layout.complete_versions())
+    current = layout.read_current()
+    if current:
+        kept.add(current)
+    try:
+        store.retain([layout.store_dir(n) for n in sorted(kept)])
+    except Exception:
+        log.exception("the store could not drop the data of removed versions of %s (a later refresh tries again)", layout.domain)
+
+
 def _delete_if_unread(layout: IndexLayout, store: "IndexStore", name: str) -> bool:
     def drop_store() -> None:
         try:
@@ -690,7 +705,7 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
     :raises IndexVersionError: no such version, or nothing to roll back to.
     """
     layout = IndexLayout.for_domain(domain)
-    with WriterLock(layout.lock_file, domain.name, wait=wait):
+    with layout.writer_lock(wait=wait):
         current = _record_unrecorded_publish(layout)
         complete = layout.complete_versions()
         if to is None:

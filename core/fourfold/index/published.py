@@ -14,9 +14,8 @@ While a process serves a version it holds a shared ``flock`` on the version's
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from fourfold.errors import IndexVersionError
 from fourfold.index.layout import Catalog, IndexLayout
@@ -42,11 +41,11 @@ def no_index_message(domain: "Domain") -> str:
 class _OpenVersion:
     """A version opened for reading, shared by concurrent searches (reference counted)."""
 
-    def __init__(self, name: str, catalog: Catalog, reader: "VersionReader", lock_fd: int):
+    def __init__(self, name: str, catalog: Catalog, reader: "VersionReader", unlock: Callable[[], None]):
         self.name = name
         self.catalog = catalog
         self.reader = reader
-        self._lock_fd = lock_fd
+        self._unlock = unlock
         self._refs = 1  # the PublishedIndex's own reference while it is current
         self._mutex = threading.Lock()
 
@@ -67,7 +66,7 @@ class _OpenVersion:
             except Exception:
                 log.exception("closing index version %s failed", self.name)
             finally:
-                os.close(self._lock_fd)
+                self._unlock()
 
 
 class PublishedIndex:
@@ -78,13 +77,20 @@ class PublishedIndex:
 
     def __init__(self, domain: "Domain"):
         self._domain = domain
-        self._layout = IndexLayout.for_domain(domain)
+        self._layout_: IndexLayout | None = None
         self._swap = threading.Lock()
         self._open: _OpenVersion | None = None
-        self._pointer: tuple[int, int, int] | None = None
+        self._pointer: tuple[Any, ...] | None = None
         self._store: "IndexStore | None" = None
         self._compatible: dict[str, str] = {}
         self._closed = False
+
+    @property
+    def _layout(self) -> IndexLayout:
+        # Resolved on first use: a shared layout reaches the store's server.
+        if self._layout_ is None:
+            self._layout_ = IndexLayout.for_domain(self._domain)
+        return self._layout_
 
     # -- public ---------------------------------------------------------------------------
 
@@ -165,12 +171,8 @@ class PublishedIndex:
 
     # -- following CURRENT ----------------------------------------------------------------
 
-    def _pointer_key(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self._layout.current_file)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    def _pointer_key(self) -> tuple[Any, ...] | None:
+        return self._layout.pointer_key()
 
     def _acquire(self) -> _OpenVersion:
         for _ in range(_OPEN_ATTEMPTS):
@@ -234,7 +236,7 @@ class PublishedIndex:
                 f"manifest's embedder is now '{self._domain.embedder.model_id}'; run "
                 f"'fourfold index build {self._domain.manifest.path or 'MANIFEST'}'"
             )
-        fd = layout.open_for_reading(name)
+        unlock = layout.reader_lock(name)
         try:
             reader = store.open_version(layout.store_dir(name))
             try:
@@ -242,9 +244,9 @@ class PublishedIndex:
             except AttributeError:
                 pass
         except BaseException:
-            os.close(fd)
+            unlock()
             raise
-        return _OpenVersion(name, catalog, reader, fd)
+        return _OpenVersion(name, catalog, reader, unlock)
 
     def _get_store(self) -> "IndexStore":
         if self._store is None:

@@ -32,9 +32,7 @@ import numpy as np
 
 from fourfold.errors import IndexVersionError
 from fourfold.evaluation.questions import EvalQuestion, EvalSet, eval_questions_for, score_ranking
-from fourfold.index.files import write_json_atomic
 from fourfold.index.layout import IndexLayout
-from fourfold.index.lock import WriterLock
 from fourfold.index.vector_cache import VectorCache
 from fourfold.types import content_hash
 
@@ -65,8 +63,6 @@ K = 10
 TOP_SHOWN = 3  # passages kept per question in the report
 WORSE_SHOWN = 5  # worse questions named in the refusal message
 SNIPPET_CHARS = 200
-_QUALITY_FILE = "quality.json"
-_HELD_MARKER = "HELD"
 
 
 class QualityGateRefused(IndexVersionError):
@@ -359,7 +355,7 @@ def check_gate(
                 f"nDCG@10 {quality.ndcg_at_10:.3f} does not beat the published version's {before.ndcg_at_10:.3f} by "
                 f"knowledge.gate.min_gain ({gate.min_gain:+.3f})"
             )
-    write_json_atomic(layout.version_dir(name) / _QUALITY_FILE, verdict.to_json())
+    layout.write_version_record(name, "quality", verdict.to_json())
     return verdict
 
 
@@ -396,7 +392,7 @@ def _published_quality(
     record = GateVerdict(version=published, quality=before)
     if recorded is not None:
         record.forced = recorded.forced
-    write_json_atomic(layout.version_dir(published) / _QUALITY_FILE, record.to_json())
+    layout.write_version_record(published, "quality", record.to_json())
     return before
 
 
@@ -420,7 +416,7 @@ def _worse(before: VersionQuality, after: VersionQuality) -> list[dict[str, Any]
 
 def hold(layout: IndexLayout, verdict: GateVerdict, *, summary: str) -> None:
     """Keep a complete version unpublished, and record why."""
-    (layout.version_dir(verdict.version) / _HELD_MARKER).write_text(verdict.summary() + "\n", encoding="utf-8")
+    layout.write_version_record(verdict.version, "held", {"summary": verdict.summary()})
     layout.append_history(
         "refused",
         version=verdict.version,
@@ -434,7 +430,7 @@ def hold(layout: IndexLayout, verdict: GateVerdict, *, summary: str) -> None:
 
 
 def is_held(layout: IndexLayout, name: str) -> bool:
-    return (layout.version_dir(name) / _HELD_MARKER).is_file() and not layout.was_published(name)
+    return layout.read_version_record(name, "held") is not None and not layout.was_published(name)
 
 
 def held_versions(layout: IndexLayout) -> list[str]:
@@ -444,9 +440,12 @@ def held_versions(layout: IndexLayout) -> list[str]:
 
 def read_quality(layout: IndexLayout, name: str) -> GateVerdict | None:
     """What was measured of version ``name`` (None: never measured)."""
+    record = layout.read_version_record(name, "quality")
+    if record is None:
+        return None
     try:
-        return GateVerdict.from_json(json.loads((layout.version_dir(name) / _QUALITY_FILE).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+        return GateVerdict.from_json(record)
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -462,7 +461,7 @@ def record_quality(layout: IndexLayout, quality: VersionQuality) -> None:
     so that the next gate compares against it."""
     previous = read_quality(layout, quality.version)
     record = GateVerdict(version=quality.version, quality=quality, forced=previous.forced if previous else None)
-    write_json_atomic(layout.version_dir(quality.version) / _QUALITY_FILE, record.to_json())
+    layout.write_version_record(quality.version, "quality", record.to_json())
 
 
 def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wait: bool | float = False) -> GateVerdict:
@@ -471,7 +470,7 @@ def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wa
     :raises IndexVersionError: no such held version, ``force`` not given, or no reason.
     """
     layout = IndexLayout.for_domain(domain)
-    with WriterLock(layout.lock_file, domain.name, wait=wait):
+    with layout.writer_lock(wait=wait):
         name = version.strip()
         if not layout.is_complete(name):
             held = ", ".join(held_versions(layout)) or "none"
@@ -497,7 +496,7 @@ def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wa
         forced = {"reason": reason.strip(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if verdict is not None:
             verdict.forced = forced
-            write_json_atomic(layout.version_dir(name) / _QUALITY_FILE, verdict.to_json())
+            layout.write_version_record(name, "quality", verdict.to_json())
         layout.mark_published(name)
         store.publish(layout.store_dir(name))
         layout.write_current(name)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 from typing import TYPE_CHECKING
 
 from fourfold.index.layout import IndexLayout
-from fourfold.index.lock import WriterLock
 from fourfold.index.quality import is_held, read_quality
 from fourfold.index.report import IndexStatus, VersionInfo
 
@@ -95,15 +92,4 @@ def changed_documents(domain: "Domain") -> list[str] | None:
 
 def _writer(layout: IndexLayout, domain: str) -> dict | None:
     """The process holding the writer lock now, or None."""
-    if not layout.lock_file.exists():
-        return None
-    fd = os.open(layout.lock_file, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return WriterLock(layout.lock_file, domain).holder() or {"pid": None}
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return layout.writer_holder()
