@@ -235,6 +235,10 @@ def build_app(path: Path) -> Starlette:
                     result = await run_in_threadpool(locked, request.path_params.get("collection_name"), body)
                 except ValueError as error:
                     raise _from_engine_error(error) from None
+                except QdrantError:
+                    raise
+                except Exception as error:  # an engine failure: say what, in Qdrant's shape
+                    raise QdrantError(500, f"Service internal error: {type(error).__name__}: {error}") from None
             except QdrantError as error:
                 return _error(error, started)
             return _envelope(result, started)
