@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers.qdrant_fixtures import _qdrant_server, qdrant_server_url  # noqa: F401  (fixtures for the whole suite)
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
