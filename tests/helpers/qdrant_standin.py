@@ -150,7 +150,9 @@ class StandIn:
 
     def upsert(self, name: str, body: m.PointsList | m.PointsBatch) -> Any:
         points = body.points if isinstance(body, m.PointsList) else body.batch
-        return self.client.upsert(self._existing(name), points, update_filter=body.update_filter)
+        # update_filter / update_mode make an upsert a compare-and-set, which index
+        # records rely on (a version number, the fenced published pointer)
+        return self.client.upsert(self._existing(name), points, update_filter=body.update_filter, update_mode=body.update_mode)
 
     def delete(self, name: str, body: m.PointIdsList | m.FilterSelector) -> Any:
         return self.client.delete(self._existing(name), body)

@@ -225,6 +225,17 @@ def test_points_are_deleted_by_ids_and_by_filter(client, filled):
     assert ids(client.scroll(filled, limit=100)[0]) == [2, 3, 4, 5, 6, 7]
 
 
+def test_a_conditional_upsert_is_a_compare_and_set(client, filled):
+    # insert_only leaves an existing point alone and creates a missing one
+    client.upsert(filled, [point(1, n=-1), point(42)], wait=True, update_mode=m.UpdateMode.INSERT_ONLY)
+    assert client.retrieve(filled, [1])[0].payload["n"] == 1 and client.retrieve(filled, [42])
+    # update_filter replaces only a point that matches it
+    guard = m.Filter(must=[m.FieldCondition(key="n", range=m.Range(lte=2))])
+    client.upsert(filled, [point(2, kind="won"), point(5, kind="won")], wait=True, update_filter=guard)
+    assert client.retrieve(filled, [2])[0].payload["kind"] == "won"
+    assert client.retrieve(filled, [5])[0].payload["kind"] == "a"
+
+
 def test_payload_is_set_by_ids_and_by_filter_overwritten_and_deleted(client, filled):
     client.set_payload(filled, {"flag": "by-id"}, points=[1, 2], wait=True)
     client.set_payload(
