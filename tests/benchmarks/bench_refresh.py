@@ -1,13 +1,14 @@
 """Incremental refresh cost on ../shared/data/kb-legal (copied to a temp dir first).
 
-    python tests/benchmarks/bench_refresh.py [--folder DIR]
+    python tests/benchmarks/bench_refresh.py [--folder DIR] [--qdrant-url URL]
 
 In a fresh state dir (empty vector cache): a full build, then a refresh after appending
 one sentence to 1% of the files (Markdown and text files, where an appended sentence is
 text), then a refresh with no change.
 
 Targets: the 1% refresh takes ≤ 5% of the full build and re-embeds only the edited
-documents' changed chunks; the no-change refresh takes < 3% of it.
+documents' changed chunks; the no-change refresh takes < 3% of it. With ``--qdrant-url``
+the index is built on that Qdrant server (server mode); bench_scaleout.py runs it so.
 """
 
 from __future__ import annotations
@@ -44,19 +45,27 @@ class Stages:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, default=SHARED / "kb-legal")
+    parser.add_argument("--qdrant-url", default=None, help="build on this Qdrant server (server mode)")
     args = parser.parse_args()
+    run(args.folder, qdrant_url=args.qdrant_url)
 
+
+def run(folder: Path, *, qdrant_url: str | None = None) -> dict:
+    """Full build, 1% edit, no change; prints the figures and returns them (seconds)."""
     work = Path(tempfile.mkdtemp(prefix="fourfold-bench-refresh-"))
     kb = work / "kb"
-    shutil.copytree(args.folder, kb)
+    shutil.copytree(folder, kb)
     os.environ["FOURFOLD_HOME"] = str(work / "home")
+    if qdrant_url:
+        os.environ["FOURFOLD_QDRANT_URL"] = qdrant_url
+        os.environ["FOURFOLD_NAMESPACE"] = f"bench{os.getpid()}"
     fourfold.get_settings(fresh=True)
     manifest = work / "bench.yaml"
     manifest.write_text("fourfold: 1\ndomain: bench\ntitle: Refresh bench\nknowledge:\n  sources: [{path: kb}]\n")
     domain = fourfold.Domain.from_file(manifest)
     domain.embedder.embed_documents(["load the model before timing anything"])
 
-    print(f"full build of {args.folder} …", flush=True)
+    print(f"full build of {folder}{' on ' + qdrant_url if qdrant_url else ''} …", flush=True)
     started = time.perf_counter()
     full = refresh(domain, Stages())
     full_s = time.perf_counter() - started
@@ -90,6 +99,10 @@ def main() -> None:
     print(f"refresh with no change: {same_s:.3f} s = {same_s / full_s:.2%} of the full build "
           f"(target < 3%: {'ok' if same_s < 0.03 * full_s else 'MISSED'}), {same.chunks_embedded} embedded")
     shutil.rmtree(work, ignore_errors=True)
+    return {
+        "full_s": full_s, "edit_s": edit_s, "same_s": same_s, "edited_files": len(edited), "files": len(files),
+        "embedded": edit.chunks_embedded, "edited_chunks": edited_chunks, "chunks": full.chunks_total,
+    }
 
 
 if __name__ == "__main__":

@@ -188,7 +188,10 @@ class IndexLayout:
             from fourfold.index.lock import writer_lock_factory
             from fourfold.index.shared import SharedIndexLayout
 
-            layout = SharedIndexLayout(root, domain.name, records, writer_lock_factory(domain, root / "writer.lock"))
+            def floor(records=records) -> int:
+                return int((records.get("current") or {}).get("fence") or 0)
+
+            layout = SharedIndexLayout(root, domain.name, records, writer_lock_factory(domain, root / "writer.lock", floor))
         _LAYOUTS[domain] = layout
         return layout
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fourfold.errors import IndexVersionError
 from fourfold.index.files import describe_os_error
@@ -146,6 +146,12 @@ if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARG
 return 0
 """
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_NEXT_TOKEN = """
+local n = redis.call('incr', KEYS[1])
+local floor = tonumber(ARGV[1])
+if n <= floor then n = floor + 1 redis.call('set', KEYS[1], n) end
+return n
+"""
 _SET_TOKEN = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -160,9 +166,13 @@ class RedisWriterLock:
         every third of that while held.
     """
 
-    def __init__(self, url: str, namespace: str, domain: str, *, wait: bool | float = False, ttl: float = 30.0):
+    def __init__(
+        self, url: str, namespace: str, domain: str, *, wait: bool | float = False, ttl: float = 30.0,
+        floor: "Callable[[], int] | None" = None,
+    ):
         import redis
 
+        self.floor = floor  # the highest token the records saw: a Redis that lost its data restarts above it
         self.url = url
         self.domain = domain
         self.wait = wait
@@ -197,7 +207,8 @@ class RedisWriterLock:
                     raise IndexVersionError(self._busy_message())
                 time.sleep(0.1)
             # The token is taken once the lease is ours, so it rises with every holder.
-            self.token = int(self.redis.incr(self.token_key))
+            floor = int(self.floor()) if self.floor is not None else 0
+            self.token = int(self.redis.eval(_NEXT_TOKEN, 1, self.token_key, floor))
             me["token"] = self.token
             new_value = json.dumps(me)
             self.redis.eval(_SET_TOKEN, 1, self.key, value, new_value)
@@ -218,16 +229,19 @@ class RedisWriterLock:
         while not self._stop.wait(self.ttl / 3):
             try:
                 if not self.redis.eval(_RENEW, 1, self.key, self._value, int(self.ttl * 1000)):
-                    self.lost = True
-                    log.error("the writer lease of domain %s was lost (token %s)", self.domain, self.token)
-                    return
+                    # Expired (a long pause) or gone with a restarted Redis: if nobody took
+                    # it meanwhile it is ours again — a writer that took it and published
+                    # since raised the fence, which refuses this one's publish anyway.
+                    if self.redis.set(self.key, self._value, nx=True, px=int(self.ttl * 1000)):
+                        log.warning("the writer lease of domain %s had expired; nobody else took it, so it holds it again", self.domain)
+                    else:
+                        self.lost = True
+                        log.error("the writer lease of domain %s was taken over (this writer's token %s)", self.domain, self.token)
+                        return
                 failures_since = None
             except redis.exceptions.RedisError:
                 # Redis away: the lease may expire meanwhile; past its ttl, count it lost.
                 failures_since = failures_since or time.monotonic()
-                if time.monotonic() - failures_since >= self.ttl:
-                    self.lost = True
-                    return
 
     def release(self) -> None:
         import redis
@@ -272,14 +286,14 @@ class RedisWriterLock:
         self.release()
 
 
-def writer_lock_factory(domain: Any, lock_file: Path):
+def writer_lock_factory(domain: Any, lock_file: Path, floor: "Callable[[], int] | None" = None):
     """How the writers of ``domain``'s shared index lock it: a Redis lease when the
     broker is Redis (every host sees it), else a ``flock`` (one host)."""
     settings = domain.settings
     url = settings.broker_url or ""
     if url.startswith(("redis://", "rediss://", "unix://")):
         def make(*, wait: bool | float = False) -> RedisWriterLock:
-            return RedisWriterLock(url, settings.namespace, domain.name, wait=wait, ttl=settings.lease_seconds)
+            return RedisWriterLock(url, settings.namespace, domain.name, wait=wait, ttl=settings.lease_seconds, floor=floor)
     else:
         def make(*, wait: bool | float = False) -> WriterLock:  # type: ignore[misc]
             return WriterLock(lock_file, domain.name, wait=wait)

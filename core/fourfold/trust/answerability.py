@@ -276,16 +276,22 @@ class Answerability:
         score = self.calibration.score(f)
         return Decision(score >= self.threshold, score, self.threshold, f)
 
+    def to_json(self) -> dict:
+        return {"calibration": self.calibration.to_json(), "frequencies": self.frequencies}
+
+    @classmethod
+    def from_json(cls, data: dict, threshold: float | None = None, *, where: str = "answerability") -> "Answerability":
+        calibration = Calibration.from_json(data["calibration"])
+        if len(calibration.weights) != len(FEATURES):
+            raise ValueError(f"{where}: calibrated for other features; calibrate again")
+        return cls(calibration, data.get("frequencies"), threshold)
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"calibration": self.calibration.to_json(), "frequencies": self.frequencies}), encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_json()), encoding="utf-8")
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path, threshold: float | None = None) -> "Answerability":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        calibration = Calibration.from_json(data["calibration"])
-        if len(calibration.weights) != len(FEATURES):
-            raise ValueError(f"{path}: calibrated for other features; calibrate again")
-        return cls(calibration, data.get("frequencies"), threshold)
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")), threshold, where=str(path))

@@ -2,7 +2,8 @@
 
 The decision is calibrated once per version — by the worker right after it publishes,
 or by the first reader that finds none — and stored beside the domain's other state as
-``answerability/<version>.json``, so every process answers alike.
+``answerability/<version>.json`` or, when the index records are shared by several hosts,
+as the version's ``answerability`` record, so every process answers alike.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def calibrate_domain(domain: "Domain", *, save: bool = True) -> tuple[str, Answe
     calibration.corpus_chunks = max(calibration.corpus_chunks, len(chunks))
     result = Answerability(calibration, frequencies)
     if save:
-        result.save(DomainTrust.path_for(domain, version))
+        _store(domain, version, result)
     log.info(
         "domain '%s' version %s: answerability calibrated (threshold %.3f; refuses %.0f%% of unanswerable and %.0f%% of answerable calibration questions)",
         domain.name, version, calibration.threshold,
@@ -94,14 +95,56 @@ class DomainTrust:
             found = self._by_version.get(version)
             if found is not None:
                 return found
-            path = self.path_for(self._domain, version)
             try:
                 if not self._persist:
-                    raise FileNotFoundError(path)
-                found = Answerability.load(path, fixed)
+                    raise FileNotFoundError(version)
+                found = _stored(self._domain, version, fixed)
             except (OSError, ValueError, KeyError):
                 _, found = calibrate_domain(self._domain, save=self._persist)
                 if fixed is not None:
                     found.threshold = fixed
             self._by_version = {version: found}  # older versions are no longer served here
             return found
+
+
+def _shared_layout(domain: "Domain"):
+    from fourfold.index.layout import IndexLayout
+
+    layout = IndexLayout.for_domain(domain)
+    return layout if layout.shared else None
+
+
+def _store(domain: "Domain", version: str, result: Answerability) -> None:
+    layout = _shared_layout(domain)
+    if layout is not None:
+        layout.write_version_record(version, "answerability", result.to_json())
+    else:
+        result.save(DomainTrust.path_for(domain, version))
+
+
+def _stored(domain: "Domain", version: str, threshold: float | None) -> Answerability:
+    """The stored decision of ``version``; FileNotFoundError when there is none."""
+    layout = _shared_layout(domain)
+    if layout is None:
+        return Answerability.load(DomainTrust.path_for(domain, version), threshold)
+    data = layout.read_version_record(version, "answerability")
+    if data is None:
+        raise FileNotFoundError(f"answerability of {version} in {layout.describe()}")
+    return Answerability.from_json(data, threshold, where=f"answerability of {version}")
+
+
+def calibrate_after_publish(domain: "Domain", version: str | None) -> None:
+    """Calibrate a version a background refresh just published, so that serving hosts
+    load its decision instead of each calibrating it (best effort: a reader calibrates
+    when this did not happen)."""
+    if version is None or domain.manifest.trust.answerability == "off":
+        return
+    try:
+        _stored(domain, version, None)
+        return
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        calibrate_domain(domain)
+    except Exception:  # noqa: BLE001 - the refresh succeeded; readers calibrate on demand
+        log.exception("domain '%s': calibrating answerability for %s failed; the first reader calibrates it", domain.name, version)

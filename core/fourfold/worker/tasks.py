@@ -570,6 +570,11 @@ def refresh_domain(self, domain_name: str, full: bool = False) -> dict:
             metrics.observe_refresh(domain_name, None, time.monotonic() - started)
             raise
         metrics.observe_refresh(domain_name, report, time.monotonic() - started)
+        if report.published:
+            from fourfold.trust.service import calibrate_after_publish
+
+            progress.start("calibrate")
+            calibrate_after_publish(domain, report.version)
         return safe_summary(report)
 
     def fence_floor() -> int:
