@@ -188,3 +188,12 @@ def test_validate_warns_about_an_include_pattern_that_matches_nothing(toy_host, 
     code, out, err = validate(path)
     assert code == 0 and "ok" in out
     assert f"warning: {path}:7: knowledge.sources[0].include[1]: 'docs/*.txt' matches no file in" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("written, meant", [("off", "off"), ("no", "off"), ("false", "off"), ("'off'", "off"), ("on", "calibrated"), ("0.4", 0.4)])
+def test_answerability_written_as_yaml_yes_or_no_means_on_or_off(toy_host, tmp_path, written, meant):
+    # YAML reads a bare `off` as false; it must mean "off", not the threshold 0.0
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "m.yaml"
+    path.write_text(TOY_MANIFEST.rstrip() + f"\ntrust: {{answerability: {written}}}\n", encoding="utf-8")
+    assert load_manifest(path, toy_host).trust.answerability == meant

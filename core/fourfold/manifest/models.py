@@ -300,6 +300,15 @@ class Trust(_Strict):
         description="What the assistant says when its documents do not answer.",
     )
 
+    @field_validator("answerability", mode="before")
+    @classmethod
+    def _yes_and_no(cls, value: Any) -> Any:
+        # YAML reads a bare `off` (and no/false) as False, which would otherwise become
+        # the threshold 0.0: said `off`, meant off.
+        if isinstance(value, bool):
+            return "calibrated" if value else "off"
+        return value
+
     @field_validator("answerability")
     @classmethod
     def _threshold_range(cls, value: Any) -> Any:

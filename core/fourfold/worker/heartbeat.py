@@ -1,8 +1,9 @@
 """Workers announce themselves in the shared state, so ``fourfold tasks`` can list
 them, ``fourfold refresh --wait`` can say when no worker is running, and a task whose
 worker died is recognised as such (by the worker's process id and start time, and by
-its record expiring three heartbeats after the last). When a worker is ready it
-requeues what dead workers left (:mod:`fourfold.worker.recovery`)."""
+its record expiring three heartbeats after the last). When a worker is ready, and at
+every heartbeat after that, it requeues what dead workers left
+(:mod:`fourfold.worker.recovery`)."""
 
 from __future__ import annotations
 
@@ -46,14 +47,15 @@ def announce_worker(app: Celery, settings: Settings, *, queues: list[str], concu
                 state.worker_seen(node, {**info, "seen_at": time.time()}, HEARTBEAT_SECONDS * 3)
             except Exception as exc:  # the broker's Redis restarting: try again later
                 log.warning("cannot record worker %s as alive: %s", node, type(exc).__name__)
-            if not recovered:
-                # Once this worker is on record (so it is not mistaken for a dead one).
-                try:
-                    for action in recover_dead_workers(app, settings, node=node):
-                        log.info("recovered: task %s of %s: %s", action["task"], action["domain"], action["action"])
-                    recovered = True
-                except Exception as exc:
-                    log.warning("cannot requeue the work of dead workers yet (%s: %s); trying again", type(exc).__name__, exc)
+            # Once this worker is on record (so it is not mistaken for a dead one), and
+            # then at every heartbeat: a worker that dies while others live is noticed by
+            # them, not only by the next worker to start.
+            try:
+                for action in recover_dead_workers(app, settings, node=node):
+                    log.info("recovered: task %s of %s: %s", action["task"], action["domain"], action["action"])
+                recovered = True
+            except Exception as exc:
+                log.warning("cannot requeue the work of dead workers yet (%s: %s); trying again", type(exc).__name__, exc)
             if stop.wait(HEARTBEAT_SECONDS if recovered else 1.0):
                 return
 

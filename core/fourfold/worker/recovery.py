@@ -1,9 +1,10 @@
-"""Requeue the work of dead workers when a worker starts.
+"""Requeue the work of dead workers, when a worker starts and at its every heartbeat.
 
 A worker whose main process is killed (SIGKILL, the OOM killer, a machine that
 vanished) takes its children with it, and the task it was running stays unacknowledged:
 Redis would hand it out again only after the visibility timeout (hours), the embedded
-SQLite broker never. Every worker therefore looks, when it starts, for tasks that are
+SQLite broker never. Every worker therefore looks, when it starts and then every
+heartbeat (so a worker that dies while others live stalls nothing), for tasks that are
 not finished and that nothing runs any more — decided by heartbeats (the lease holder's
 process and its renewals, the worker's own record), never by a record's age — and:
 
