@@ -498,3 +498,20 @@ def test_operations_guide_covers_what_operators_need():
         assert heading in text
     for name in re.findall(r"`(FOURFOLD_[A-Z_]+)`", text):
         assert name in _setting_env_names(), f"docs/operations.md names {name}, which is no setting"
+
+
+def test_operations_guide_matches_the_deploy_files():
+    text = (REPO_ROOT / "docs" / "operations.md").read_text()
+    services = _compose()["services"]
+    for name, service in services.items():
+        assert f"| `{name}` | `{service['image']}`" in text, f"docs/operations.md does not list compose service {name} with {service['image']}"
+    port_variable = re.search(r"\$\{(\w+):-(\d+)\}", services["proxy"]["ports"][0])
+    assert f"`{port_variable.group(1)}` (default {port_variable.group(2)})" in text
+    [entry] = [i for i in _kustomization()["images"] if i["name"] == FOURFOLD_IMAGE]
+    assert f"fourfold:{entry['newTag']}" in text and "kubectl apply -k deploy/k8s" in text
+    for name, workload in _by_kind("StatefulSet").items():
+        tag = _container(workload)["image"].rsplit(":", 1)[1]
+        assert f"`{tag}`" in text, f"docs/operations.md does not name {name}'s image tag {tag}"
+    embedded = text[text.index("## One machine (embedded defaults)"):text.index("## Scaling out")]
+    assert "Do not put its state dir on a network file" in embedded and "ReadWriteMany" in embedded
+
