@@ -81,12 +81,18 @@ def queue_missing_indexes(domains: Iterable["Domain"], settings: Settings | None
 
 def queue_missing_indexes_in_background(
     domains: Iterable["Domain"], settings: Settings | None = None, *, retry: float = RETRY_SECONDS
-) -> threading.Thread:
+) -> threading.Thread | None:
     """:func:`queue_missing_indexes` in a daemon thread, tried again every ``retry``
     seconds until it gets through, so a process that starts before its broker does
-    not block on it or give up."""
-    domains = list(domains)
+    not block on it or give up.
+
+    :returns: the thread, or None when ``settings.first_build`` is off
+        (``FOURFOLD_FIRST_BUILD=false``).
+    """
     settings = settings or get_settings()
+    if not settings.first_build:
+        return None
+    domains = list(domains)
 
     def run() -> None:
         warned = False

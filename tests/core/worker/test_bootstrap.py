@@ -80,6 +80,16 @@ def test_a_request_while_the_first_build_runs_joins_it_instead_of_following_it(b
     state.release_lease("notes", holder.token)
 
 
+def test_first_builds_are_off_with_the_setting_off(make_corpus, monkeypatch):
+    from fourfold.domain import Domain
+    from fourfold.settings import get_settings
+    from fourfold.worker.bootstrap import queue_missing_indexes_in_background
+
+    monkeypatch.setenv("FOURFOLD_FIRST_BUILD", "false")
+    domain = Domain.from_file(make_corpus("quiet").manifest)
+    assert queue_missing_indexes_in_background([domain], get_settings(fresh=True)) is None
+
+
 # -------------------------------------------------------------------------
 # Real processes
 # -------------------------------------------------------------------------
