@@ -167,7 +167,6 @@ def serve(
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
     from fourfold.api.protocol import ConnectionLimits
-
     from fourfold.settings import get_settings
 
     _check_port_free(host, port)
