@@ -324,7 +324,7 @@ def test_requests_while_a_refresh_runs_share_one_follow_up_run(broker, make_corp
     from fourfold.worker import client
 
     corpus = make_corpus("busy", documents=8, retriever="hybrid")
-    start_worker(corpus.manifest)
+    start_worker(corpus.manifest, env=IDLE_START)  # the first request below is the first refresh
     first = client.request_refresh(corpus.domain)
     again = client.request_refresh(corpus.domain)  # still queued: the same task
     assert again.existing and again.id == first.id
