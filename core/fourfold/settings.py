@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     worker_max_memory_mb: int = Field(
         4096, ge=64, description="A worker child that grew past this is replaced after its current task."
     )
+    first_build: bool = Field(
+        True,
+        description="When worker, beat or serve (with a broker) starts, queue a refresh of each of its domains that has "
+        "no published index (one per domain for the whole deployment). false: leave them until a refresh is requested "
+        "or scheduled.",
+    )
     visibility_timeout: int | None = Field(
         None,
         ge=1,

@@ -12,7 +12,7 @@ import threading
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import typer
 from rich.markup import escape
@@ -80,11 +80,15 @@ def _print_access(assistants: Any, url: str) -> None:
     )
 
 
-def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None, log_format: str = "text") -> None:
+def _run_uvicorn(
+    fastapi_app: Any, host: str, port: int, log_level: str, limits: Any = None, log_format: str = "text",
+    on_start: Callable[[], None] | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM, then return (so callers can stop what they started).
 
     Connections are held to ``limits`` (a :class:`fourfold.api.protocol.ConnectionLimits`;
-    default: its defaults), so a stalled client is cut off."""
+    default: its defaults), so a stalled client is cut off. ``on_start`` is called once
+    logging is set up, before the server starts."""
     import contextlib
 
     import uvicorn
@@ -98,6 +102,8 @@ def _run_uvicorn(fastapi_app: Any, host: str, port: int, log_level: str, limits:
     # One format for uvicorn's records and ours; request logs come from fourfold.access.
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
     setup_tracing()  # only when OTEL_* variables ask for it
+    if on_start is not None:
+        on_start()
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stop signal after shutting down, which would kill this
@@ -155,19 +161,35 @@ def serve(
     """Run the HTTP API (OpenAI-compatible chat, ask, status, refresh, rollback) and the chat page.
 
     Only the API: refreshes are queued for `fourfold worker` processes, so run as many API replicas as you need behind a load balancer. Each replica serves the published index version and follows new publishes without a restart.
+
+    With a broker set up ([bold]FOURFOLD_BROKER_URL[/bold]) it queues a first build of each domain that has no published index (one per domain for the whole deployment, whichever processes start); without one, `fourfold worker` does when it starts.
     """
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
     from fourfold.api.protocol import ConnectionLimits
+    from fourfold.settings import get_settings
 
     _check_port_free(host, port)
-    assistants = Assistants.from_manifests(manifest_paths(list(manifests or [])))
+    settings = get_settings()
+    assistants = Assistants.from_manifests(manifest_paths(list(manifests or [])), settings=settings)
     _warm_up(assistants)
     fastapi_app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=max_body_kb * 1024))
     _print_access(assistants, _url(host, port))
     _run_uvicorn(
-        fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout), log_format.value
+        fastapi_app, host, port, log_level, ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout), log_format.value,
+        on_start=_first_builds(list(assistants.domains.values()), settings),
     )
+
+
+def _first_builds(domains: list[Any], settings: Any) -> Callable[[], None] | None:
+    """What queues the first build of domains without a published index, when a broker
+    is set up: with the embedded broker (none set) a worker may never run, and
+    `fourfold worker` queues them itself when it starts."""
+    if not settings.broker_url:
+        return None
+    from fourfold.worker.bootstrap import queue_missing_indexes_in_background
+
+    return lambda: queue_missing_indexes_in_background(domains, settings)
 
 
 # -------------------------------------------------------------------------

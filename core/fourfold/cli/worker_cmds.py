@@ -57,6 +57,15 @@ def _registered_manifests():
     return out
 
 
+def _domains(manifests, settings):
+    """:class:`fourfold.Domain` objects of ``manifests`` (components are built lazily)."""
+    from fourfold.domain import Domain
+    from fourfold.plugins import get_host
+
+    host = get_host()
+    return [Domain(manifest, host, settings) for manifest in manifests]
+
+
 def _ago(ts: float | None) -> str:
     if not ts:
         return "-"
@@ -134,17 +143,21 @@ def worker(
     """Run a Celery worker that refreshes knowledge bases (and trains models) in the background.
 
     Takes the broker from [bold]FOURFOLD_BROKER_URL[/bold] (Redis), or uses the SQLite broker in the state dir when it is unset — then `fourfold refresh`, `fourfold beat` and the API on this machine reach it with no further setup. Start as many workers, on as many machines, as you like: each domain is written by one task at a time.
+
+    Once it takes tasks, it queues a first build of each of its domains that has no published index (one per domain for the whole deployment, whichever processes start).
     """
     import fourfold
 
     if metrics_port:
         # Before prometheus-client is first imported: the pool's children inherit it.
         _multiprocess_metrics(fourfold.get_settings().state_dir)
+    from celery.signals import worker_ready
+
     from fourfold.worker import names
     from fourfold.worker.app import make_app, prepare_broker, uses_redis
     from fourfold.worker.heartbeat import announce_worker
 
-    _load_manifests(manifest_paths(manifests or []))
+    loaded = _load_manifests(manifest_paths(manifests)) if manifests else _registered_manifests()
     if concurrency <= 0:
         concurrency = max(1, (os.cpu_count() or 2) // 2)
     settings = fourfold.get_settings()
@@ -162,6 +175,7 @@ def worker(
     prepare_broker(celery_app, settings)
     broker_queues = [names.queue_name(settings.namespace, q) for q in wanted]
     announce_worker(celery_app, settings, queues=wanted, concurrency=concurrency, pool=pool.value)
+    _queue_first_builds_when(worker_ready, loaded, settings)
     argv = [
         "worker",
         f"--pool={pool.value}",
@@ -180,6 +194,19 @@ def worker(
         serve_worker_metrics(metrics_host, metrics_port, settings)
         console.print(f"metrics: http://{metrics_host}:{metrics_port}/metrics")
     celery_app.worker_main(argv)
+
+
+def _queue_first_builds_when(signal, manifests, settings) -> None:
+    """Once ``signal`` (a Celery signal: the worker or beat is up, its logging set up)
+    fires, queue the first build of every domain of ``manifests`` that has no published
+    index (:mod:`fourfold.worker.bootstrap`)."""
+    from fourfold.worker.bootstrap import queue_missing_indexes_in_background
+
+    domains = _domains(manifests, settings)
+
+    @signal.connect(weak=False)
+    def _queue(sender=None, **_):
+        queue_missing_indexes_in_background(domains, settings)
 
 
 def _multiprocess_metrics(state_dir: Path) -> None:
@@ -215,7 +242,11 @@ def beat(
     """Queue scheduled refreshes: [bold]knowledge.refresh[/bold] ('every: 30m' or 'cron: "0 3 * * *"', UTC) of each manifest.
 
     Run exactly one beat per deployment (two would queue every refresh twice; the domain lease keeps that harmless but wasteful). The schedule's last run times are kept in the state dir (beat-schedule), so a restart does not re-run everything at once. Restart beat after changing a manifest's schedule.
+
+    At start it queues a first build of each of its domains that has no published index, rather than leaving them empty until their first scheduled refresh.
     """
+    from celery.signals import beat_init
+
     import fourfold
     from fourfold.worker.app import make_app, prepare_broker
     from fourfold.worker.schedule import beat_schedule
@@ -232,6 +263,7 @@ def beat(
     celery_app = make_app(settings)
     celery_app.conf.beat_schedule = schedule
     prepare_broker(celery_app, settings)
+    _queue_first_builds_when(beat_init, loaded, settings)
     celery_app.Beat(
         loglevel=loglevel.upper(),
         schedule=celery_app.conf.beat_schedule_filename,

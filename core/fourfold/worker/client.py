@@ -164,7 +164,12 @@ def request_fine_tuning(
 
 
 def request_task(
-    task_name: str, domain: str, *, kwargs: dict | None = None, settings: Settings | None = None
+    task_name: str,
+    domain: str,
+    *,
+    kwargs: dict | None = None,
+    settings: Settings | None = None,
+    join_running: bool = False,
 ) -> TaskInfo:
     """Queue task ``task_name`` (one of :mod:`fourfold.worker.names`) for ``domain``,
     or return the task already queued for the domain.
@@ -179,6 +184,14 @@ def request_task(
     Refreshes and training stages of a domain hold separate leases
     (:func:`fourfold.worker.names.lease_key`): a training request while a refresh runs
     is queued, not deferred.
+
+    Whether another request stands is decided in the shared worker state (Redis, or
+    SQLite in the state dir) in one atomic step, so processes on any number of machines
+    asking at once queue one task between them.
+
+    :param join_running: while a task of the same kind writes the domain, return that
+        task (``existing=True``) instead of recording a follow-up: for a request that
+        needs *a* run rather than a run that sees the latest change (a first build).
     """
     settings = _settings(settings)
     if task_name not in names.TASK_NAMES:
@@ -198,6 +211,8 @@ def request_task(
             if rec is not None and rec.get("state") in FINAL_STATES:
                 time.sleep(0.05)  # it has finished and is letting go of the lease
                 continue
+            if join_running:
+                return _existing(state, holder.task_id, key, "running")
             return follow_up(state, task_name, key, domain, kwargs, holder.task_id, settings=settings)
         if state.dirty(key) is not None:
             # A follow-up whose writer ended without handing it over (its worker died).

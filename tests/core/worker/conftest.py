@@ -19,6 +19,9 @@ from typing import Callable
 import pytest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+IDLE_START = {"FOURFOLD_FIRST_BUILD": "false"}
+"""Environment of a worker that starts idle instead of queueing the first build of its
+domains: for tests that count, or kill, exactly the refreshes they request."""
 READER_SCRIPT = Path(__file__).with_name("reader_process.py")
 
 WORDS = (

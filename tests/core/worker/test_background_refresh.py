@@ -21,6 +21,7 @@ from .conftest import (
     document_text,
     clean_build,
     current_version,
+    IDLE_START,
     fourfold_argv,
     published_history,
     read_lines,
@@ -236,7 +237,7 @@ def test_task_that_kills_its_worker_every_time_is_recorded_dead(broker, make_cor
 
     monkeypatch.setenv("FOURFOLD_MAX_DELIVERIES", "2")
     corpus = make_corpus("poison", retriever="bm25")
-    start_worker(corpus.manifest)
+    start_worker(corpus.manifest, env=IDLE_START)
     info = client.request_refresh(corpus.domain)
     killed: set[int] = set()
     deadline = time.monotonic() + 120
@@ -305,7 +306,7 @@ def test_redelivery_after_a_visibility_timeout_waits_for_the_running_delivery(br
     from fourfold.worker import client
 
     corpus = make_corpus("slowdocs", documents=16, paragraphs=4, retriever="hybrid")
-    worker = start_worker(corpus.manifest, concurrency=2, env={"FOURFOLD_VISIBILITY_TIMEOUT": "1"})
+    worker = start_worker(corpus.manifest, concurrency=2, env={"FOURFOLD_VISIBILITY_TIMEOUT": "1", **IDLE_START})
     info = client.request_refresh(corpus.domain)
     final = client.wait(info.id, timeout=180)
     assert final.state == "succeeded", final
@@ -323,7 +324,7 @@ def test_requests_while_a_refresh_runs_share_one_follow_up_run(broker, make_corp
     from fourfold.worker import client
 
     corpus = make_corpus("busy", documents=8, retriever="hybrid")
-    start_worker(corpus.manifest)
+    start_worker(corpus.manifest, env=IDLE_START)  # the first request below is the first refresh
     first = client.request_refresh(corpus.domain)
     again = client.request_refresh(corpus.domain)  # still queued: the same task
     assert again.existing and again.id == first.id

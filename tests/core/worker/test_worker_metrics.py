@@ -9,7 +9,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.core.worker.conftest import fourfold_argv, wait_until
+from tests.core.worker.conftest import IDLE_START, fourfold_argv, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,6 +34,7 @@ def test_a_workers_metrics_count_the_refreshes_its_children_ran(broker, make_cor
     worker = processes(
         "worker",
         fourfold_argv("worker", str(corpus.manifest), "--concurrency", "1", "--pool", "prefork", "--metrics-port", str(port)),
+        IDLE_START,  # the metrics count the one refresh asked for below
     )
     wait_until(lambda: "fourfold_queue_depth" in _scrape(port) or (not worker.alive() and pytest.fail(worker.log_text()[-3000:])), 60, "the metrics port", log=worker.log)
     done = subprocess.run(fourfold_argv("refresh", corpus.domain, "--wait"), capture_output=True, text=True, timeout=180)
