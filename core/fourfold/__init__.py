@@ -54,6 +54,7 @@ from fourfold.errors import (
     TrainingError,
 )
 from fourfold.filestore import FileIndexStore
+from fourfold.files import atomic_file, write_atomic, write_json_atomic
 from fourfold.index.files import copy_tree
 from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
@@ -143,6 +144,7 @@ __all__ = [
     "VersionReader",
     "VersionWriter",
     "__version__",
+    "atomic_file",
     "check_answer",
     "content_words",
     "normalise_citation_forms",
@@ -156,4 +158,6 @@ __all__ = [
     "load_manifest",
     "looks_like_instruction",
     "remove_instructions",
+    "write_atomic",
+    "write_json_atomic",
 ]

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from fourfold.errors import ArtifactNotFound, FourfoldError
+from fourfold.files import write_json_atomic
 from fourfold.manifest.models import ARTIFACT_NAME_PATTERN
 from fourfold.settings import Settings, get_settings
 
@@ -177,7 +177,7 @@ class ArtifactStore:
         if not (staging / MODEL_FOLDER).is_dir():
             raise FourfoldError(f"{staging}: the run left no '{MODEL_FOLDER}' folder; nothing to commit as '{name}'")
         info = {**info, "name": name, "model_dir": MODEL_FOLDER}
-        _write_json_atomic(staging / ARTIFACT_FILE, info)
+        write_json_atomic(staging / ARTIFACT_FILE, info)
         target = self.root / name
         old: Path | None = None
         if target.exists():
@@ -202,17 +202,3 @@ def check_name(name: str) -> str:
             f"'{name}' is not a valid artifact name: use lower-case letters, digits and '-', starting with a letter"
         )
     return name
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private; artifacts are read by API and worker alike
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,7 +11,6 @@ writing a storage engine.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from fourfold.components import IndexStore, VersionReader, VersionWriter
 from fourfold.errors import IndexVersionError
+from fourfold.files import atomic_file, write_json_atomic
 from fourfold.types import Chunk
 
 __all__ = ["FileIndexStore", "FileVersionReader", "FileVersionWriter"]
@@ -102,19 +102,16 @@ class FileVersionWriter(VersionWriter):
 
     def commit(self) -> None:
         ids = sorted(self._chunks)
-        # Write under temporary names and rename, so a crash never leaves a version that
-        # looks complete but is not.
-        tmp = self.location / (_CHUNKS + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for chunk_id in ids:
-                f.write(json.dumps(self._chunks[chunk_id].payload(), ensure_ascii=False) + "\n")
+        # Each file is written atomically and the store file, which marks the version
+        # as committed, last: a crash never leaves a version that looks complete but is not.
         if self.store.needs_vectors:
             matrix = np.stack([self._vectors[i] for i in ids]) if ids else np.zeros((0, self.store.dimension), np.float32)
-            with (self.location / (_VECTORS + ".tmp")).open("wb") as f:
+            with atomic_file(self.location / _VECTORS) as f:
                 np.save(f, matrix.astype(np.float32))
-            os.replace(self.location / (_VECTORS + ".tmp"), self.location / _VECTORS)
-        os.replace(tmp, self.location / _CHUNKS)
-        (self.location / _STORE).write_text(json.dumps({"store_id": self.store.store_id, "count": len(ids)}), encoding="utf-8")
+        with atomic_file(self.location / _CHUNKS) as f:
+            for chunk_id in ids:
+                f.write((json.dumps(self._chunks[chunk_id].payload(), ensure_ascii=False) + "\n").encode("utf-8"))
+        write_json_atomic(self.location / _STORE, {"store_id": self.store.store_id, "count": len(ids)})
         self._chunks.clear()
         self._vectors.clear()
 

@@ -9,11 +9,10 @@ manifests on their command line use those and record them here.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from fourfold.errors import FourfoldError
+from fourfold.files import write_json_atomic
 from fourfold.manifest import Manifest
 from fourfold.settings import Settings, get_settings
 
@@ -47,10 +46,7 @@ def remember_domain(manifest: Manifest, settings: Settings | None = None) -> Non
     current[manifest.domain] = manifest.path
     target = _file(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".domains.", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({k: str(v) for k, v in sorted(current.items())}, f, indent=2)
-    os.replace(tmp, target)
+    write_json_atomic(target, {k: str(v) for k, v in current.items()})
 
 
 def manifest_path_for(domain: str, settings: Settings | None = None) -> Path:

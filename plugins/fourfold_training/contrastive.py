@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -312,19 +311,18 @@ def evaluate(encoder: _Encoder, relevant: dict[str, set[int]], passages: list[st
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, elapsed: float, losses: list) -> None:
     import torch
 
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "step": step,
-            "elapsed_s": elapsed,
-            "losses": losses,
-        },
-        tmp,
-    )
-    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+    with fourfold.atomic_file(path) as handle:  # a kill mid-save leaves the previous checkpoint intact
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "elapsed_s": elapsed,
+                "losses": losses,
+            },
+            handle,
+        )
 
 
 def _copy_sentence_transformers_files(base: Path, output_dir: Path, max_tokens: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import time
@@ -211,9 +210,7 @@ class TimeBudgetCallback(TrainerCallback):
         return control
 
     def on_save(self, args, state, control, **kwargs):
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seconds": self.elapsed(), "step": state.global_step}))
-        os.replace(tmp, self.file)
+        fourfold.write_json_atomic(self.file, {"seconds": self.elapsed(), "step": state.global_step})
 
 
 def loss_curve(log_history: Iterable[dict[str, Any]]) -> list[list[float]]:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError
-from fourfold.index.files import write_json_atomic
+from fourfold.files import write_json_atomic
 from fourfold.settings import Settings, get_settings
 
 if TYPE_CHECKING:

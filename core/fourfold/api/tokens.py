@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fourfold.errors import ConfigError
+from fourfold.files import write_atomic
 from fourfold.manifest import Manifest
 from fourfold.settings import Settings
 
@@ -81,16 +82,15 @@ def domain_tokens(manifest: Manifest, settings: Settings, *, generate: bool = Tr
         return DomainTokens(manifest.domain, [], "none", env)
     path.parent.mkdir(parents=True, exist_ok=True)
     token = f"ff-{manifest.domain}-{secrets.token_urlsafe(24)}"
-    # O_EXCL: two processes starting at once agree on the first token written.
+    # A secret: private to its owner. Exclusive: two processes starting at once agree on
+    # the first token written, and none ever reads a file that is there but still empty.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_atomic(path, token + "\n", mode=0o600, exclusive=True)
     except FileExistsError:
         kept = _read_token(path)
         if kept:
             return DomainTokens(manifest.domain, [kept], "state", env)
         raise ConfigError(f"{path}: token file exists but is empty; delete it to generate a new token") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
     return DomainTokens(manifest.domain, [token], "generated", env)
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, load_domain, manifest_path
 from fourfold.cli.index_cmds import eval_app
 
 # Nothing heavy at import: the CLI starts for every command.
@@ -106,16 +106,6 @@ def _print_calibration(r: dict[str, Any]) -> None:
 # -------------------------------------------------------------------------
 
 
-def _domain(manifest: Path):
-    from fourfold.domain import Domain
-    from fourfold.plugins import get_host
-    from fourfold.registry import remember_domain
-
-    domain = Domain.from_file(manifest_path(manifest), get_host())
-    remember_domain(domain.manifest)
-    return domain
-
-
 @app.command()
 @handle_errors
 def advise(
@@ -141,7 +131,7 @@ def advise(
     from fourfold.advisor import AdviseOptions, accelerator as preset, advise as run_advise, load_calibration, run_calibration
 
     acc = preset(accelerator, tflops=tflops, mfu=mfu, price_per_hour=price_per_hour)
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     calibration = load_calibration(domain.settings)
     if calibration is None:
         err_console.print("[yellow]no calibration yet: measuring this machine first (fourfold calibrate --quick)[/yellow]")

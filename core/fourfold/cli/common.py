@@ -6,7 +6,7 @@ import functools
 import logging
 import re
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,7 +15,13 @@ from rich.markup import escape
 import fourfold
 from fourfold.errors import FourfoldError, ManifestError
 
-__all__ = ["app", "console", "err_console", "exit_with", "handle_errors", "is_verbose", "manifest_path", "manifest_paths", "MANIFEST_OR_DOMAIN"]
+if TYPE_CHECKING:
+    from fourfold.domain import Domain
+
+__all__ = [
+    "app", "console", "err_console", "exit_with", "handle_errors", "is_verbose", "load_domain", "manifest_path", "manifest_paths",
+    "MANIFEST_OR_DOMAIN",
+]
 
 MANIFEST_OR_DOMAIN = "A manifest file, or the name of a domain recorded in the state dir."
 """Help text of every argument :func:`manifest_path` resolves."""
@@ -87,6 +93,22 @@ def manifest_path(target: str | Path) -> Path:
 def manifest_paths(targets: list[Any]) -> list[Path]:
     """:func:`manifest_path` of each."""
     return [manifest_path(t) for t in targets]
+
+
+def load_domain(target: str | Path) -> "Domain":
+    """The :class:`fourfold.Domain` of ``target`` (a manifest file, or a domain's name as
+    :func:`manifest_path` resolves it), recorded in the domain registry so that later
+    commands, workers and the API find it by name.
+
+    :raises ManifestError: the manifest is invalid (one line per problem).
+    """
+    from fourfold.domain import Domain
+    from fourfold.plugins import get_host
+    from fourfold.registry import remember_domain
+
+    domain = Domain.from_file(manifest_path(target), get_host())
+    remember_domain(domain.manifest, domain.settings)
+    return domain
 
 
 def _version_callback(value: bool) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, load_domain
 
 # Nothing heavy at import: the CLI starts for every command.
 
@@ -21,17 +21,6 @@ app.add_typer(eval_app, name="eval")
 
 _MANIFEST = typer.Argument(..., help=MANIFEST_OR_DOMAIN, show_default=False)
 _LIST_LIMIT = 12
-
-
-def _domain(manifest: Path):
-    """Load a manifest into a Domain and record it in the domain registry."""
-    from fourfold.domain import Domain
-    from fourfold.plugins import get_host
-    from fourfold.registry import remember_domain
-
-    domain = Domain.from_file(manifest_path(manifest), get_host())
-    remember_domain(domain.manifest)
-    return domain
 
 
 def _print_json(value: Any) -> None:
@@ -67,7 +56,7 @@ def build(
     from fourfold.cli.progress import RichProgress
     from fourfold.index import refresh
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     with RichProgress(transient=True) as progress:
         report = refresh(domain, progress, full=full, wait=wait)
     if as_json:
@@ -98,7 +87,7 @@ def status(
     """Show the published index version, its counts, the versions kept and recent history."""
     from fourfold.index import index_status
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     st = index_status(domain)
     background = _background_tasks(domain.name)
     if as_json:
@@ -180,7 +169,7 @@ def rollback_cmd(
     """Publish an earlier index version again (readers switch at their next search)."""
     from fourfold.index import rollback
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     version = rollback(domain, to)
     console.print(f"domain '{domain.name}': published {version}")
 
@@ -196,7 +185,7 @@ def publish_cmd(
     """Publish a version the quality gate (knowledge.gate) held, with a recorded reason."""
     from fourfold.index.quality import publish_held
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     verdict = publish_held(domain, version, force=force, reason=reason)
     console.print(f"domain '{domain.name}': published {verdict.version} over the quality gate ({escape(verdict.summary())})")
 
@@ -219,7 +208,7 @@ def adopt_embedder_cmd(
     from fourfold.adoption import adopt_embedder
     from fourfold.cli.progress import RichProgress
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     with RichProgress(transient=True) as progress:
         result = adopt_embedder(domain, progress, margin=margin, force=force)
     if as_json:
@@ -256,7 +245,7 @@ def search(
 
     from fourfold.index import retriever_for
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     chosen = retriever_for(domain, retriever) if retriever else None
     pairs = []
     for item in meta:
@@ -328,7 +317,7 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the answer, citations and timings as JSON."),
 ) -> None:
     """Answer a question with the domain's prompt strategy, retriever and generator."""
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     answer = domain.answer(question)
     if as_json:
         _print_json(answer.to_dict())
@@ -426,7 +415,7 @@ def _eval_domain(manifest: Path, retrievers: list[str], split: str, limit: int |
     from fourfold.index import retriever_for
     from fourfold.index.quality import measure_published
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     questions = eval_questions_for(domain.manifest)
     if questions is None:
         raise ManifestError([f"{manifest}: knowledge.eval: name a JSONL file of evaluation questions to score this domain"])

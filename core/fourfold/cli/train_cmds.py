@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, manifest_path
+from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, handle_errors, load_domain
 
 # Nothing heavy at import: torch and transformers load only when a stage runs.
 
@@ -23,15 +23,6 @@ def _progress(quiet: bool):
     from fourfold.components import NullProgress
 
     return nullcontext(NullProgress()) if quiet else RichProgress()
-
-
-def _domain(manifest: Path):
-    from fourfold.domain import Domain
-    from fourfold.registry import remember_domain
-
-    domain = Domain.from_file(manifest_path(manifest))
-    remember_domain(domain.manifest, domain.settings)
-    return domain
 
 
 HEADLINE_METRICS = {"heldout_perplexity": "held-out perplexity", "ndcg@10": "held-out nDCG@10"}
@@ -80,7 +71,7 @@ def train(
     """
     from fourfold.training import run_training
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     if domain.manifest.training is None:
         err_console.print(f"{escape(str(manifest))}: no 'training:' block; nothing to train")
         if as_json:
@@ -107,7 +98,7 @@ def fine_tune(
     """
     from fourfold.training import run_fine_tuning, run_training
 
-    domain = _domain(manifest)
+    domain = load_domain(manifest)
     if not domain.manifest.fine_tuning:
         err_console.print(f"{escape(str(manifest))}: no 'fine_tuning:' block; nothing to fine-tune")
         if as_json:

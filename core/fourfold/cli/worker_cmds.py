@@ -13,7 +13,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from fourfold.cli.common import MANIFEST_OR_DOMAIN, app, console, err_console, exit_with, handle_errors, manifest_path, manifest_paths
+from fourfold.cli.common import (
+    MANIFEST_OR_DOMAIN, app, console, err_console, exit_with, handle_errors, load_domain, manifest_path, manifest_paths,
+)
 from fourfold.errors import FourfoldError
 
 # Nothing heavy at import: the CLI starts for every command, and these only need
@@ -28,17 +30,7 @@ class Pool(str, Enum):
 
 def _load_manifests(paths: list[Path]):
     """Load and record manifests given on the command line."""
-    from fourfold.manifest import load_manifest
-    from fourfold.plugins import get_host
-    from fourfold.registry import remember_domain
-
-    host = get_host()
-    manifests = []
-    for path in paths:
-        manifest = load_manifest(path, host)
-        remember_domain(manifest)
-        manifests.append(manifest)
-    return manifests
+    return [load_domain(path).manifest for path in paths]
 
 
 def _registered_manifests():

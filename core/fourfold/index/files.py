@@ -1,14 +1,17 @@
-"""File operations the index lifecycle relies on to survive a crash at any moment."""
+"""File operations the index lifecycle relies on to survive a crash at any moment.
+
+Atomic writes are :mod:`fourfold.files`'s, shared with the rest of fourfold; they are
+re-exported here for the modules that import them from this one."""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
+
+from fourfold.files import fsync_dir, write_atomic, write_json_atomic
 
 __all__ = ["write_atomic", "write_json_atomic", "append_line", "copy_tree", "remove_tree", "fsync_dir", "describe_os_error"]
 
@@ -19,40 +22,6 @@ def describe_os_error(exc: OSError) -> str:
         return str(exc)
     name = errno.errorcode.get(exc.errno, "?")
     return f"[Errno {exc.errno} {name}] {exc.strerror or os.strerror(exc.errno)}"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new content,
-    never a mix, even if the process dies half-way (temp file + fsync + rename)."""
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def append_line(path: Path, line: str) -> None:

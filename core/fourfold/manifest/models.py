@@ -317,6 +317,14 @@ class Trust(_Strict):
         return value
 
 
+def _one_or_list_schema(schema: dict[str, Any]) -> None:
+    """A list field whose validator also takes one item (``fine_tuning``): the JSON
+    Schema says so too, or editors would flag a manifest that validates."""
+    item = schema.pop("items")
+    schema.pop("type", None)
+    schema["anyOf"] = [{"type": "array", "items": item}, item]
+
+
 def format_path(loc: tuple[str | int, ...]) -> str:
     """``("knowledge", "sources", 0, "path")`` → ``knowledge.sources[0].path``."""
     out = ""
@@ -335,7 +343,7 @@ class Manifest(_Strict):
     knowledge: Knowledge | None = None
     embedding: EmbeddingBlock = Field(default_factory=lambda: EmbeddingBlock(use="minilm"))
     training: TrainingBlock | None = None
-    fine_tuning: list[FineTuningBlock] = Field(default_factory=list)
+    fine_tuning: list[FineTuningBlock] = Field(default_factory=list, json_schema_extra=_one_or_list_schema)
     prompt: PromptBlock = Field(default_factory=lambda: PromptBlock(use="grounded-citations"))
     retrieval: RetrievalBlock = Field(default_factory=lambda: RetrievalBlock(use="hybrid"))
     generation: GenerationBlock = Field(default_factory=lambda: GenerationBlock(use="extractive"))

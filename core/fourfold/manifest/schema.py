@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 __all__ = ["manifest_json_schema"]
 
 
-def _component_variants(host: "PluginHost", kind: str, defs: dict[str, Any]) -> list[dict[str, Any]]:
+def _component_variants(
+    host: "PluginHost", block_cls: type[UseBlock], block_def: dict[str, Any], defs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One variant per installed component of the block's kind: ``use`` fixed to its
+    name, ``with`` its ``Config``, and the block's own keys (a training block's
+    ``artifact``) as the block model declares them."""
+    own_keys = {key: value for key, value in block_def.get("properties", {}).items() if key not in ("use", "with")}
+    use_field = block_cls.model_fields["use"]
+    default_use = None if use_field.is_required() else use_field.default
     variants = []
-    for name, spec in sorted(host.components(kind).items()):
+    for name, spec in sorted(host.components(block_cls.kind).items()):
         config_schema = spec.cls.Config.model_json_schema(ref_template="#/$defs/{model}")
         for def_name, definition in config_schema.pop("$defs", {}).items():
             defs.setdefault(def_name, definition)
@@ -27,10 +35,11 @@ def _component_variants(host: "PluginHost", kind: str, defs: dict[str, Any]) -> 
         variants.append(
             {
                 "type": "object",
-                "title": f"{kind} '{name}'",
+                "title": f"{block_cls.kind} '{name}'",
                 "description": f"{description} (plugin '{spec.plugin}')".strip(),
-                "properties": {"use": {"const": name}, "with": config_schema},
-                "required": ["use"],
+                "properties": {"use": {"const": name}, "with": config_schema, **own_keys},
+                # A block may leave out 'use' only where the model has a default for it.
+                "required": [] if name == default_use else ["use"],
                 "additionalProperties": False,
             }
         )
@@ -47,7 +56,7 @@ def manifest_json_schema(host: "PluginHost") -> dict[str, Any]:
         name = block_cls.__name__
         if name not in defs:
             continue
-        variants = _component_variants(host, block_cls.kind, defs)
+        variants = _component_variants(host, block_cls, defs[name], defs)
         # An unknown component name must not validate: anyOf over installed ones only.
         defs[name] = {"anyOf": variants} if variants else {"not": {}}
         defs[name]["description"] = f"A {block_cls.kind.replace('_', ' ')}: 'use' names it, 'with' configures it."

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fourfold.errors import FourfoldError
-from fourfold.index.files import write_atomic
+from fourfold.files import write_atomic
 from fourfold.settings import Settings, get_settings
 
 __all__ = ["ReportInfo", "reports_dir", "save_report", "list_reports", "report_path", "read_report", "REPORT_NAME"]
@@ -67,7 +67,6 @@ def save_report(html: str, data: dict[str, Any], target: Path | None, *, kind: s
         if target.parent and not target.parent.exists():
             raise FourfoldError(f"{target}: folder {target.parent} does not exist")
         write_atomic(target, html)
-        target.chmod(0o644)  # a page to open and share, unlike the state dir's files
     return folder / f"{stem}.html"
 
 

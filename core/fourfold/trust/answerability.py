@@ -288,9 +288,11 @@ class Answerability:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json()), encoding="utf-8")
-        tmp.replace(path)
+        # Imported here only to keep this edit inside save() while trust/ is reworked
+        # elsewhere; it belongs with the module's imports (fourfold.files is the lowest layer).
+        from fourfold.files import write_json_atomic
+
+        write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path, threshold: float | None = None) -> "Answerability":
