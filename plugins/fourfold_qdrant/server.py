@@ -71,6 +71,12 @@ def client_for(url: str, api_key: str | None):
             elif url.startswith("local:"):
                 client = QdrantClient(path=url[len("local:") :])
             else:
+                # qdrant-client speaks HTTP through httpx, which logs every request at
+                # INFO: one line per search in the API's and worker's logs. Unless someone
+                # set httpx's level, keep those to warnings.
+                httpx_log = logging.getLogger("httpx")
+                if httpx_log.level == logging.NOTSET:
+                    httpx_log.setLevel(logging.WARNING)
                 client = QdrantClient(url=url, api_key=api_key, timeout=60)
             _clients[key] = client
         return client
