@@ -82,7 +82,11 @@ class SharedIndexLayout(IndexLayout):
         return sorted((n for n in names if VERSION_PATTERN.match(n)), key=version_number)
 
     def version_names(self) -> list[str]:
-        return sorted(set(self._names("alloc/")) | set(self._names("catalog/")), key=version_number)
+        """Versions complete or being built (numbers of discarded builds stay taken, but
+        are not listed)."""
+        building = {k[len("alloc/") :] for k, v in self.records.items("alloc/") if not v.get("discarded")}
+        names = {n for n in building if VERSION_PATTERN.match(n)} | set(self._names("catalog/"))
+        return sorted(names, key=version_number)
 
     def is_complete(self, name: str) -> bool:
         return name in self._names("catalog/")
@@ -92,7 +96,7 @@ class SharedIndexLayout(IndexLayout):
 
     def next_version_name(self) -> str:
         """Take the next number no writer took before, atomically (a record per number)."""
-        used = [version_number(n) for n in self.version_names()]
+        used = [version_number(n) for n in set(self._names("alloc/")) | set(self._names("catalog/"))]
         for event in self.history():
             v = event.get("version")
             if isinstance(v, str) and VERSION_PATTERN.match(v):
@@ -246,8 +250,9 @@ class SharedIndexLayout(IndexLayout):
     def delete_version(self, name: str, *, only_if_unread: bool, before_remove: Callable[[], None] | None = None) -> bool:
         if before_remove is not None:
             before_remove()
-        # The number's "alloc/" record stays: it is never handed out again.
-        self.records.delete([f"{kind}/{name}" for kind in ("catalog", "report", "quality", "held", "published")])
+        # The number's "alloc/" record stays, marked: it is never handed out again.
+        self.records.delete([f"{kind}/{name}" for kind in ("catalog", "report", "quality", "held", "published", "answerability")])
+        self.records.put(f"alloc/{name}", {"discarded": True, "time": _now()})
         from fourfold.index.files import remove_tree
 
         remove_tree(self.version_dir(name))

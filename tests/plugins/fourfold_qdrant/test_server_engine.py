@@ -188,3 +188,20 @@ def test_with_a_redis_broker_the_lock_is_a_lease_every_host_sees(tmp_path, serve
     assert IndexLayout.for_domain(b).writer_holder() is None
     (kb / "flu.txt").write_text("Measles is prevented by the MMR vaccine.\n")
     assert refresh(b).version == "v000002"
+
+
+def test_a_build_that_died_is_cleared_once_and_its_number_never_reused(tmp_path, server_url):
+    kb = tmp_path / "kb"
+    write_files(kb, TOPICS)
+    manifest = make_manifest(tmp_path, kb)
+    a = host(manifest, tmp_path / "a", server_url)
+    refresh(a)
+    layout = IndexLayout.for_domain(a)
+    with layout.writer_lock():
+        dead = layout.next_version_name()  # a writer took v000002, then died before its catalog
+    assert dead == "v000002" and "v000002" in layout.version_names()
+    (kb / "flu.txt").write_text("Measles is prevented by the MMR vaccine.\n")
+    b = host(manifest, tmp_path / "b", server_url)
+    assert refresh(b).version == "v000003"
+    assert IndexLayout.for_domain(b).version_names() == ["v000001", "v000003"]
+    assert b.search("MMR vaccine", top_k=1)[1] == "v000003"
