@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-__all__ = ["READABLE_MODE", "atomic_file", "fsync_dir", "write_atomic", "write_json_atomic"]
+__all__ = ["READABLE_MODE", "atomic_file", "file_system_of", "fsync_dir", "network_disk_problem", "write_atomic", "write_json_atomic"]
 
 READABLE_MODE = 0o644
 """The mode of every file fourfold writes, unless the caller asks for less (a secret)."""
@@ -95,3 +95,45 @@ def write_json_atomic(path: Path, value: Any, *, mode: int = READABLE_MODE) -> N
     .. versionadded:: 1.3
     """
     write_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n", mode=mode)
+
+
+NETWORK_FILE_SYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "afs", "9p", "fuse.sshfs", "fuse.s3fs",
+     "fuse.gcsfuse", "fuse.glusterfs", "fuse.cephfs", "beegfs", "gpfs"}
+)
+
+
+def file_system_of(path: Path, mounts: str | None = None) -> tuple[str, str] | None:
+    """The file system type and mount point ``path`` lives on (from ``/proc/self/mounts``,
+    or ``mounts`` in that format); None where that cannot be told."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    target = str(Path(path).resolve())
+    best: tuple[str, str] | None = None
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[1])):
+            best = (parts[2], point)
+    return best
+
+
+def network_disk_problem(path: Path, what: str, mounts: str | None = None) -> str | None:
+    """Why ``path`` cannot hold ``what`` (SQLite with WAL: its shared-memory file is
+    mapped, which network file systems do not support and can end in SIGBUS), or None
+    when it is on a local disk."""
+    found = file_system_of(path, mounts)
+    if found is None or found[0] not in NETWORK_FILE_SYSTEMS:
+        return None
+    fs, point = found
+    return (
+        f"{path}: {what} needs a local disk, but {point} is a network file system ({fs}); SQLite's shared "
+        "memory does not work there and can crash the process. Put FOURFOLD_HOME on a local disk, or run "
+        "with FOURFOLD_BROKER_URL (Redis) and FOURFOLD_QDRANT_URL so that hosts share nothing on disk"
+    )

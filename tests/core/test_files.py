@@ -144,3 +144,41 @@ def test_an_index_build_leaves_its_files_readable_and_the_api_token_private(tmp_
     assert mode_of(path) == 0o600 and path.read_text().strip() == tokens.tokens[0]
     again = domain_tokens(domain.manifest, domain.settings)
     assert (again.origin, again.tokens) == ("state", tokens.tokens)
+
+
+MOUNTS = """\
+/dev/sda1 / ext4 rw,relatime 0 0
+nas:/export/fourfold /srv/state nfs4 rw,relatime 0 0
+//files/share /mnt/share\\040docs cifs rw 0 0
+tmpfs /srv/state/tmp tmpfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/srv/state/home/tasks.sqlite", ("nfs4", "/srv/state")),
+        ("/srv/state/tmp/x", ("tmpfs", "/srv/state/tmp")),  # the deepest mount point wins
+        ("/mnt/share docs/home", ("cifs", "/mnt/share docs")),
+        ("/srv/statement", ("ext4", "/")),  # a prefix of the name is not a mount point
+    ],
+)
+def test_the_file_system_of_a_path_is_its_deepest_mount(path, expected):
+    from fourfold.files import file_system_of
+
+    assert file_system_of(Path(path), MOUNTS) == expected
+
+
+def test_sqlite_state_on_a_network_file_system_is_refused_with_the_reason():
+    from fourfold.files import network_disk_problem
+
+    problem = network_disk_problem(Path("/srv/state/home"), "the task records (tasks.sqlite)", MOUNTS)
+    assert "network file system (nfs4)" in problem and "/srv/state" in problem and "FOURFOLD_BROKER_URL" in problem
+    assert network_disk_problem(Path("/srv/state/tmp/home"), "the task records", MOUNTS) is None
+    assert network_disk_problem(Path("/home/x"), "the task records", MOUNTS) is None
+
+
+def test_this_machines_temporary_folder_is_a_local_disk(tmp_path):
+    from fourfold.files import network_disk_problem
+
+    assert network_disk_problem(tmp_path, "the task records") is None

@@ -20,6 +20,8 @@ from typing import Iterator
 from celery import Celery
 from kombu import Queue
 
+from fourfold.errors import FourfoldError
+from fourfold.files import network_disk_problem
 from fourfold.settings import Settings, get_settings
 from fourfold.worker import names
 
@@ -186,6 +188,9 @@ def prepare_broker(app: Celery, settings: Settings | None = None) -> None:
         return
     state_dir = settings.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
+    problem = network_disk_problem(state_dir, "the embedded broker (broker.sqlite)")
+    if problem:
+        raise FourfoldError(problem)
     with _file_lock(state_dir / "broker.lock"):
         db = state_dir / "broker.sqlite"
         con = sqlite3.connect(db, timeout=_SQLITE_TIMEOUT)

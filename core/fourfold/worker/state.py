@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fourfold.errors import FourfoldError
+from fourfold.files import network_disk_problem
 from fourfold.settings import Settings, get_settings
 
 __all__ = [
@@ -506,6 +508,9 @@ class SqliteState(WorkerState):
         key = (str(self.path), os.getpid())
         if key not in _initialised:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            problem = network_disk_problem(self.path.parent, "the task records (tasks.sqlite)")
+            if problem:
+                raise FourfoldError(problem)
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         if key not in _initialised:
             with _init_lock:
