@@ -132,6 +132,33 @@ def test_a_killed_worker_main_process_blocks_nothing_and_its_work_is_done_after_
         assert left == 0, f"{left} unacknowledged messages left behind"
 
 
+def test_a_worker_killed_while_another_runs_is_noticed_by_the_live_one(broker, make_corpus, start_worker):
+    """Nobody restarts the dead worker: the live one requeues its task at a heartbeat."""
+    from fourfold.worker import client
+
+    corpus = make_corpus("otherlives", documents=16, paragraphs=4, retriever="hybrid")
+    workers = [start_worker(corpus.manifest), start_worker(corpus.manifest)]
+    assert client.wait(client.request_refresh(corpus.domain).id, timeout=180).state == "succeeded"
+
+    added = _change_everything(corpus, 0)
+    info = client.request_refresh(corpus.domain)
+    _wait_for_stage(corpus.domain, info.id, "embed")
+    holder = lease_pid(corpus.domain)
+    victim = next(w for w in workers if holder == w.pid or holder in w.children())
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.popen.wait(timeout=10)
+    killed = time.monotonic()
+
+    final = client.wait(info.id, timeout=RESTART_TARGET_SECONDS + 60)
+    took = time.monotonic() - killed
+    assert final.state == "succeeded", final
+    assert _indexed(broker.home, corpus, added)
+    assert took < RESTART_TARGET_SECONDS, f"the live worker took {took:.0f}s to take over"
+    survivor = next(w for w in workers if w is not victim)
+    assert "requeued" in survivor.log_text()
+    figure(f"worker killed mid-refresh, {broker.kind} broker, the other worker alive: indexed {took:.1f}s after the kill")
+
+
 def _pid_alive(pid: int | None) -> bool:
     if pid is None:
         return False

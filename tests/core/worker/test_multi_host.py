@@ -221,6 +221,9 @@ def test_two_api_hosts_and_two_workers_share_no_disk(
            f"{events.count('failed')} failed attempts recorded, final index equals a clean build")
     for name, port in ports.items():
         wait_until(lambda: _served(port, domain) == layout.read_current(), 10, f"API {name} to serve the final version")
+        status = httpx.get(f"http://127.0.0.1:{port}/v1/domains/{domain}/status", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+        assert status["index"]["published"] == layout.read_current()
+        assert status["index"]["documents"] == len(final) and status["index"]["last_refresh"]["event"] == "publish"
 
     # A second namespace on the same Qdrant leaves the first one's data alone.
     qdrant = client_for(qdrant_server_url, None)
