@@ -34,6 +34,7 @@ from fourfold.components import (
     PromptStrategy,
     Retriever,
     RetrieverConfig,
+    Source,
     Trainer,
     VersionReader,
     VersionWriter,
@@ -55,6 +56,7 @@ from fourfold.errors import (
 )
 from fourfold.filestore import FileIndexStore
 from fourfold.index.files import copy_tree
+from fourfold.knowledge.sources import FolderSource
 from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
@@ -76,6 +78,7 @@ from fourfold.types import (
     Prompt,
     SearchFilters,
     Section,
+    SourceDocument,
     SourceFile,
     TrainingResult,
     chunk_point_id,
@@ -108,6 +111,7 @@ __all__ = [
     "Embedder",
     "FileIndexStore",
     "FineTuner",
+    "FolderSource",
     "FourfoldDeprecationWarning",
     "FourfoldError",
     "INSTRUCTION_REMOVED",
@@ -136,6 +140,8 @@ __all__ = [
     "SearchFilters",
     "Section",
     "Settings",
+    "Source",
+    "SourceDocument",
     "SourceFile",
     "Trainer",
     "TrainingError",
