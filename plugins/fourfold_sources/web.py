@@ -23,7 +23,7 @@ from xml.etree import ElementTree
 
 import httpx
 from pydantic import Field, model_validator
-from selectolax.parser import HTMLParser
+from selectolax.lexbor import LexborHTMLParser
 
 import fourfold
 
@@ -172,7 +172,7 @@ class WebSource(fourfold.Source):
         body = self.pages_dir / _cache_name(key)
         if not body.is_file() or PurePosixPath(key).suffix.lower() not in (".html", ".htm"):
             return []
-        tree = HTMLParser(body.read_bytes())
+        tree = LexborHTMLParser(body.read_bytes())
         out = []
         for node in tree.css("a[href]"):
             link = urldefrag(urljoin(url, node.attributes.get("href") or ""))[0]
