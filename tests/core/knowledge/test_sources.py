@@ -193,3 +193,22 @@ class TestFolderSource(SourceContract):
     @pytest.fixture
     def remove_document(self):
         return lambda d: (self.kb / d.key).unlink()
+
+
+def test_the_manifest_schema_knows_each_source(tmp_path):
+    import jsonschema
+
+    from fourfold.manifest.schema import manifest_json_schema
+    from fourfold.plugins import get_host
+
+    schema = manifest_json_schema(get_host())
+    base = {"fourfold": 1, "domain": "kb", "title": "KB"}
+
+    def valid(sources) -> bool:
+        return jsonschema.Draft202012Validator(schema).is_valid({**base, "knowledge": {"sources": sources}})
+
+    assert valid([{"path": "kb", "include": ["*.md"], "tags": ["a"]}])
+    assert valid([{"use": "s3", "with": {"bucket": "docs", "prefix": "kb/"}, "prefix": "kb"}])
+    assert valid([{"use": "web", "with": {"sitemap": "https://example.org/sitemap.xml"}}])
+    assert not valid([{"use": "s3", "with": {"bucket": "docs", "buckit": "x"}}])
+    assert not valid([{"use": "no-such-source"}])
