@@ -67,9 +67,11 @@ class WebSource(fourfold.Source):
     @property
     def pages_dir(self) -> Path:
         """Where the last body of each page is kept (to follow its links and to open it
-        without fetching it twice)."""
+        without fetching it twice): one folder per configured set of pages, so two web
+        sources of a domain never drop each other's pages."""
         assert self.context is not None
-        return self.context.state_dir / "web-pages"
+        start = json.dumps([self.config.urls, self.config.sitemap])
+        return self.context.state_dir / "web-pages" / hashlib.sha256(start.encode()).hexdigest()[:16]
 
     def documents(self, previous: Mapping[str, str], warn: Callable[[str], None]) -> Iterable[fourfold.SourceDocument]:
         c = self.config
@@ -99,7 +101,15 @@ class WebSource(fourfold.Source):
                         if link not in seen and _origin(link) in self.sites:
                             seen.add(link)
                             queue.append((link, depth + 1))
-            return out
+        self._forget_pages_except({_cache_name(d.key) for d in out})
+        return out
+
+    def _forget_pages_except(self, kept: set[str]) -> None:
+        """Drop the kept bodies of pages no longer listed."""
+        if self.pages_dir.is_dir():
+            for body in self.pages_dir.iterdir():
+                if body.name not in kept and not body.name.startswith("."):
+                    body.unlink(missing_ok=True)
 
     def open(self, document: fourfold.SourceDocument) -> BinaryIO:
         body = self.pages_dir / _cache_name(document.key)

@@ -144,3 +144,17 @@ class TestS3SourceContract(SourceContract):
     @pytest.fixture
     def remove_document(self):
         return lambda d: self.moto.client().delete_object(Bucket=self.bucket, Key=f"kb/{d.key}")
+
+
+def test_pending_changes_are_seen_without_downloading(tmp_path, moto, bucket):
+    from fourfold.index.status import changed_documents
+
+    put(moto, bucket, DOCS)
+    domain = load_domain(s3_manifest(tmp_path, moto, bucket))
+    refresh(domain)
+    assert changed_documents(domain) == []
+    put(moto, bucket, {"kb/dogs.md": "# Dogs\n\nDogs sleep a lot.\n"})
+    moto.client().delete_object(Bucket=bucket, Key="kb/cats.md")
+    downloads = len(moto.downloads(bucket))
+    assert changed_documents(domain) == ["dogs.md", "cats.md"]
+    assert len(moto.downloads(bucket)) == downloads

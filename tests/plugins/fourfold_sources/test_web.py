@@ -63,6 +63,8 @@ def test_unchanged_pages_are_answered_304_and_not_read_again(tmp_path, website):
     report = refresh(domain)
     assert report.published and report.changed == [f"{host}/cats.html"] and report.removed == [f"{host}/dogs.html"]
     assert report.unchanged == [f"{host}/tea/index.html"] and website.requests(304) == ["/tea/"]
+    bodies = [p for p in (domain.state_dir / "web-pages").rglob("*") if p.is_file()]
+    assert len(bodies) == 2  # the removed page's body is not kept
     passages, _ = domain.search("kittens meals", top_k=1)
     assert passages[0].chunk.source == f"{host}/cats.html" and passages[0].chunk.url == f"{website.url}/cats.html"
 
