@@ -267,6 +267,10 @@ class _Robots:
         if parser is None:
             parser = self.parsers[origin] = RobotFileParser(origin + "/robots.txt")
             response = self.http.get(origin + "/robots.txt")  # a site that is down fails the listing here
+            if response.status_code >= 500:
+                # Read as "disallow everything", it would empty the index of a site that
+                # is only having trouble: fail the listing instead, keeping what serves.
+                response.raise_for_status()
             if response.status_code in (401, 403):
                 parser.disallow_all = True
             elif response.status_code >= 400:

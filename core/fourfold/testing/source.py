@@ -4,7 +4,7 @@ source and opens its documents."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 

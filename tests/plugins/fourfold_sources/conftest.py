@@ -83,7 +83,8 @@ class Site:
         self.pages: dict[str, tuple[str, bytes]] = {}  # path -> (content type, body)
         self.modified: dict[str, str] = {}
         self.log: list[tuple[str, str, int]] = []
-        self.down = False
+        self.down = False  # connections are dropped
+        self.failing = False  # every request is answered 503
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +93,8 @@ class Site:
                 if site.down:
                     self.connection.close()
                     return
+                if site.failing:
+                    return self._answer(503, b"try later", "text/plain")
                 page = site.pages.get(path)
                 if page is None:
                     return self._answer(404, b"not found", "text/plain")

@@ -74,8 +74,8 @@ def test_an_unreachable_store_keeps_the_published_version(tmp_path, moto, bucket
     assert "could not be listed" in message and "the published index is unchanged" in message
     status = index_status(domain)
     assert status.published == published and status.documents == 3
-    failed = [e for e in IndexLayout.for_domain(domain).history() if e.get("event") == "failed"]
-    assert failed and "could not be listed" in failed[-1]["error"]
+    last = status.last_refresh  # what `fourfold index status` and GET /v1/domains/{domain}/status show
+    assert last["event"] == "failed" and "knowledge.sources[0]: source 's3'" in last["error"]
 
 
 def test_a_missing_bucket_is_named(tmp_path, moto, aws_env):

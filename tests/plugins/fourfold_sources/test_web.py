@@ -13,7 +13,6 @@ from fourfold_sources.web import page_key
 
 import fourfold_sources
 
-from ...helpers.moto_s3 import free_port
 from .conftest import load_domain, page, write_manifest
 
 
@@ -88,6 +87,16 @@ def test_an_unreachable_site_keeps_the_published_version(tmp_path, website):
         refresh(domain)
     assert "knowledge.sources[0]: source 'web'" in str(caught.value) and "could not be listed" in str(caught.value)
     assert index_status(domain).published == published and index_status(domain).documents == 3
+
+
+def test_a_site_answering_503_is_not_read_as_empty(tmp_path, site):
+    site.put("/cats.html", page("Cats", "Adult cats should be fed twice a day."))
+    domain = load_domain(write_manifest(tmp_path, f"[{{use: web, with: {{urls: ['{site.url}/cats.html']}}}}]"))
+    published = refresh(domain).version
+    site.failing = True
+    with pytest.raises(fourfold.KnowledgeError, match=r"source 'web' .* could not be listed: HTTPStatusError: .*503"):
+        refresh(domain)
+    assert index_status(domain).published == published and index_status(domain).documents == 1
 
 
 def test_a_page_over_the_size_limit_is_skipped(tmp_path, site):
