@@ -60,4 +60,23 @@ def manifest_json_schema(host: "PluginHost") -> dict[str, Any]:
         # An unknown component name must not validate: anyOf over installed ones only.
         defs[name] = {"anyOf": variants} if variants else {"not": {}}
         defs[name]["description"] = f"A {block_cls.kind.replace('_', ' ')}: 'use' names it, 'with' configures it."
+    if "Source" in defs:
+        defs["Source"] = _source_schema(host, defs)
     return schema
+
+
+def _source_schema(host: "PluginHost", defs: dict[str, Any]) -> dict[str, Any]:
+    """A knowledge source: a folder (``path``) or an installed source component, each
+    with the keys every source takes (tags, prefix, loaders)."""
+    model = defs["Source"]
+    shared = {k: v for k, v in model["properties"].items() if k in ("tags", "prefix", "loaders")}
+    folder = {
+        **model,
+        "title": "folder",
+        "properties": {k: v for k, v in model["properties"].items() if k not in ("use", "with")},
+        "required": ["path"],
+    }
+    variants = _component_variants(host, "source", defs)
+    for variant in variants:
+        variant["properties"].update(shared)
+    return {"anyOf": [folder, *variants], "description": model.get("description", "")}
