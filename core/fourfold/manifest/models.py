@@ -111,6 +111,8 @@ class Source(_Strict):
     """Where documents come from: a folder (``path``), or a registered source component
     (``use``/``with``, e.g. ``{use: s3, with: {bucket: docs}}``)."""
 
+    kind: ClassVar[str] = "source"
+
     path: str | None = Field(None, description="Folder, relative to the manifest file (the builtin 'folder' source).")
     use: str | None = Field(None, description="Name of a registered source component (s3, web, …) instead of a folder.")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The source component's configuration.")

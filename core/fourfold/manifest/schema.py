@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fourfold.manifest.models import Manifest, UseBlock
+from fourfold.manifest.models import Manifest, Source, UseBlock
 
 if TYPE_CHECKING:
     from fourfold.plugins import PluginHost
@@ -76,7 +76,8 @@ def _source_schema(host: "PluginHost", defs: dict[str, Any]) -> dict[str, Any]:
         "properties": {k: v for k, v in model["properties"].items() if k not in ("use", "with")},
         "required": ["path"],
     }
-    variants = _component_variants(host, "source", defs)
+    # The keys every source takes are added below; a source block has no others.
+    variants = _component_variants(host, Source, {"properties": {}}, defs)  # type: ignore[arg-type]
     for variant in variants:
         variant["properties"].update(shared)
     return {"anyOf": [folder, *variants], "description": model.get("description", "")}
