@@ -121,3 +121,15 @@ def test_answerability_is_calibrated_and_refuses_what_no_passage_covers():
         decision = decider.decide(question, search([question])[0])
         assert not decision.answerable, (question, decision.to_dict())
     assert features("zelvorax dose?", search(["zelvorax dose?"])[0], df, len(chunks)).missing
+
+
+def test_singular_and_plural_words_meet():
+    """A question about "a dose" for "my dog" is covered by a passage on "doses" for
+    "dogs" (short plurals and plurals of words ending in "e" were left unmatched)."""
+    from fourfold.trust.text import content_words
+
+    assert content_words("the dose for my dog, a disease, a class") == content_words("doses for dogs, diseases, classes")
+    assert content_words("virus") != content_words("virtue")
+    dogs = passage(1, "Dogs and cats that are currently vaccinated are kept under observation for 45 days.", "Rabies")
+    checked = check_answer("How long is a vaccinated dog watched?", "A vaccinated dog is kept under observation for 45 days [1].", [dogs])
+    assert checked.sentences[0].verdict == "supported"
