@@ -193,6 +193,7 @@ def extract_answer(
         text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", text.replace(fourfold.INSTRUCTION_REMOVED, "\n\n"))
         for k, sentence in enumerate(_SENTENCES.split(text)):
             sentence = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", " ".join(sentence.split()))
+            sentence = _table_row(sentence) or sentence
             words = content_words(sentence)
             if len(words) < 3 or not sentence.endswith((".", "!")) or not sentence[0].isupper() or len(sentence) > 400:
                 continue  # fragments (a chunk may start mid-sentence), headings, questions
@@ -227,6 +228,18 @@ def extract_answer(
         if n not in cited:
             cited.append(n)
     return text, cited
+
+
+def _table_row(line: str) -> str | None:
+    """A Markdown table row read as a sentence ("| Teenagers | 8 to 10 hours |" → "Teenagers:
+    8 to 10 hours."): tables state facts too. None for other lines and separator rows."""
+    if not (line.strip().startswith("|") and line.count("|") >= 2 or " | " in line):
+        return None  # loaders may drop a row's outer bars: "Teenagers | 8 to 10 hours"
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    cells = [c for c in cells if c]
+    if len(cells) < 2 or all(re.fullmatch(r":?-{2,}:?", c) for c in cells):
+        return None
+    return f"{cells[0]}: {', '.join(cells[1:])}".rstrip(".") + "."
 
 
 def _normalise(text: str) -> str:
