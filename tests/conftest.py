@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from .helpers.entry_points import add_declared_builtins
 from .helpers.qdrant_fixtures import _qdrant_server, qdrant_server_url  # noqa: F401  (fixtures for the whole suite)
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -19,6 +20,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+add_declared_builtins(REPO_ROOT / "pyproject.toml")  # builtins added since the last `make install`
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ from fourfold.components import (
     PromptStrategy,
     Retriever,
     RetrieverConfig,
+    Source,
     Trainer,
     VersionReader,
     VersionWriter,
@@ -56,6 +57,7 @@ from fourfold.errors import (
 from fourfold.filestore import FileIndexStore
 from fourfold.files import atomic_file, write_atomic, write_json_atomic
 from fourfold.index.files import copy_tree
+from fourfold.knowledge.sources import FolderSource
 from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
@@ -77,6 +79,7 @@ from fourfold.types import (
     Prompt,
     SearchFilters,
     Section,
+    SourceDocument,
     SourceFile,
     TrainingResult,
     chunk_point_id,
@@ -109,6 +112,7 @@ __all__ = [
     "Embedder",
     "FileIndexStore",
     "FineTuner",
+    "FolderSource",
     "FourfoldDeprecationWarning",
     "FourfoldError",
     "INSTRUCTION_REMOVED",
@@ -137,6 +141,8 @@ __all__ = [
     "SearchFilters",
     "Section",
     "Settings",
+    "Source",
+    "SourceDocument",
     "SourceFile",
     "Trainer",
     "TrainingError",

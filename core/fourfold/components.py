@@ -13,7 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ from fourfold.types import (
     Passage,
     Prompt,
     SearchFilters,
+    SourceDocument,
     SourceFile,
     TrainingResult,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Progress",
     "NullProgress",
     "Loader",
+    "Source",
     "Embedder",
     "Retriever",
     "RetrieverConfig",
@@ -242,6 +244,54 @@ class Loader(Component):
 
         Raise any exception for a broken file: the refresh records it as a warning
         naming the file and carries on."""
+
+
+# -------------------------------------------------------------------------
+# source
+# -------------------------------------------------------------------------
+
+
+class Source(Component):
+    """Where a domain's documents come from: a folder, an S3 bucket, a website.
+
+    Each entry of ``knowledge.sources`` selects one (``{use: s3, with: {...}}``; the
+    ``{path: …}`` form is the builtin ``folder``). A refresh lists the source, compares
+    each document's marker with the one recorded at the last refresh and opens only the
+    documents that are new or changed; fourfold saves their bytes under the domain's
+    state dir and hands loaders a :class:`fourfold.SourceFile` for that local copy.
+
+    .. versionadded:: 1.3
+    """
+
+    kind = "source"
+
+    @property
+    def location(self) -> str:
+        """Where the source is, for messages (``"s3://bucket/prefix/"``); its name unless
+        overridden."""
+        return self.name
+
+    @abstractmethod
+    def documents(self, previous: Mapping[str, str], warn: Callable[[str], None]) -> Iterable[SourceDocument]:
+        """Every document the source holds now, each with its change marker, without
+        downloading what is unchanged.
+
+        :param previous: key → marker recorded at the last refresh; a source that asks
+            conditionally (HTTP validators) finds what it stored there, and gives the
+            same marker back for a document that did not change.
+        :param warn: call with one line per document skipped (too large, not allowed,
+            …), naming it and saying why; the line reaches the refresh report.
+        :returns: the documents; one missing from it is removed from the index.
+
+        Raise (any exception) when the source cannot be listed at all (unreachable,
+        access denied): the refresh fails, naming the source, and the published index
+        stays as it is."""
+
+    @abstractmethod
+    def open(self, document: SourceDocument) -> BinaryIO:
+        """A binary file object with ``document``'s bytes (fourfold closes it). Called
+        only for documents that must be read. Raise when they cannot be had: the refresh
+        warns, naming the document, and keeps what the index had of it."""
 
 
 # -------------------------------------------------------------------------
@@ -596,6 +646,7 @@ KINDS: dict[str, type[Component]] = {
     "loader": Loader,
     "embedder": Embedder,
     "generator": Generator,
+    "source": Source,
 }
 """Component kinds by name."""
 
@@ -607,5 +658,6 @@ KIND_HOOKS: dict[str, str] = {
     "loader": "register_loaders",
     "embedder": "register_embedders",
     "generator": "register_generators",
+    "source": "register_sources",
 }
 """The registration hook of each kind."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         Loader,
         PromptStrategy,
         Retriever,
+        Source,
         Trainer,
     )
     from fourfold.index.lifecycle import RefreshReport
@@ -108,6 +109,17 @@ def register_generators(register: Callable[[type[Generator]], None]) -> None:
     :param register: call with each :class:`fourfold.Generator` subclass.
 
     .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def register_sources(register: Callable[[type[Source]], None]) -> None:
+    """Register sources: components that list a domain's documents where they live (a
+    folder, a bucket, a website), each with a cheap change marker, and open their bytes.
+
+    :param register: call with each :class:`fourfold.Source` subclass.
+
+    .. versionadded:: 1.3
     """
 
 

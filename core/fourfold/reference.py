@@ -18,6 +18,7 @@ __all__ = ["REFERENCED", "render_reference"]
 
 REFERENCED: list[type] = [
     types.SourceFile,
+    types.SourceDocument,
     types.Section,
     types.LoadedDocument,
     types.Chunk,

@@ -66,13 +66,14 @@ def knowledge_documents(domain: "Domain", progress: Progress | None = None) -> l
     if domain.manifest.knowledge is None:
         raise TrainingError(f"domain '{domain.name}' has no 'knowledge:' block: there is no text to train on")
     progress = progress or NullProgress()
-    scan = kn.scan_sources(domain.manifest)
+    scan = kn.scan_domain(domain)
     for warning in scan.warnings:
         log.warning("%s", warning)
     progress.start("load knowledge", total=len(scan.files))
     documents = []
     for file in sorted(scan.files, key=lambda f: f.relpath):
         try:
+            scan.fetch(file)  # a bucket's or website's document, downloaded
             doc = kn.load_document(domain, file)
         except FourfoldError as exc:
             log.warning("%s: skipped: %s", file.relpath, exc)
@@ -93,10 +94,10 @@ def knowledge_digest(domain: "Domain") -> dict[str, Any]:
 
     if domain.manifest.knowledge is None:
         return {"files": 0, "sha256": None}
-    scan = kn.scan_sources(domain.manifest)
+    scan = kn.scan_domain(domain)
     total = hashlib.sha256()
     for file in sorted(scan.files, key=lambda f: f.relpath):
-        total.update(f"{file.relpath}\0{kn.file_hash(file)}\n".encode())
+        total.update(f"{file.relpath}\0{scan.marker(file)}\n".encode())
     return {"files": len(scan.files), "sha256": total.hexdigest()}
 
 

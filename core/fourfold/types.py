@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 __all__ = [
     "SourceFile",
+    "SourceDocument",
     "Section",
     "LoadedDocument",
     "Chunk",
@@ -70,6 +71,27 @@ class SourceFile:
     def suffix(self) -> str:
         """The extension, lower case, without the dot (``"md"``): what picks the loader."""
         return self.path.suffix.lower().lstrip(".")
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One document a :class:`fourfold.Source` lists, before anything of it is read.
+
+    :ivar key: POSIX path of the document inside its source (``"guides/cats.md"``): no
+        leading ``/``, no ``..``; its extension picks the loader. Prefixed with the
+        source's ``prefix`` it becomes the document's path in citations.
+    :ivar marker: a cheap change marker, equal as long as the bytes are: a version id,
+        an ETag, validators of an HTTP response or a content hash, prefixed by what it
+        is (``"etag:…"``, ``"version:…"``, ``"sha256:…"``). A document whose marker is
+        the one recorded at the last refresh is neither opened nor read again.
+    :ivar size: size in bytes when the listing says it (None: unknown).
+    :ivar url: where a reader can see the document (a citation's link), if anywhere.
+    """
+
+    key: str
+    marker: str
+    size: int | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """``extractive``: quote the retrieved sentences that answer the question best.
 
 No language model: each passage is cut into sentences, the domain's embedder scores
-them against the question, and the best few are quoted with their [n] citation. It
+them against the question, the question's words each holds add to its score (a word
+few of the retrieved sentences hold weighs most: it tells the sentence that answers
+from the many that name the topic), and the best few are quoted with their [n]
+citation. It
 cannot invent anything, answers in tens of milliseconds, and says plainly when nothing
 relevant was retrieved.
 """
@@ -9,6 +12,7 @@ relevant was retrieved.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -100,7 +104,13 @@ class ExtractiveConfig(fourfold.ComponentConfig):
         0.35, ge=-1, le=1, description="A sentence less similar than this to the question is never quoted."
     )
     relative_margin: float = Field(
-        0.15, ge=0, le=2, description="Quote only sentences within this margin of the best one's similarity."
+        0.15, ge=0, le=2, description="Quote only sentences within this margin of the best one's similarity, or of its score."
+    )
+    word_weight: float = Field(
+        0.5, ge=0, le=2,
+        description="Added to a sentence's similarity, times the share of the question's words it holds, each word "
+        "weighted by how few of the retrieved sentences hold it (the sentence that says something specific about "
+        "the question, not one of many that name its topic).",
     )
     max_sentence_chars: int = Field(400, ge=50, le=4000, description="Longer sentences are cut.")
     max_candidates: int = Field(
@@ -210,26 +220,37 @@ class Extractive(fourfold.Generator):
             candidates = sorted(candidates, key=lambda c: (-len(wanted & _words(c.text)), c.n, c.position))[: cfg.max_candidates]
         embedder = self._embedder()
         question = embedder.embed_query(prompt.question)
-        vectors = self._vectors(embedder, [c.text for c in candidates])
+        # A web address names a page, it states nothing: its words ("…/tourette/…") do not
+        # make a source line look like an answer.
+        plain = [_LINK.sub(" ", c.text) for c in candidates]
+        vectors = self._vectors(embedder, plain)
         sims = vectors @ np.asarray(question, dtype=np.float32)
-        wanted = _words(prompt.question)
+        asked = fourfold.content_words(prompt.question)
+        held = [fourfold.content_words(text) for text in plain]
+        # Rarity of each question word among these sentences: when all of them name the
+        # topic ("resolution", "EKG"), the one holding the rarer words ("lapses", "take")
+        # is the one that answers.
+        counts = {w: sum(1 for words in held if w in words) for w in asked}
+        rarity = {w: math.log((len(held) + 1) / (n + 0.5)) for w, n in counts.items() if n}
+        total = sum(rarity.values()) or 1.0
         asks_amount = _ASKS_AMOUNT.search(prompt.question) is not None
-        for c, s in zip(candidates, sims):
-            # The embedding decides; a sentence holding more of the question's words, or
+        for c, s, words, text in zip(candidates, sims, held, plain):
+            # The embedding decides; a sentence holding the question's rarer words, or
             # the number a "how long / how many" question asks for, wins a close call.
-            shared = len(wanted & _words(c.text)) / len(wanted) if wanted else 0.0
-            amount = 0.06 if asks_amount and re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty)\b", c.text, re.I) else 0.0
+            shared = sum(rarity.get(w, 0.0) for w in words & asked) / total
+            amount = 0.06 if asks_amount and re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty)\b", text, re.I) else 0.0
             c.similarity = float(s)
             # A list item in lower case ("any burn you are unsure about") reads badly quoted alone.
-            c.rank = c.similarity + 0.1 * shared + amount - (0.05 if c.text[:1].islower() else 0.0)
+            c.rank = c.similarity + cfg.word_weight * shared + amount - (0.05 if c.text[:1].islower() else 0.0)
         ranked = sorted(candidates, key=lambda c: (-c.rank, c.n, c.position))
-        best = max(c.similarity for c in ranked)
-        floor = max(cfg.min_similarity, best - cfg.relative_margin)
+        # Close enough to the best sentence by the embedding alone, or by the score.
+        best_similarity = max(c.similarity for c in ranked)
         chosen: list[_Candidate] = []
         for c in ranked:
             if len(chosen) >= cfg.max_sentences:
                 break
-            if c.similarity >= floor:
+            close = c.similarity >= best_similarity - cfg.relative_margin or c.rank >= ranked[0].rank - cfg.relative_margin
+            if c.similarity >= cfg.min_similarity and close:
                 chosen.append(c)
         return chosen
 
@@ -297,6 +318,7 @@ _ASKS_AMOUNT = re.compile(
     r"\bhow (?:long|many|much|often|soon|old|far|quickly|strong)\b|\bwhat (?:age|dose|percentage|temperature|time|spf|number)\b|\bat what\b|\bwhen\b",
     re.I,
 )
+_LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
 _COMMON = frozenset("the and for are how what which when does with that this from have can who why your you not".split())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
@@ -177,8 +178,9 @@ def extract_answer(
     question: str, passages: list[fourfold.Passage], limit: int = 2, embedder: "fourfold.Embedder | None" = None
 ) -> tuple[str, list[int]]:
     """The passage sentences closest to the question, each cited, in passage order; ("",
-    []) when none shares a content word with it. With an ``embedder``, closeness is the
-    cosine of their embeddings; without, the content words they share."""
+    []) when none shares a content word with it. Closeness is the cosine of their
+    embeddings (with an ``embedder``) plus the question's words a sentence holds, each
+    weighted by how few of the candidate sentences hold it."""
     asked = content_words(question)
     headings = [content_words(p.chunk.heading) for p in passages]
     candidates = []
@@ -191,6 +193,7 @@ def extract_answer(
         text = re.sub(r"(?<![.!?:\n])\n(?=[a-z(])", " ", text.replace(fourfold.INSTRUCTION_REMOVED, "\n\n"))
         for k, sentence in enumerate(_SENTENCES.split(text)):
             sentence = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", " ".join(sentence.split()))
+            sentence = _table_row(sentence) or sentence
             words = content_words(sentence)
             if len(words) < 3 or not sentence.endswith((".", "!")) or not sentence[0].isupper() or len(sentence) > 400:
                 continue  # fragments (a chunk may start mid-sentence), headings, questions
@@ -198,26 +201,45 @@ def extract_answer(
                 continue
             # Words of the section's heading count half: under "Symptoms", a sentence
             # listing them need not say "symptoms".
-            shared = len(words & asked) + 0.5 * len((headings[n - 1] - words) & asked)
-            if shared:
-                candidates.append([shared, n, k, sentence])
+            held = {w: 1.0 for w in words & asked} | {w: 0.5 for w in (headings[n - 1] - words) & asked}
+            if held:
+                candidates.append([0.0, n, k, sentence, held])
     if not candidates:
         return "", []
+    # Each question word weighs by how few of these sentences hold it: among sentences
+    # that all name the topic, the one with the question's specific words answers.
+    counts = {w: sum(1 for c in candidates if w in c[4]) for w in asked}
+    rarity = {w: math.log((len(candidates) + 1) / (n + 0.5)) for w, n in counts.items() if n}
+    total = sum(rarity.values()) or 1.0
+    for c in candidates:
+        c[0] = sum(rarity[w] * share for w, share in c[4].items()) / total
     if embedder is not None:
         try:
             q = embedder.embed_query(question)
             vectors = embedder.embed_documents([c[3] for c in candidates])
             for c, v in zip(candidates, vectors):
-                c[0] = float(v @ q) + 0.02 * c[0]
+                c[0] = float(v @ q) + 0.5 * c[0]
         except Exception:  # the lexical scores stand
             pass
     best = sorted(sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:limit], key=lambda c: (c[1], c[2]))
-    text = " ".join(f"{sentence[:-1]} [{n}]{sentence[-1]}" for _, n, _, sentence in best)
+    text = " ".join(f"{sentence[:-1]} [{n}]{sentence[-1]}" for _, n, _, sentence, _ in best)
     cited: list[int] = []
-    for _, n, _, _ in best:
+    for _, n, _, _, _ in best:
         if n not in cited:
             cited.append(n)
     return text, cited
+
+
+def _table_row(line: str) -> str | None:
+    """A Markdown table row read as a sentence ("| Teenagers | 8 to 10 hours |" → "Teenagers:
+    8 to 10 hours."): tables state facts too. None for other lines and separator rows."""
+    if not (line.strip().startswith("|") and line.count("|") >= 2 or " | " in line):
+        return None  # loaders may drop a row's outer bars: "Teenagers | 8 to 10 hours"
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    cells = [c for c in cells if c]
+    if len(cells) < 2 or all(re.fullmatch(r":?-{2,}:?", c) for c in cells):
+        return None
+    return f"{cells[0]}: {', '.join(cells[1:])}".rstrip(".") + "."
 
 
 def _normalise(text: str) -> str:

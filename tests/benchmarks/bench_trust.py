@@ -15,6 +15,10 @@ is asked through the streaming runtime, and the figures are printed against targ
 - streamed text equal to the final text — target 100%;
 - answerability + checking time for extractive answers — target p50 ≤ 50 ms.
 
+The figures are also printed for two halves of each question file, by line parity:
+the odd lines (1st, 3rd, …) for tuning, the even lines held out for reporting. A
+change tuned on the first half is judged on the second.
+
     python tests/benchmarks/bench_trust.py                 # all four sets
     python tests/benchmarks/bench_trust.py --sets legal --limit 10
     python tests/benchmarks/bench_trust.py --medical-generator extractive
@@ -112,6 +116,8 @@ def run_set(spec: dict, home: Path, generator: str, limit: int | None, verbose: 
         for q in questions:
             by_kind.setdefault(q["kind"], []).append(q)
         questions = [q for group in by_kind.values() for q in group[:limit]]
+    for line, q in enumerate(questions):
+        q["half"] = "tuning" if line % 2 == 0 else "report"
     rows = []
     for q in questions:
         t = time.perf_counter()
@@ -127,6 +133,7 @@ def run_set(spec: dict, home: Path, generator: str, limit: int | None, verbose: 
         row = {
             "id": q["id"],
             "kind": q["kind"],
+            "half": q["half"],
             "refused": refused,
             "stream_equal": "".join(pieces) == final.text,
             "seconds": elapsed,
@@ -141,10 +148,6 @@ def run_set(spec: dict, home: Path, generator: str, limit: int | None, verbose: 
         if verbose:
             mark = "refused" if refused else ("ok" if row.get("correct") else "--")
             print(f"  {q['id']:<12} {mark:<8} {elapsed:5.1f}s  {q['question'][:60]!r} -> {final.text[:140]!r} {final.flags}", flush=True)
-    answerable = [r for r in rows if r["kind"] == "answerable"]
-    uncovered = [r for r in rows if r["kind"] == "not-covered"]
-    traps = [r for r in rows if r["kind"] == "trap"]
-    share = lambda rs, key: (sum(1 for r in rs if r[key]) / len(rs)) if rs else float("nan")  # noqa: E731
     return {
         "set": spec["name"],
         "generator": generator,
@@ -152,6 +155,17 @@ def run_set(spec: dict, home: Path, generator: str, limit: int | None, verbose: 
         "build_s": build_s,
         "calibrate_s": calibrate_s,
         "threshold": decider.threshold if decider else None,
+        **figures(rows),
+        "halves": {half: figures([r for r in rows if r["half"] == half]) for half in ("tuning", "report")},
+    }
+
+
+def figures(rows: list[dict]) -> dict:
+    answerable = [r for r in rows if r["kind"] == "answerable"]
+    uncovered = [r for r in rows if r["kind"] == "not-covered"]
+    traps = [r for r in rows if r["kind"] == "trap"]
+    share = lambda rs, key: (sum(1 for r in rs if r[key]) / len(rs)) if rs else float("nan")  # noqa: E731
+    return {
         "answered_correctly": share(answerable, "correct"),
         "false_refusals": share(answerable, "refused"),
         "uncovered_refused": share(uncovered, "refused"),
@@ -190,12 +204,13 @@ def main() -> int:
         results.append(result)
         print(json.dumps(result, default=lambda x: round(x, 4) if isinstance(x, float) else str(x)), flush=True)
     print()
-    print(f"{'set':<11} {'gen':<10} {'correct':>8} {'false-ref':>9} {'uncov-ref':>9} {'trap-ok':>8} {'contra-shown':>12} {'stream=':>8} {'trust p50':>10}")
+    print(f"{'set':<11} {'half':<7} {'gen':<10} {'correct':>8} {'false-ref':>9} {'uncov-ref':>9} {'trap-ok':>8} {'contra-shown':>12} {'stream=':>8} {'trust p50':>10}")
     for r in results:
-        print(
-            f"{r['set']:<11} {r['generator']:<10} {r['answered_correctly']:>8.0%} {r['false_refusals']:>9.0%} {r['uncovered_refused']:>9.0%} "
-            f"{r['trap_correct']:>8.0%} {r['contradicted_shown']:>12d} {r['stream_equal']:>8.0%} {r['trust_ms_p50']:>8.1f}ms"
-        )
+        for half, f in (("all", r), *r["halves"].items()):
+            print(
+                f"{r['set']:<11} {half:<7} {r['generator']:<10} {f['answered_correctly']:>8.0%} {f['false_refusals']:>9.0%} {f['uncovered_refused']:>9.0%} "
+                f"{f['trap_correct']:>8.0%} {f['contradicted_shown']:>12d} {f['stream_equal']:>8.0%} {f['trust_ms_p50']:>8.1f}ms"
+            )
     print("targets: correct ≥ 80%, false refusals ≤ 10%, uncovered refused ≥ 90%, contradicted shown 0, stream = final 100%, trust p50 ≤ 50 ms (extractive)")
     return 0
 

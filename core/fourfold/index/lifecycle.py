@@ -222,15 +222,16 @@ class _Refresh:
         from fourfold import knowledge as kn
 
         self._stage("scan")
-        scan = kn.scan_sources(domain.manifest)
+        previous = base.documents if base else {}
+        # Sources that ask conditionally (HTTP validators) find their markers here.
+        scan = kn.scan_domain(domain, {p: e.hash for p, e in previous.items()})
         report.warnings.extend(scan.warnings)
         self._done("scan")
         self._stage("hash", len(scan.files))
         documents: dict[str, _Document] = {}
-        previous = base.documents if base else {}
         for file in scan.files:
             try:
-                digest = kn.file_hash(file)
+                digest = scan.marker(file)
             except OSError as exc:
                 report.skipped.append(file.relpath)
                 if file.relpath in previous and not rebuild:
@@ -291,7 +292,11 @@ class _Refresh:
         for path in to_read:
             doc = documents[path]
             try:
+                scan.fetch(doc.file)  # downloads a source component's document; folders' are in place
                 records = kn.load_records(domain, doc.file, doc.source)
+                if path in scan.urls:  # a web page or object links to where it lives
+                    for record in records:
+                        record.metadata.setdefault("url", scan.urls[path])
                 chunks = []
                 for i, record in enumerate(records):
                     number = None if len(records) == 1 else i
@@ -468,7 +473,7 @@ class _Refresh:
         assert knowledge is not None
         # Loaders are not here: each document records the loader that read it, so a
         # loader change re-reads only its own documents.
-        sources = [s.model_dump(exclude={"loaders"}) for s in knowledge.sources]
+        sources = [s.identity() for s in knowledge.sources]
         data = {
             "embedder": embedder.model_id,
             "embedder_identity": self.domain.identity(embedder),

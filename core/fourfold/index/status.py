@@ -74,14 +74,14 @@ def changed_documents(domain: "Domain") -> list[str] | None:
     if current is None:
         return None
     published = layout.read_catalog(current).documents
-    scan = kn.scan_sources(domain.manifest)
+    scan = kn.scan_domain(domain, {p: e.hash for p, e in published.items()})
     changed = []
     seen = set()
     for file in scan.files:
         seen.add(file.relpath)
         entry = published.get(file.relpath)
         try:
-            if entry is not None and kn.file_hash(file) == entry.hash:
+            if entry is not None and scan.marker(file) == entry.hash:
                 continue
         except OSError:
             pass

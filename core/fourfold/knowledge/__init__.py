@@ -2,8 +2,9 @@
 
 The index lifecycle (:mod:`fourfold.index`) calls, per refresh::
 
-    scan = scan_sources(manifest)                   # files + warnings, never leaving a source
-    digest = file_hash(file)                        # skip documents whose bytes are unchanged
+    scan = scan_domain(domain, previous)            # files + warnings, never leaving a source
+    digest = scan.marker(file)                      # skip documents whose marker (or bytes) is unchanged
+    scan.fetch(file)                                # a source component's document, downloaded
     records = load_records(domain, file, scan.source_of(file))   # one document per record
     chunks = chunk_document(record, file, embedder=…, chunking=…, tags=scan.tags_for(file),
                             record=None if len(records) == 1 else i)
@@ -13,8 +14,10 @@ The index lifecycle (:mod:`fourfold.index`) calls, per refresh::
 from fourfold.knowledge.chunking import HEADING_SEPARATOR, chunk_document, chunk_metadata, embedding_header, text_for_embedding
 from fourfold.knowledge.loading import load_document, load_records, loader_config, loader_for, loader_identity, loaders_for
 from fourfold.knowledge.scan import ScanResult, file_hash, scan_sources, source_prefixes, source_roots
+from fourfold.knowledge.sources import FolderSource, scan_domain
 
 __all__ = [
+    "FolderSource",
     "HEADING_SEPARATOR",
     "ScanResult",
     "chunk_document",
@@ -27,6 +30,7 @@ __all__ = [
     "loader_for",
     "loader_identity",
     "loaders_for",
+    "scan_domain",
     "scan_sources",
     "source_prefixes",
     "source_roots",

@@ -15,6 +15,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from wcmatch import glob
 
@@ -22,7 +23,7 @@ from fourfold.errors import KnowledgeError
 from fourfold.manifest import Manifest
 from fourfold.types import SourceFile
 
-__all__ = ["ScanResult", "scan_sources", "file_hash", "source_roots", "source_prefixes", "open_regular_file"]
+__all__ = ["ScanResult", "scan_sources", "scan_folder", "file_hash", "source_roots", "source_prefixes", "open_regular_file", "Walk", "GLOB_FLAGS"]
 
 # ``**`` spans folders (and matches none), ``{a,b}`` alternatives, case-insensitive
 # (``*.PDF`` is a PDF too); dotfiles never match, the walk skips them anyway.
@@ -52,12 +53,42 @@ class ScanResult:
     :ivar warnings: one line per skipped entry, naming it and saying why.
     :ivar tags: each file's tags (those of the source it came from), by relpath.
     :ivar sources: the index of the source each file came from, by relpath.
+    :ivar markers: the change marker a source component gave each of its documents, by
+        relpath (folder files have none: their bytes are hashed).
+    :ivar urls: where readers can see a source component's document (its citations'
+        link unless its loader gives one), by relpath.
+    :ivar fetchers: for documents of source components, what saves the bytes at the
+        file's ``path`` (see :meth:`fetch`), by relpath.
     """
 
     files: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)
+    markers: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    fetchers: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    def marker(self, file: SourceFile) -> str:
+        """What tells whether ``file`` changed since the last refresh: its source's
+        marker, else the sha256 of its bytes (see :func:`file_hash`).
+
+        :raises OSError: a folder file is gone or unreadable.
+        """
+        found = self.markers.get(file.relpath)
+        return found if found is not None else file_hash(file)
+
+    def fetch(self, file: SourceFile) -> None:
+        """Make ``file.path`` hold the document's bytes before a loader reads it: a
+        source component's document is downloaded into the domain's source cache; a
+        folder file is already there.
+
+        :raises KnowledgeError: naming the document and its source, when its bytes could
+            not be had.
+        """
+        fetcher = self.fetchers.get(file.relpath)
+        if fetcher is not None:
+            fetcher()
 
     def source_of(self, file: SourceFile) -> int | None:
         """The index of the source (``knowledge.sources[i]``) ``file`` came from."""
@@ -68,9 +99,10 @@ class ScanResult:
         return self.tags.get(file.relpath, ())
 
 
-def source_roots(manifest: Manifest) -> list[Path]:
-    """Each source's folder, resolved against the manifest's folder."""
-    return [source.folder(manifest.base_dir) for source in _knowledge(manifest).sources]
+def source_roots(manifest: Manifest) -> list[Path | None]:
+    """Each source's folder, resolved against the manifest's folder (None for a source
+    component such as ``s3``)."""
+    return [source.folder(manifest.base_dir) if source.is_folder else None for source in _knowledge(manifest).sources]
 
 
 def source_prefixes(manifest: Manifest) -> list[str]:
@@ -85,11 +117,11 @@ def source_prefixes(manifest: Manifest) -> list[str]:
     unprefixed = [i for i, p in enumerate(explicit) if not p]
     if len(unprefixed) < 2:
         return explicit
-    roots = source_roots(manifest)
     taken = set(explicit)
     out = list(explicit)
     for i in unprefixed:
-        base = roots[i].name or "source"
+        source = knowledge.sources[i]
+        base = (source.folder(manifest.base_dir).name if source.is_folder else source.use) or "source"
         name, n = base, 1
         while name in taken:
             n += 1
@@ -100,7 +132,8 @@ def source_prefixes(manifest: Manifest) -> list[str]:
 
 
 def scan_sources(manifest: Manifest) -> ScanResult:
-    """List the files of every knowledge source of ``manifest``.
+    """List the files of every folder source of ``manifest`` (sources such as ``s3``
+    are components of a domain: :func:`fourfold.knowledge.scan_domain` lists them too).
 
     Skipped and reported in ``warnings`` (the rest is still read): symlinks leading out
     of the source folder, broken symlinks, symlinked folders, FIFOs, sockets and
@@ -115,39 +148,49 @@ def scan_sources(manifest: Manifest) -> ScanResult:
         ``fourfold validate`` reports it. A pattern matching nothing while others of its
         source do is a warning in the same form.
     """
-    knowledge = _knowledge(manifest)
-    max_bytes = int(knowledge.limits.max_file_mb * 1024 * 1024)
     result = ScanResult()
     owner: dict[str, int] = {}
-    for index, (source, root, prefix) in enumerate(zip(knowledge.sources, source_roots(manifest), source_prefixes(manifest))):
-        problem = source.folder_problem(manifest.base_dir)
-        if problem:
-            raise KnowledgeError(manifest.located(("knowledge", "sources", index, "path"), problem))
-        walk = _Walk(root, prefix, list(source.include), list(source.exclude), result.warnings, knowledge.limits.allow_hard_links)
-        for rel, path, size in walk.files():
-            relpath = f"{prefix}/{rel}" if prefix else rel
-            label = f"{relpath}"
-            if size > max_bytes:
-                result.warnings.append(
-                    f"{label}: {size / 1048576:.1f} MB is over knowledge.limits.max_file_mb ({knowledge.limits.max_file_mb:g} MB); skipped"
-                )
-                continue
-            if not os.access(path, os.R_OK):
-                result.warnings.append(f"{label}: not readable (permission denied); skipped")
-                continue
-            if relpath in owner:
-                result.warnings.append(
-                    f"{label}: knowledge.sources[{index}] has a file at the same path as knowledge.sources[{owner[relpath]}]; "
-                    "skipped (give the sources different 'prefix' values)"
-                )
-                continue
-            owner[relpath] = index
-            result.files.append(SourceFile(path=path, relpath=relpath, size=size))
-            result.tags[relpath] = tuple(source.tags)
-            result.sources[relpath] = index
-        result.warnings += _unmatched_patterns(manifest, index, walk)
+    prefixes = source_prefixes(manifest)
+    for index, source in enumerate(_knowledge(manifest).sources):
+        if source.is_folder:
+            scan_folder(manifest, index, prefixes[index], result, owner)
     result.files.sort(key=lambda f: f.relpath)
     return result
+
+
+def scan_folder(manifest: Manifest, index: int, prefix: str, result: ScanResult, owner: dict[str, int]) -> None:
+    """Add the files of folder source ``knowledge.sources[index]`` to ``result``;
+    ``owner`` maps each relpath taken so far to its source's index."""
+    knowledge = _knowledge(manifest)
+    max_bytes = int(knowledge.limits.max_file_mb * 1024 * 1024)
+    source = knowledge.sources[index]
+    root = source.folder(manifest.base_dir)
+    problem = source.folder_problem(manifest.base_dir)
+    if problem:
+        raise KnowledgeError(manifest.located(("knowledge", "sources", index, "path"), problem))
+    walk = Walk(root, prefix, list(source.include), list(source.exclude), result.warnings, knowledge.limits.allow_hard_links)
+    for rel, path, size in walk.files():
+        relpath = f"{prefix}/{rel}" if prefix else rel
+        label = f"{relpath}"
+        if size > max_bytes:
+            result.warnings.append(
+                f"{label}: {size / 1048576:.1f} MB is over knowledge.limits.max_file_mb ({knowledge.limits.max_file_mb:g} MB); skipped"
+            )
+            continue
+        if not os.access(path, os.R_OK):
+            result.warnings.append(f"{label}: not readable (permission denied); skipped")
+            continue
+        if relpath in owner:
+            result.warnings.append(
+                f"{label}: knowledge.sources[{index}] has a file at the same path as knowledge.sources[{owner[relpath]}]; "
+                "skipped (give the sources different 'prefix' values)"
+            )
+            continue
+        owner[relpath] = index
+        result.files.append(SourceFile(path=path, relpath=relpath, size=size))
+        result.tags[relpath] = tuple(source.tags)
+        result.sources[relpath] = index
+    result.warnings += _unmatched_patterns(manifest, index, walk)
 
 
 def file_hash(file: SourceFile) -> str:
@@ -181,7 +224,10 @@ def open_regular_file(path: Path):
 # -------------------------------------------------------------------------
 
 
-class _Walk:
+class Walk:
+    """One folder's matching regular files, never leaving it (see the module docstring);
+    skipped entries are appended to ``warnings``."""
+
     def __init__(self, root: Path, prefix: str, include: list[str], exclude: list[str], warnings: list[str], allow_hard_links: bool = False):
         self.root = root
         self.allow_hard_links = allow_hard_links
@@ -263,7 +309,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _unmatched_patterns(manifest: Manifest, index: int, walk: "_Walk") -> list[str]:
+def _unmatched_patterns(manifest: Manifest, index: int, walk: "Walk") -> list[str]:
     """Problems with a source's ``include`` patterns: none matched a file (an error,
     when the patterns were written in the manifest), or one of several matched none
     (a warning)."""

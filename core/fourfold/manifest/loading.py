@@ -172,6 +172,29 @@ def _check_loader_settings(manifest: Manifest, doc: YamlDocument, file: str, hos
     return issues
 
 
+def _check_sources(manifest: Manifest, doc: YamlDocument, file: str, host: "PluginHost") -> list[str]:
+    """Each ``{use: …}`` source names a registered source whose Config accepts its ``with:``."""
+    issues: list[str] = []
+    if not manifest.knowledge:
+        return issues
+    for i, source in enumerate(manifest.knowledge.sources):
+        if source.is_folder:
+            continue
+        loc = ("knowledge", "sources", i)
+        spec = host.get("source", source.use)
+        if spec is None:
+            use = (*loc, "use")
+            issues.append(f"{file}:{doc.line_of(use)}: {format_path(use)}: {host.missing_component_message('source', source.use)}")
+            continue
+        try:
+            source._config = spec.cls.Config.model_validate(source.with_)
+        except ValidationError as exc:
+            issues.extend(_issues_from(exc, doc, file, spec.cls.Config, (*loc, "with")))
+            continue
+        issues.extend(check_component_refs(source._config, ("source", source.use), (*loc, "with"), doc, file, host))
+    return issues
+
+
 def _check_paths(manifest: Manifest) -> list[str]:
     issues = []
     if manifest.knowledge:
@@ -221,6 +244,7 @@ def validate_manifest_file(path: str | Path, host: "PluginHost | None" = None) -
     issues = (
         _check_components(manifest, doc, str(path), host)
         + _check_loader_settings(manifest, doc, str(path), host)
+        + _check_sources(manifest, doc, str(path), host)
         + _check_paths(manifest)
     )
     return (None if issues else manifest), issues

@@ -108,11 +108,18 @@ class GenerationBlock(UseBlock):
 
 
 class Source(_Strict):
-    """A folder of documents."""
+    """Where documents come from: a folder (``path``), or a registered source component
+    (``use``/``with``, e.g. ``{use: s3, with: {bucket: docs}}``)."""
 
-    path: str = Field(description="Folder, relative to the manifest file.")
-    include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE), description="Glob patterns to read.")
-    exclude: list[str] = Field(default_factory=list, description="Glob patterns to skip.")
+    kind: ClassVar[str] = "source"
+
+    path: str | None = Field(None, description="Folder, relative to the manifest file (the builtin 'folder' source).")
+    use: str | None = Field(None, description="Name of a registered source component (s3, web, …) instead of a folder.")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The source component's configuration.")
+    include: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INCLUDE), description="Glob patterns to read (folders; other sources take theirs in with:)."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Glob patterns to skip (folders; other sources take theirs in with:).")
     tags: list[str] = Field(default_factory=list, description="Tags stored on every chunk, usable as search filters.")
     prefix: str | None = Field(None, description="Prefix of this source's paths in citations (default: none).")
     loaders: dict[str, dict[str, Any]] = Field(
@@ -120,6 +127,62 @@ class Source(_Strict):
         description="Settings of loaders for this source's files: loader name → its with: block, "
         "validated against that loader's Config.",
     )
+    _config: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _folder_by_name(cls, data: Any) -> Any:
+        """``{use: folder, with: {path, include, exclude}}`` is the ``{path: …}`` form."""
+        if not isinstance(data, dict) or data.get("use") != "folder":
+            return data
+        options = data.get("with") or {}
+        if not isinstance(options, dict):
+            return data
+        unknown = sorted(set(options) - {"path", "include", "exclude"})
+        if unknown:
+            raise ValueError(f"the folder source takes path, include and exclude in with:, not {', '.join(unknown)}")
+        out = {k: v for k, v in data.items() if k not in ("use", "with")}
+        for key in ("path", "include", "exclude"):
+            if key in options:
+                if key in out:
+                    raise ValueError(f"'{key}' is given both beside use: folder and in its with:; give it once")
+                out[key] = options[key]
+        return out
+
+    @model_validator(mode="after")
+    def _folder_or_component(self) -> "Source":
+        if (self.path is None) == (self.use is None):
+            raise ValueError(
+                "give either 'path' (a folder) or 'use' (a source component such as s3 or web, configured by 'with'), not "
+                + ("both" if self.path is not None else "neither")
+            )
+        if self.use is not None:
+            misplaced = sorted({"include", "exclude"} & self.model_fields_set)
+            if misplaced:
+                raise ValueError(
+                    f"{' and '.join(misplaced)} beside 'use: {self.use}' apply to folders only; give the source's own "
+                    f"options in its with: block (e.g. with: {{{misplaced[0]}: [...]}})"
+                )
+        elif self.with_:
+            raise ValueError("'with' configures a source component; a folder source ('path') takes include/exclude beside it")
+        return self
+
+    @property
+    def is_folder(self) -> bool:
+        """Whether this is a folder (``path``) rather than a source component."""
+        return self.use is None
+
+    @property
+    def config(self) -> Any:
+        """A source component's ``with:`` validated against its ``Config`` (None for folders)."""
+        return self._config
+
+    def identity(self) -> dict[str, Any]:
+        """What of the source decides the documents (its loader settings do not: each
+        document records the loader that read it)."""
+        if self.is_folder:
+            return self.model_dump(exclude={"loaders", "use", "with_"})
+        return self.model_dump(exclude={"loaders", "path", "include", "exclude"}, by_alias=True)
 
     @field_validator("prefix")
     @classmethod
@@ -135,11 +198,15 @@ class Source(_Strict):
 
     def folder(self, base_dir: Path) -> Path:
         """The source's folder: ``path`` resolved against ``base_dir``."""
+        assert self.path is not None, "a source component has no folder"
         path = Path(self.path).expanduser()
         return (path if path.is_absolute() else base_dir / path).resolve()
 
     def folder_problem(self, base_dir: Path) -> str | None:
-        """What is wrong with the source's folder (None when it is a folder)."""
+        """What is wrong with the source's folder (None when it is a folder, or when the
+        source is a component)."""
+        if self.path is None:
+            return None
         folder = self.folder(base_dir)
         if folder.is_dir():
             return None

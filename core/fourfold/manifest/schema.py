@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fourfold.manifest.models import Manifest, UseBlock
+from fourfold.manifest.models import Manifest, Source, UseBlock
 
 if TYPE_CHECKING:
     from fourfold.plugins import PluginHost
@@ -60,4 +60,24 @@ def manifest_json_schema(host: "PluginHost") -> dict[str, Any]:
         # An unknown component name must not validate: anyOf over installed ones only.
         defs[name] = {"anyOf": variants} if variants else {"not": {}}
         defs[name]["description"] = f"A {block_cls.kind.replace('_', ' ')}: 'use' names it, 'with' configures it."
+    if "Source" in defs:
+        defs["Source"] = _source_schema(host, defs)
     return schema
+
+
+def _source_schema(host: "PluginHost", defs: dict[str, Any]) -> dict[str, Any]:
+    """A knowledge source: a folder (``path``) or an installed source component, each
+    with the keys every source takes (tags, prefix, loaders)."""
+    model = defs["Source"]
+    shared = {k: v for k, v in model["properties"].items() if k in ("tags", "prefix", "loaders")}
+    folder = {
+        **model,
+        "title": "folder",
+        "properties": {k: v for k, v in model["properties"].items() if k not in ("use", "with")},
+        "required": ["path"],
+    }
+    # The keys every source takes are added below; a source block has no others.
+    variants = _component_variants(host, Source, {"properties": {}}, defs)  # type: ignore[arg-type]
+    for variant in variants:
+        variant["properties"].update(shared)
+    return {"anyOf": [folder, *variants], "description": model.get("description", "")}

@@ -30,6 +30,7 @@ _CLASS_SUFFIX = {
     "loader": "Loader",
     "trainer": "Trainer",
     "fine_tuner": "FineTuner",
+    "source": "Source",
 }
 _CONTRACT = {
     "retriever": "RetrieverContract",
@@ -39,6 +40,7 @@ _CONTRACT = {
     "loader": "LoaderContract",
     "trainer": "TrainerContract",
     "fine_tuner": "FineTunerContract",
+    "source": "SourceContract",
 }
 _MANIFEST_BLOCK = {
     "retriever": "retrieval",
@@ -114,6 +116,12 @@ class PluginSpec:
                 f"fourfold reads every `.{self.extension}` file of a knowledge source with it; include them in the\n"
                 f"manifest's sources:\n\n```yaml\nknowledge:\n  sources:\n"
                 f"    - path: knowledge/\n      include: [\"**/*.{self.extension}\", \"**/*.md\"]\n```"
+            )
+        if self.kind == "source":
+            return (
+                "Point a domain's knowledge at it:\n\n```yaml\nknowledge:\n  sources:\n"
+                f"    - {{use: {self.name}, with: {{archive: docs.zip}}}}\n```\n\n"
+                "then check the manifest with `fourfold validate domain.yaml`."
             )
         block = _MANIFEST_BLOCK[self.kind]
         return (

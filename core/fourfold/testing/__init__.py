@@ -14,7 +14,8 @@ at your class; pytest then runs every check of that kind's interface against it:
 A failing check says what to fix, e.g. ``search() returned 7 passages with top_k=3:
 return at most top_k``. Contracts: :class:`RetrieverContract`,
 :class:`PromptStrategyContract`, :class:`GeneratorContract`, :class:`EmbedderContract`,
-:class:`LoaderContract`, :class:`TrainerContract`, :class:`FineTunerContract`. Their
+:class:`LoaderContract`, :class:`TrainerContract`, :class:`FineTunerContract`,
+:class:`SourceContract`. Their
 fixtures (``component_config``, ``component_context``, ``embedder``, ``sample_file``, …)
 can be overridden in the subclass.
 
@@ -36,6 +37,7 @@ from fourfold.testing.fixtures import write_sample_knowledge
 from fourfold.testing.models import make_tiny_causal_lm, tiny_causal_lm
 from fourfold.testing.prompting import GeneratorContract, PromptStrategyContract
 from fourfold.testing.retriever import RetrieverContract, build_version
+from fourfold.testing.source import SourceContract
 from fourfold.testing.samples import SAMPLE_FORMATS, SAMPLE_SENTENCE, write_broken_sample, write_sample
 from fourfold.testing.training import FineTunerContract, RecordingProgress, TrainerContract
 
@@ -47,6 +49,7 @@ CONTRACTS = {
     "loader": LoaderContract,
     "trainer": TrainerContract,
     "fine_tuner": FineTunerContract,
+    "source": SourceContract,
 }
 """The contract class of each component kind."""
 
@@ -66,6 +69,7 @@ __all__ = [
     "SAMPLE_FORMATS",
     "SAMPLE_QUESTION",
     "SAMPLE_SENTENCE",
+    "SourceContract",
     "TrainerContract",
     "build_version",
     "make_context",

@@ -76,6 +76,8 @@ class CheckPolicy:
     :ivar min_support: share of a sentence's content words one passage must hold.
     :ivar extract: when the checked answer says nothing, a function giving the passage
         sentences closest to the question, cited (``(text, cited)``); None: refuse.
+        Also used after an answer that lost more sentences to the checks than it kept:
+        the quotes it does not show yet follow what is left (flag ``extracted``).
     :ivar payloads: words of instructions removed from the passages; a sentence carrying
         one is removed.
     :ivar is_instruction: tells instruction-like text (never quoted from a passage).
@@ -173,6 +175,8 @@ class AnswerChecker:
                     out.append(self._sentence(rest))
             self._consumed = len(text)
         self._closed = True
+        if not self.refused and not self._pending and self.text and self._too_thin():
+            out.append(self._quote_evidence())
         if self._pending:
             self._pending = ""
             self.flags.append("no-amount")
@@ -257,7 +261,13 @@ class AnswerChecker:
         numbers, invalid = _citations_in(body, len(self.passages))
         for n in invalid:
             self.flags.append(f"invalid-citation:[{n}]")
-        verdict = judge(body, self.evidence, numbers, min_support=self.policy.min_support)
+        claim = body
+        if len(words) <= 1 and quantities(plain):
+            # "3 days [2]": an amount alone states nothing a passage could hold, except as
+            # the answer to the question; so it is checked as the question with it ("how
+            # long should I pinch my nose … 24 hours"), not as any passage's "24 hours".
+            claim = f"{strip_citations(self.question).strip().rstrip('?').strip()} {body}"
+        verdict = judge(claim, self.evidence, numbers, min_support=self.policy.min_support)
         if verdict.label == "contradicted":
             self._count("contradiction-removed")
             key = (verdict.passage or 0, verdict.start or 0)
@@ -303,17 +313,46 @@ class AnswerChecker:
         )
         return self._emit(text, trailing)
 
+    def _too_thin(self) -> bool:
+        """Whether checking removed most of what the answer claimed: more sentences removed
+        (unsupported, or contradicted with nothing to replace them) than kept."""
+        kept = sum(1 for s in self.sentences if s.text and s.verdict in ("supported", "replaced", "unsupported"))
+        removed = sum(1 for s in self.sentences if not s.text and s.verdict in ("unsupported", "contradicted"))
+        return removed > kept
+
+    def _extract(self) -> str:
+        """The passages' own sentences closest to the question (cited), or "" when the
+        policy cannot extract or they lack the amount the question asks for."""
+        if self.policy.extract is None or not self.passages:
+            return ""
+        try:
+            extract, _ = self.policy.extract(self.question, self.passages)
+        except Exception:  # noqa: BLE001 - a failed extraction falls back to refusing
+            return ""
+        if extract and self._amount_asked and not has_amount(extract):
+            return ""  # the passages' closest sentences do not state the amount asked for
+        return extract
+
+    def _quote_evidence(self) -> str:
+        """After a checked answer too thin to trust on its own: the passages' closest
+        sentences that it does not show yet (flag ``extracted``)."""
+        shown = _normalise(strip_citations(self.text))
+        added = [s for s in re.split(r"(?<=[.!?])\s+", self._extract()) if s and _normalise(strip_citations(s)) not in shown]
+        if not added:
+            return ""
+        self.flags.append("extracted")
+        for sentence in added:
+            numbers, _ = _citations_in(sentence, len(self.passages))
+            self.sentences.append(SentenceCheck(sentence, "quoted", numbers))
+        self._gap = self._gap or " "
+        return self._emit(" ".join(added), "", final=True)
+
     def _nothing_said(self) -> str:
         """The answer when no sentence survived: the passages' own closest sentences
         (when the policy can extract them) or the refusal."""
         self._held = ""
         if self.policy.extract is not None and self.passages:
-            try:
-                extract, cited = self.policy.extract(self.question, self.passages)
-            except Exception:  # noqa: BLE001 - a failed extraction falls back to refusing
-                extract, cited = "", []
-            if extract and self._amount_asked and not has_amount(extract):
-                extract = ""  # the passages' closest sentences do not state the amount asked for
+            extract = self._extract()
             if extract:
                 self.flags.append("extracted")
                 for sentence in re.split(r"(?<=[.!?])\s+", extract):

@@ -272,14 +272,15 @@ def judge(
             contradiction = (s, reason)
             break
 
-    # Support: the passage holding most of the sentence's words (cited ones first on ties).
-    best_n, best_share = 0, 0.0
-    for n, pw in enumerate(evidence.passage_words, start=1):
-        share = len(words & pw) / len(words)
-        if share > best_share or (share == best_share and n in cited_set and best_n not in cited_set):
-            best_n, best_share = n, share
-    cited_support = [n for n in cited if 1 <= n <= len(evidence.passage_words) and len(words & evidence.passage_words[n - 1]) / len(words) >= min_support]
-    numbers_backed = all(any(q.unit == e.unit and q.within(e) for e in evidence.all_quantities) for q in claim_q)
+    # Support: one passage holding enough of the sentence's words and every number in it
+    # (a number from one passage does not back words from another); the one holding most
+    # words, cited ones first on ties.
+    shares = {n: len(words & pw) / len(words) for n, pw in enumerate(evidence.passage_words, start=1)}
+    backing = [n for n, share in shares.items() if share >= min_support and _states_numbers(evidence, n, claim_q)]
+    best_share = max(shares.values(), default=0.0)
+    best_n = min(backing, key=lambda n: (-shares[n], n not in cited_set, n)) if backing else 0
+    cited_support = [n for n in cited if n in backing]
+    numbers_backed = bool(backing) or not any(share >= min_support for share in shares.values())
 
     if contradiction is not None:
         s, reason = contradiction
@@ -289,7 +290,7 @@ def judge(
         if exact is None:
             return Verdict("contradicted", s.passage, s.start, s.end, s.text, reason, cite=[s.passage])
 
-    if best_share >= min_support and numbers_backed:
+    if backing:
         cite = cited_support or [best_n]
         span = _best_sentence(words, evidence, cite)
         if span is not None:
@@ -297,6 +298,12 @@ def judge(
         return Verdict("supported", cite[0], reason="", cite=cite)
     reason = "a number the passages do not state" if not numbers_backed else f"at most {best_share:.0%} of its words are in a passage"
     return Verdict("unsupported", reason=reason)
+
+
+def _states_numbers(evidence: Evidence, n: int, claim_q) -> bool:
+    """Whether passage ``n`` states every number of the claim (a value inside a stated range counts)."""
+    stated = [q for s in evidence.sentences if s.passage == n for q in s.quantities]
+    return all(any(q.unit == e.unit and q.within(e) for e in stated) for q in claim_q)
 
 
 def _conflicts(claim_q, claim_clauses, words, s: EvidenceSentence) -> bool:

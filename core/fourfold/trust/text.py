@@ -54,12 +54,18 @@ _NUMBER_WORDS = {
 
 
 def stem(word: str) -> str:
-    """Truncation stemming: "symptoms"/"symptom", "coughing"/"cough" meet; good enough to
-    tell a restatement of a passage from an unrelated claim."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
+    """Truncation stemming: "symptoms"/"symptom", "coughing"/"cough", "doses"/"dose",
+    "dogs"/"dog" meet; good enough to tell a restatement of a passage from an unrelated
+    claim."""
+    if word.endswith(("sses", "xes", "zzes", "ches", "shes")) and len(word) > 4:
+        word = word[:-2]  # "classes", "boxes", "churches": the plural adds "es"
+    elif word.endswith("s") and len(word) > 3 and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]  # "doses", "diseases", "dogs": the plural adds "s" ("virus", "class" stay)
+    else:
+        for suffix in ("ing", "ed"):
+            if len(word) > len(suffix) + 3 and word.endswith(suffix):
+                word = word[: -len(suffix)]
+                break
     return word[:7]
 
 

@@ -121,3 +121,61 @@ def test_answerability_is_calibrated_and_refuses_what_no_passage_covers():
         decision = decider.decide(question, search([question])[0])
         assert not decision.answerable, (question, decision.to_dict())
     assert features("zelvorax dose?", search(["zelvorax dose?"])[0], df, len(chunks)).missing
+
+
+def test_singular_and_plural_words_meet():
+    """A question about "a dose" for "my dog" is covered by a passage on "doses" for
+    "dogs" (short plurals and plurals of words ending in "e" were left unmatched)."""
+    from fourfold.trust.text import content_words
+
+    assert content_words("the dose for my dog, a disease, a class") == content_words("doses for dogs, diseases, classes")
+    assert content_words("virus") != content_words("virtue")
+    dogs = passage(1, "Dogs and cats that are currently vaccinated are kept under observation for 45 days.", "Rabies")
+    checked = check_answer("How long is a vaccinated dog watched?", "A vaccinated dog is kept under observation for 45 days [1].", [dogs])
+    assert checked.sentences[0].verdict == "supported"
+
+
+def _quote_closest(question, passages):
+    """An extract policy like grounded-citations': the passage sentence sharing most words."""
+    from fourfold.trust.text import content_words, split_sentences
+
+    asked = content_words(question)
+    best = max(
+        ((len(asked & content_words(s)), n, s.strip()) for n, p in enumerate(passages, 1) for s in split_sentences(p.chunk.text)),
+        key=lambda x: x[0],
+    )
+    return f"{best[2][:-1]} [{best[1]}].", [best[1]]
+
+
+def test_an_amount_alone_is_checked_as_the_answer_to_the_question():
+    """"24 hours [3]." is in no way what the nosebleed passage says, although some
+    passage may mention 24 hours: the bare amount is not shown as the answer."""
+    other = passage(4, "Call for help if a child has had diarrhoea for more than 24 hours.", "Diarrhoea")
+    checked = check_answer("How long should I pinch my nose to stop a nosebleed?", "24 hours [4].", [BURNS, SLEEP, NOSE, other])
+    assert "24 hours" not in checked.text
+    fine = check_answer("How long should I pinch my nose to stop a nosebleed?", "10 to 15 minutes [3].", PASSAGES)
+    assert fine.text == "10 to 15 minutes [3]." and fine.sentences[0].verdict == "supported"
+
+
+def test_an_answer_that_lost_most_of_its_sentences_goes_on_with_the_passages_own_words():
+    policy = CheckPolicy(extract=_quote_closest)
+    raw = (
+        "Cool the burn with running water [1]. Then rub butter into the skin to seal it [1]. "
+        "Zelvorax cream heals burns overnight. Wrap the arm in a woollen blanket."
+    )
+    checked = check_answer("What should I do for a burn?", raw, PASSAGES, policy)
+    assert checked.text.startswith("Cool the burn with running water [1].")
+    assert "Zelvorax" not in checked.text and "extracted" in checked.flags
+    assert "[1]" in checked.text.split("water [1].", 1)[1]  # the quoted evidence, cited
+    # An answer that keeps most of what it says is left as it is.
+    kept = check_answer("How long should I cool a burn?", "Cool the burn under running water for 20 minutes [1].", PASSAGES, policy)
+    assert "extracted" not in kept.flags
+
+
+def test_a_stream_that_goes_on_with_the_passages_words_still_equals_the_final_text():
+    policy = CheckPolicy(extract=_quote_closest)
+    raw = "Cool the burn with running water [1]. Zelvorax cream heals burns overnight. Wrap it in wool."
+    checker = AnswerChecker("What should I do for a burn?", PASSAGES, policy)
+    shown = [checker.feed(raw[:end]) for end in range(1, len(raw) + 1)]
+    shown.append(checker.close(raw))
+    assert "".join(shown) == checker.text and "extracted" in checker.flags

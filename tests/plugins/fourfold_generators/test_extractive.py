@@ -113,3 +113,26 @@ def test_rejects_an_impossible_threshold(write_manifest, tmp_path, host):
     """)
     with pytest.raises(fourfold.ManifestError, match="generation.with: min_similarity 0.99"):
         fourfold.load_manifest(path, host)
+
+
+def test_quotes_the_sentence_with_the_questions_distinctive_words_over_ones_naming_its_topic(domain):
+    policy = passage(
+        "We collect information from you when you use the Stride app, for example when you register or log in. "
+        "The following sets out how we collect such information from you as you use the Stride app. "
+        "You must register for a Stride account in order to use the Stride app. "
+        "We collect information from and about you through your use of the Stride app. "
+        "We need your age, height and weight to calculate the calories you burn in each training class.",
+        1,
+    )
+    text, cited, _, _ = answer(domain, "Why does the Stride app want my age, height and weight?", [policy])
+    assert "calories" in text.split("\n")[0] and cited == [1]
+
+
+def test_a_source_line_is_not_quoted_for_the_words_of_its_web_address(domain):
+    page = passage(
+        "Tics are usually at their worst in the early teens and often improve in adulthood. "
+        "Source: a public health library (2019); original page: http://www.example.org/disorders/tourette/tourette-syndrome-tics-worst.htm",
+        1,
+    )
+    text, _, _, _ = answer(domain, "When are Tourette syndrome tics at their worst?", [page])
+    assert "early teens" in text and "example.org" not in text

@@ -157,6 +157,28 @@ class TestGroundedCitations:
         assert "Signs include thirst, dark urine and dizziness [2]." in text
         assert cited and set(cited) <= {1, 2} and "[2]" in text and "extracted" in flags
 
+    def test_an_answer_that_lost_most_of_its_sentences_goes_on_with_the_passages(self, context):
+        strategy = grounded(context)
+        prompt = strategy.build("What are the signs of dehydration?", [FLU, WATER], [])
+        text, cited, flags = strategy.finish(
+            "Dehydration happens when you lose more fluid than you take in [2]. Zelvorax tablets cure it overnight. "
+            "The moon's phase decides how thirsty you get. Eating ice cream is the best treatment.",
+            prompt,
+        )
+        assert text.startswith("Dehydration happens when you lose more fluid than you take in [2].")
+        assert "Signs include thirst, dark urine and dizziness [2]." in text and "extracted" in flags
+        assert "Zelvorax" not in text and "moon" not in text
+
+    def test_a_fallback_quotes_a_table_row_that_answers(self, context):
+        sleep = passage(
+            "How much sleep do you need?\n\n| Age | Sleep per night |\n|---|---|\nAdults | 7 to 9 hours\n"
+            "| Teenagers (13 to 18 years) | 8 to 10 hours |\n\nCoffee, tea and cola can affect sleep for up to six hours.",
+            1,
+        )
+        prompt = grounded(context, fallback_sentences=1).build("How many hours of sleep does a teenager need?", [sleep], [])
+        text, cited, flags = grounded(context, fallback_sentences=1).finish("The answer to this question is:", prompt)
+        assert text == "Teenagers (13 to 18 years): 8 to 10 hours [1]." and cited == [1] and "extracted" in flags
+
     def test_a_short_answer_is_kept_and_a_stated_one_is_given_its_passage(self, context):
         prompt = grounded(context).build("Are thirst and dark urine signs of dehydration?", [FLU, WATER], [])
         text, cited, flags = grounded(context).finish("Yes.", prompt)
