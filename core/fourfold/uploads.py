@@ -270,11 +270,9 @@ class S3Uploads(UploadStore):
         return sorted((d for d in found if d is not None), key=lambda d: d.path)
 
     def get(self, path: str) -> UploadedDocument | None:
-        from botocore.exceptions import ClientError
-
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + path)
-        except ClientError as exc:
+        except self.client.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
@@ -290,11 +288,9 @@ class S3Uploads(UploadStore):
         return replaced
 
     def open(self, path: str) -> BinaryIO:
-        from botocore.exceptions import ClientError
-
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.prefix + path)["Body"]
-        except ClientError as exc:
+        except self.client.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise FileNotFoundError(f"{self.location}{path}") from None
             raise

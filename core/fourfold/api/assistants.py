@@ -78,10 +78,11 @@ class Assistants:
         :raises FourfoldError: a write token is also a read token.
         """
         reads = set(tokens.tokens) | {t for known in self.tokens.values() for t in known.tokens}
-        if write_tokens is not None and reads & set(write_tokens.tokens):
+        writes = set(write_tokens.tokens if write_tokens else ()) | {t for known in self.write_tokens.values() for t in known.tokens}
+        if reads & writes:
             raise FourfoldError(
-                f"domain '{domain.name}': a token in ${write_tokens.env} (serve.write_tokens_env) is also a read token; "
-                "write tokens must differ from every read token"
+                f"domain '{domain.name}': a token is both a read token (serve.tokens_env) and a write token "
+                "(serve.write_tokens_env) of the domains served; write tokens must differ from every read token"
             )
         self.domains[domain.name] = domain
         self.tokens[domain.name] = tokens

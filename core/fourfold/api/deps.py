@@ -79,7 +79,8 @@ def writable_domain(
 ) -> Domain:
     """The domain whose documents the request changes: its token must be one of the
     domain's write tokens. 401 for no or an unknown token, 404 for no such domain,
-    403 for a read token or another domain's write token."""
+    403 for a token of another domain, 409 for a domain without an ``upload`` source,
+    403 for a read token."""
     if not token:
         raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <write token>'", code="missing_token", headers=_CHALLENGE)
     writes = assistants.write_book.domains_for(token)
@@ -87,6 +88,12 @@ def writable_domain(
     if not writes and not reads:
         raise ApiError(401, "unknown bearer token", code="invalid_token", headers=_CHALLENGE)
     found = check_domain_access(assistants, writes | reads, domain)
+    if domain not in assistants.write_tokens:
+        raise ApiError(
+            409,
+            f"domain '{domain}' takes no uploads: add {{use: upload}} to knowledge.sources of {found.manifest.path or 'its manifest'}",
+            code="no_upload_source",
+        )
     if domain not in writes:
         raise ApiError(
             403,

@@ -144,7 +144,7 @@ def test_listing_takes_a_read_or_a_write_token(api):
 
 def test_a_domain_without_an_upload_source_takes_no_uploads(api):
     answer = httpx.put(documents_url(api, "plain", "a.md"), content=b"# A\n", headers=api.read("plain"))
-    assert answer.status_code == 403, "no write token opens it"
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "no_upload_source"
     listed = httpx.get(documents_url(api, "plain"), headers=api.read("plain"))
     assert listed.status_code == 409 and "{use: upload}" in listed.json()["error"]["message"]
 
@@ -292,3 +292,43 @@ def test_a_change_is_kept_when_no_refresh_can_be_queued(api, monkeypatch):
     assert refresh["queued"] is False and "could not be queued" in refresh["reason"] and "refused the connection" in refresh["reason"]
     names = [d["path"] for d in httpx.get(documents_url(api, "wide"), headers=api.read("wide")).json()["documents"]]
     assert "later.md" in names
+
+
+# -- write tokens from the environment, and printed by serve ----------------------------
+
+
+def test_write_tokens_come_from_serve_write_tokens_env(tmp_path, monkeypatch):
+    from fourfold.api.assistants import Assistants
+    from fourfold.errors import FourfoldError
+    from fourfold.plugins import PluginHost
+    from fourfold.settings import Settings
+
+    settings = Settings(home=tmp_path / "home")
+    extra = "serve: {tokens_env: SHOP_READ_TOKENS, write_tokens_env: SHOP_WRITE_TOKENS}\n"
+    manifest = write_manifest(tmp_path, "shop", "[{use: upload}]", extra)
+    monkeypatch.setenv("SHOP_READ_TOKENS", "read-token-0123456789")
+    monkeypatch.setenv("SHOP_WRITE_TOKENS", "write-token-0123456789, write-token-abcdefghij")
+    assistants = Assistants.from_manifests([manifest], host=PluginHost(settings), settings=settings)
+    writes = assistants.write_tokens["shop"]
+    assert writes.origin == "env" and writes.tokens == ["write-token-0123456789", "write-token-abcdefghij"]
+    assert assistants.write_book.domains_for("write-token-abcdefghij") == {"shop"}
+    assert not (settings.domain_dir("shop") / "api-write-token").exists()
+
+    monkeypatch.setenv("SHOP_WRITE_TOKENS", "read-token-0123456789")
+    with pytest.raises(FourfoldError, match="both a read token .* and a write token"):
+        Assistants.from_manifests([manifest], host=PluginHost(settings), settings=settings)
+    monkeypatch.setenv("SHOP_WRITE_TOKENS", "short")
+    with pytest.raises(FourfoldError, match=r"\$SHOP_WRITE_TOKENS \(serve.write_tokens_env of domain 'shop'\) holds a token of 5 characters"):
+        Assistants.from_manifests([manifest], host=PluginHost(settings), settings=settings)
+
+
+def test_serve_prints_the_write_token_of_each_domain_taking_uploads(api):
+    from fourfold.cli.common import console
+    from fourfold.cli.serve_cmds import _print_access
+
+    with console.capture() as captured:
+        _print_access(api.assistants, "http://127.0.0.1:8000")
+    lines = captured.get().splitlines()
+    printed = [line.split("write token: ")[1].split()[0] for line in lines if "write token: " in line]
+    assert printed == [api.assistants.write_tokens["docs"].tokens[0], api.assistants.write_tokens["wide"].tokens[0]]
+    assert any("PUT http://127.0.0.1:8000/v1/domains/docs/documents/PATH" in line for line in lines)
