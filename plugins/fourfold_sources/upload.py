@@ -9,6 +9,7 @@ bytes and a refresh opens only what was uploaded since the last one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import BinaryIO, Callable, Iterable, Mapping
 
 from pydantic import Field
@@ -29,9 +30,10 @@ class UploadSource(fourfold.Source):
             DEFAULT_MAX_MB, gt=0, le=5120, description="Largest document the upload route accepts, in MB (larger: 413)."
         )
 
-    @property
+    @cached_property
     def store(self) -> fourfold.UploadStore:
-        """The domain's document store.
+        """The domain's document store (one per source instance, so what a store learns
+        while listing serves the next refresh).
 
         :raises fourfold.ConfigError: server mode without ``FOURFOLD_UPLOAD_S3_URL``.
         """

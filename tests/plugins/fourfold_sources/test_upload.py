@@ -127,6 +127,9 @@ def test_server_mode_keeps_uploads_in_the_bucket(tmp_path, moto, bucket):
     assert head["Metadata"]["sha256"] == hashlib.sha256("# Café\n\nOpen at nine.\n".encode()).hexdigest()
     [document] = store.list()
     assert document.path == "guides/café.md" and document.size == len("# Café\n\nOpen at nine.\n".encode())
+    heads = sum(1 for line in moto.requests() if line.startswith("HEAD "))
+    assert heads >= 1 and store.list() == [document]
+    assert sum(1 for line in moto.requests() if line.startswith("HEAD ")) == heads, "a document listed before is not asked for again"
     assert store.open("guides/café.md").read().decode() == "# Café\n\nOpen at nine.\n"
     assert not (tmp_path / "home" / "domains" / "kb" / "uploads").exists(), "nothing is kept on this host"
     assert store.delete("guides/café.md") == document and store.list() == []
