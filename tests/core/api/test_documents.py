@@ -214,9 +214,21 @@ def test_the_default_limit_is_50_mb_and_is_checked_before_the_body_arrives(api):
     ).encode()
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(request)
-        reply = conn.recv(4096).decode()
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < _declared_length(reply):
+            piece = conn.recv(4096)
+            if not piece:
+                break
+            reply += piece
+    reply = reply.decode()
     assert reply.startswith("HTTP/1.1 413"), reply
     assert "max_mb (50 MB)" in reply
+
+
+def _declared_length(reply: bytes) -> int:
+    head = reply.partition(b"\r\n\r\n")[0].decode().lower()
+    found = [line.split(":", 1)[1] for line in head.splitlines() if line.startswith("content-length:")]
+    return int(found[0]) if found else 0
 
 
 def test_unicode_names_are_kept_and_listed(api):
