@@ -47,6 +47,7 @@ from fourfold.errors import (
     ArtifactNotFound,
     ComponentError,
     ConfigError,
+    DocumentPathError,
     FourfoldError,
     IndexVersionError,
     KnowledgeError,
@@ -63,6 +64,7 @@ from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
+from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.trust.checker import normalise_citation_forms
 from fourfold.trust.text import content_words
@@ -109,6 +111,7 @@ __all__ = [
     "ComponentRef",
     "ConfigError",
     "Domain",
+    "DocumentPathError",
     "Embedder",
     "FileIndexStore",
     "FineTuner",
@@ -147,11 +150,14 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "TrainingResult",
+    "UploadStore",
+    "UploadedDocument",
     "VersionReader",
     "VersionWriter",
     "__version__",
     "atomic_file",
     "check_answer",
+    "check_document_path",
     "content_words",
     "normalise_citation_forms",
     "chunk_point_id",
@@ -164,6 +170,7 @@ __all__ = [
     "load_manifest",
     "looks_like_instruction",
     "remove_instructions",
+    "upload_store",
     "write_atomic",
     "write_json_atomic",
 ]

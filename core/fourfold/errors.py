@@ -13,6 +13,7 @@ __all__ = [
     "ComponentError",
     "IndexVersionError",
     "KnowledgeError",
+    "DocumentPathError",
     "ConfigError",
     "TrainingError",
     "ArtifactNotFound",
@@ -67,6 +68,11 @@ class ComponentError(PluginError):
 
 class KnowledgeError(FourfoldError):
     """A knowledge base could not be built, refreshed or read."""
+
+
+class DocumentPathError(KnowledgeError, ValueError):
+    """A path given for an uploaded document cannot name one (``..``, an absolute path,
+    a backslash, a NUL, an empty or dot-name part)."""
 
 
 class IndexVersionError(KnowledgeError):

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
         None, description="Qdrant server URL. Unset: the embedded engine (qdrant-edge) in the state dir."
     )
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+    upload_s3_url: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="Where documents uploaded over HTTP are kept, as s3://bucket/prefix (any S3-compatible store; "
+        "credentials from the AWS_* environment). Unset: a folder in the domain's state dir, which only one host sees, "
+        "so it is required when FOURFOLD_QDRANT_URL is set.",
+    )
+    upload_s3_endpoint: str | None = Field(
+        None, description="Endpoint of the S3-compatible service of FOURFOLD_UPLOAD_S3_URL other than AWS (MinIO: http://host:9000)."
+    )
     load_plugins: str | None = Field(
         None,
         description="Comma-separated third-party plugins allowed to load (entry-point or distribution names). "

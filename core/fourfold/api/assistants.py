@@ -16,6 +16,7 @@ from fourfold.plugins import PluginHost, get_host
 from fourfold.registry import known_domains, remember_domain
 from fourfold.settings import Settings, get_settings
 from fourfold.api.tokens import DomainTokens, TokenBook, domain_tokens
+from fourfold.uploads import upload_source
 
 __all__ = ["Assistants"]
 
@@ -26,13 +27,19 @@ DEFAULT_MAX_QUESTION_CHARS = 4000
 
 @dataclass
 class Assistants:
-    """Domains by name, their tokens, and the plugin host that built them."""
+    """Domains by name, their tokens, and the plugin host that built them.
+
+    :ivar write_tokens: the write tokens of each domain with an ``upload`` source (who
+        may upload and delete its documents); :ivar write_book: which domains each opens.
+    """
 
     host: PluginHost
     settings: Settings
     domains: dict[str, Domain] = field(default_factory=dict)
     tokens: dict[str, DomainTokens] = field(default_factory=dict)
     book: TokenBook = field(default_factory=TokenBook)
+    write_tokens: dict[str, DomainTokens] = field(default_factory=dict)
+    write_book: TokenBook = field(default_factory=TokenBook)
 
     @classmethod
     def from_manifests(
@@ -59,13 +66,30 @@ class Assistants:
                 other = assistants.domains[manifest.domain].manifest.path
                 raise FourfoldError(f"{path}: domain '{manifest.domain}' is also defined by {other}; domain names must be unique")
             remember_domain(manifest, settings)
-            assistants.add(Domain(manifest, host, settings), domain_tokens(manifest, settings, generate=generate_tokens))
+            write = None
+            if upload_source(manifest) is not None:
+                write = domain_tokens(manifest, settings, generate=generate_tokens, write=True)
+            assistants.add(Domain(manifest, host, settings), domain_tokens(manifest, settings, generate=generate_tokens), write)
         return assistants
 
-    def add(self, domain: Domain, tokens: DomainTokens) -> None:
+    def add(self, domain: Domain, tokens: DomainTokens, write_tokens: DomainTokens | None = None) -> None:
+        """Serve ``domain`` to ``tokens`` (and let ``write_tokens`` change its documents).
+
+        :raises FourfoldError: a write token is also a read token.
+        """
+        reads = set(tokens.tokens) | {t for known in self.tokens.values() for t in known.tokens}
+        writes = set(write_tokens.tokens if write_tokens else ()) | {t for known in self.write_tokens.values() for t in known.tokens}
+        if reads & writes:
+            raise FourfoldError(
+                f"domain '{domain.name}': a token is both a read token (serve.tokens_env) and a write token "
+                "(serve.write_tokens_env) of the domains served; write tokens must differ from every read token"
+            )
         self.domains[domain.name] = domain
         self.tokens[domain.name] = tokens
         self.book.add(domain.name, tokens.tokens)
+        if write_tokens is not None:
+            self.write_tokens[domain.name] = write_tokens
+            self.write_book.add(domain.name, write_tokens.tokens)
 
     def max_question_chars(self, domain: Domain) -> int:
         return int(getattr(domain.manifest.serve, "max_question_chars", DEFAULT_MAX_QUESTION_CHARS) or DEFAULT_MAX_QUESTION_CHARS)

@@ -12,7 +12,10 @@ from fourfold.api.errors import ApiError
 from fourfold.api.observe import note_domain
 from fourfold.domain import Domain
 
-__all__ = ["AssistantsDep", "TokenDep", "AllowedDomainsDep", "DomainDep", "allowed_domains", "check_domain_access"]
+__all__ = [
+    "AssistantsDep", "TokenDep", "AllowedDomainsDep", "DomainDep", "WritableDomainDep", "DocumentsReaderDep",
+    "allowed_domains", "check_domain_access",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="A token of the domain (serve.tokens_env, or the one `fourfold up` prints).")
 
@@ -67,3 +70,55 @@ def domain_from_path(
 
 
 DomainDep = Annotated[Domain, Depends(domain_from_path)]
+
+
+def writable_domain(
+    assistants: AssistantsDep,
+    token: TokenDep,
+    domain: Annotated[str, Path(description="The domain's name (from its manifest).", max_length=100)],
+) -> Domain:
+    """The domain whose documents the request changes: its token must be one of the
+    domain's write tokens. 401 for no or an unknown token, 404 for no such domain,
+    403 for a token of another domain, 409 for a domain without an ``upload`` source,
+    403 for a read token."""
+    if not token:
+        raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <write token>'", code="missing_token", headers=_CHALLENGE)
+    writes = assistants.write_book.domains_for(token)
+    reads = assistants.book.domains_for(token)
+    if not writes and not reads:
+        raise ApiError(401, "unknown bearer token", code="invalid_token", headers=_CHALLENGE)
+    found = check_domain_access(assistants, writes | reads, domain)
+    if domain not in assistants.write_tokens:
+        raise ApiError(
+            409,
+            f"domain '{domain}' takes no uploads: add {{use: upload}} to knowledge.sources of {found.manifest.path or 'its manifest'}",
+            code="no_upload_source",
+        )
+    if domain not in writes:
+        raise ApiError(
+            403,
+            f"this token may not change the documents of domain '{domain}': that needs a write token "
+            "(serve.write_tokens_env, or the write token `fourfold serve` prints)",
+            code="write_token_required",
+        )
+    return found
+
+
+WritableDomainDep = Annotated[Domain, Depends(writable_domain)]
+
+
+def documents_reader(
+    assistants: AssistantsDep,
+    token: TokenDep,
+    domain: Annotated[str, Path(description="The domain's name (from its manifest).", max_length=100)],
+) -> Domain:
+    """The domain whose documents are listed: a read or a write token of it."""
+    if not token:
+        raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'", code="missing_token", headers=_CHALLENGE)
+    found = assistants.book.domains_for(token) | assistants.write_book.domains_for(token)
+    if not found:
+        raise ApiError(401, "unknown bearer token", code="invalid_token", headers=_CHALLENGE)
+    return check_domain_access(assistants, found, domain)
+
+
+DocumentsReaderDep = Annotated[Domain, Depends(documents_reader)]

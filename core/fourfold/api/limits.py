@@ -1,12 +1,14 @@
 """Request body size limit, enforced before any JSON is parsed.
 
 A declared ``Content-Length`` over the limit is refused at once; a body sent without
-one (chunked) is counted as it arrives and refused when it passes the limit.
+one (chunked) is counted as it arrives and refused when it passes the limit. A route
+that takes larger bodies (document uploads) is exempted by path and limits its own.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fourfold.api.errors import BodyTooLarge, error_body
@@ -15,14 +17,18 @@ __all__ = ["BodySizeLimit"]
 
 
 class BodySizeLimit:
-    """ASGI middleware answering 413 for bodies larger than ``max_bytes``."""
+    """ASGI middleware answering 413 for bodies larger than ``max_bytes``, except PUTs
+    to paths ``exempt`` matches (their route enforces its own limit)."""
 
-    def __init__(self, app: Any, max_bytes: int):
+    def __init__(self, app: Any, max_bytes: int, exempt: re.Pattern[str] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.exempt is not None and scope.get("method") == "PUT" and self.exempt.match(scope.get("path", ""))
+        ):
             await self.app(scope, receive, send)
             return
         declared = None

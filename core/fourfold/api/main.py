@@ -17,7 +17,7 @@ from fourfold.api.errors import install_error_handlers
 from fourfold.api.headers import SecurityHeaders
 from fourfold.api.limits import BodySizeLimit
 from fourfold.api.observe import RequestObserver
-from fourfold.api.routes import ask, domains, health, metrics, openai, page, plugins, reports
+from fourfold.api.routes import ask, documents, domains, health, metrics, openai, page, plugins, reports
 from fourfold.api.routes.page import STATIC
 from fourfold.metrics import StateCollector
 from fourfold.plugins import PluginHost
@@ -31,7 +31,10 @@ Domain assistants built from fourfold manifests.
 * **OpenAI-compatible**: `POST /v1/chat/completions` and `GET /v1/models`; the model is
   the domain. Completions carry the extra fields `citations` and `fourfold`.
 * **Domains**: ask, status, refresh (queued for a worker), rollback.
-* Every `/v1` route needs `Authorization: Bearer <token>` with a token of the domain.
+* **Documents**: upload, replace, delete and list the documents of a domain's `upload`
+  source; each change queues a refresh.
+* Every `/v1` route needs `Authorization: Bearer <token>` with a token of the domain;
+  uploading and deleting documents need one of its write tokens.
 * **Reports**: `GET /reports/` lists the `fourfold advise` and `fourfold eval compare`
   reports kept in the state dir; a report about a served domain needs that domain's token.
 """
@@ -41,7 +44,8 @@ Domain assistants built from fourfold manifests.
 class ApiOptions:
     """Limits of one API process.
 
-    :ivar max_body_bytes: larger request bodies get 413.
+    :ivar max_body_bytes: larger request bodies get 413 (document uploads aside: the
+        ``upload`` source's ``max_mb`` limits them).
     :ivar warm_up: load every domain's components and models at start-up, before the
         server accepts connections.
     :ivar metrics_token: the bearer token of ``GET /metrics`` (default: the settings'
@@ -86,6 +90,7 @@ def create_app(
         openapi_tags=[
             {"name": "openai", "description": "OpenAI-compatible endpoints; model = domain."},
             {"name": "domains", "description": "Ask, status, refresh and rollback per domain."},
+            {"name": "documents", "description": "Documents uploaded to a domain's 'upload' source (write tokens)."},
         ],
     )
     app.state.assistants = assistants
@@ -93,10 +98,10 @@ def create_app(
     app.state.metrics_token = options.metrics_token or assistants.settings.metrics_token
     app.state.metrics_collector = StateCollector(_published(assistants), _queued(assistants))
     install_error_handlers(app)
-    for module in (health, openai, ask, domains, plugins, reports, page, metrics):
+    for module in (health, openai, ask, domains, documents, plugins, reports, page, metrics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes, exempt=documents.UPLOAD_PATH)
     app.add_middleware(SecurityHeaders)  # errors from the others get the headers too
     app.add_middleware(RequestObserver, log_questions=assistants.settings.log_questions)  # outermost: sees every status
     return app

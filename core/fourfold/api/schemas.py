@@ -357,3 +357,32 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     domains: int = Field(description="Domains this server answers for.")
+
+
+class DocumentOut(BaseModel):
+    path: str = Field(description="The document's path among the domain's uploads, e.g. guides/cats.md.")
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="SHA-256 of its bytes (hex).")
+    uploaded: str = Field(description="When it was uploaded, ISO 8601 in UTC.")
+
+
+class DocumentList(BaseModel):
+    domain: str
+    store: str = Field(description="Where the uploads are kept (a folder of the state dir, or s3://bucket/prefix/domain/).")
+    documents: list[DocumentOut]
+
+
+class RefreshQueued(BaseModel):
+    queued: bool = Field(description="True: a refresh was queued (or one already queued covers this change).")
+    task: TaskOut | None = Field(None, description="The refresh that will index the change.")
+    reason: str | None = Field(None, description="Why no refresh could be queued (the change is kept all the same).")
+
+
+class DocumentChange(BaseModel):
+    domain: str
+    path: str
+    action: Literal["created", "replaced", "unchanged", "deleted"] = Field(
+        description="created, replaced, unchanged (the same bytes were already there; no refresh queued) or deleted."
+    )
+    document: DocumentOut | None = Field(None, description="The document now kept (none after a delete).")
+    refresh: RefreshQueued | None = Field(None, description="The refresh queued to index the change (none when unchanged).")

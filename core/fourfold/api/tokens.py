@@ -1,9 +1,11 @@
-"""Bearer tokens per domain.
+"""Bearer tokens per domain: read tokens, and write tokens for its documents.
 
-A domain's tokens come from the environment variable its manifest names in
-``serve.tokens_env`` (comma-separated). When that is unset — or the manifest names
-none — fourfold generates one token, keeps it in the domain's state folder (mode 0600)
-and reuses it on every restart, so ``fourfold up`` works out of the box and prints it.
+A domain's read tokens (asking, status, refresh) come from the environment variable its
+manifest names in ``serve.tokens_env`` (comma-separated); its write tokens (uploading
+and deleting documents) from ``serve.write_tokens_env``. When that variable is unset —
+or the manifest names none — fourfold generates one token, keeps it in the domain's
+state folder (mode 0600) and reuses it on every restart, so ``fourfold up`` works out of
+the box and prints it. A token is either a read or a write token, never both.
 
 Tokens are compared as SHA-256 digests with :func:`hmac.compare_digest`, against every
 domain's tokens, so neither a token's length nor which domain it matched leaks through
@@ -27,11 +29,12 @@ from fourfold.settings import Settings
 __all__ = ["DomainTokens", "TokenBook", "domain_tokens", "token_file"]
 
 TOKEN_FILE = "api-token"
+WRITE_TOKEN_FILE = "api-write-token"
 
 
-def token_file(settings: Settings, domain: str) -> Path:
-    """Where the generated token of ``domain`` is kept."""
-    return settings.domain_dir(domain) / TOKEN_FILE
+def token_file(settings: Settings, domain: str, *, write: bool = False) -> Path:
+    """Where the generated (read or write) token of ``domain`` is kept."""
+    return settings.domain_dir(domain) / (WRITE_TOKEN_FILE if write else TOKEN_FILE)
 
 
 @dataclass
@@ -56,32 +59,35 @@ def _read_token(path: Path) -> str | None:
     return value or None
 
 
-def domain_tokens(manifest: Manifest, settings: Settings, *, generate: bool = True) -> DomainTokens:
-    """The tokens of ``manifest``'s domain (generating and keeping one when no env var
-    provides any and ``generate`` is true).
+def domain_tokens(manifest: Manifest, settings: Settings, *, generate: bool = True, write: bool = False) -> DomainTokens:
+    """The read tokens of ``manifest``'s domain — or with ``write=True`` its write
+    tokens — generating and keeping one when no env var provides any and ``generate``
+    is true.
 
-    :raises ConfigError: the env var is set but holds no token.
+    :raises ConfigError: the env var is set but holds no token, or a token shorter
+        than 16 characters.
     """
-    env = manifest.serve.tokens_env
+    key = "write_tokens_env" if write else "tokens_env"
+    env = getattr(manifest.serve, key)
     if env and os.environ.get(env) is not None:
         tokens = [t.strip() for t in os.environ[env].split(",") if t.strip()]
         if not tokens:
-            raise ConfigError(f"${env} (serve.tokens_env of domain '{manifest.domain}') is set but holds no token")
+            raise ConfigError(f"${env} (serve.{key} of domain '{manifest.domain}') is set but holds no token")
         short = [t for t in tokens if len(t) < 16]
         if short:
             raise ConfigError(
-                f"${env} (serve.tokens_env of domain '{manifest.domain}') holds a token of {len(short[0])} characters; "
+                f"${env} (serve.{key} of domain '{manifest.domain}') holds a token of {len(short[0])} characters; "
                 "use at least 16 (e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
             )
         return DomainTokens(manifest.domain, tokens, "env", env)
-    path = token_file(settings, manifest.domain)
+    path = token_file(settings, manifest.domain, write=write)
     kept = _read_token(path)
     if kept:
         return DomainTokens(manifest.domain, [kept], "state", env)
     if not generate:
         return DomainTokens(manifest.domain, [], "none", env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = f"ff-{manifest.domain}-{secrets.token_urlsafe(24)}"
+    token = f"{'ffw' if write else 'ff'}-{manifest.domain}-{secrets.token_urlsafe(24)}"
     # A secret: private to its owner. Exclusive: two processes starting at once agree on
     # the first token written, and none ever reads a file that is there but still empty.
     try:

@@ -73,6 +73,15 @@ def _print_access(assistants: Any, url: str) -> None:
             kept = "generated now" if tokens.origin == "generated" else "kept from an earlier run"
             say(f"    token: [bold]{escape(token)}[/bold]  [dim]({kept}; set ${escape(tokens.env or 'serve.tokens_env')} to choose your own)[/dim]")
             say(f"    chat:  {url}/?domain={name}#token={token}")
+        writes = assistants.write_tokens.get(name)
+        if writes is not None and writes.origin == "env":
+            say(f"    write token: from ${escape(writes.env or '')} ({len(writes.tokens)} token(s)) — uploads documents")
+        elif writes is not None and writes.tokens:
+            kept = "generated now" if writes.origin == "generated" else "kept from an earlier run"
+            say(
+                f"    write token: [bold]{escape(writes.tokens[0])}[/bold]  [dim](uploads documents: PUT {url}/v1/domains/{name}/documents/PATH; "
+                f"{kept}; set ${escape(writes.env or 'serve.write_tokens_env')} to choose your own)[/dim]"
+            )
     example = sorted(assistants.domains)[0]
     say(
         f"\n  [dim]curl -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' "
@@ -345,7 +354,7 @@ def up(
 ) -> None:
     """Deploy domain assistants on this machine: build missing indexes, then run the API, a worker and the scheduler.
 
-    Embedded defaults, nothing else to install: an SQLite broker and the qdrant-edge engine in the state dir ([bold]FOURFOLD_HOME[/bold], default ./.fourfold). Prints the URL and a token per domain (generated once and kept, unless the manifest's serve.tokens_env variable is set). Ctrl-C stops everything.
+    Embedded defaults, nothing else to install: an SQLite broker and the qdrant-edge engine in the state dir ([bold]FOURFOLD_HOME[/bold], default ./.fourfold). Prints the URL and a token per domain (generated once and kept, unless the manifest's serve.tokens_env variable is set), and a write token for each domain with an upload source. Ctrl-C stops everything.
     """
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants

@@ -333,6 +333,12 @@ class Serve(_Strict):
     tokens_env: str | None = Field(
         None, description="Environment variable holding comma-separated bearer tokens for this domain."
     )
+    write_tokens_env: str | None = Field(
+        None,
+        description="Environment variable holding comma-separated write tokens: the only tokens that may upload or delete "
+        "the domain's documents (the 'upload' source). Unset: one is generated, kept in the state dir and printed by "
+        "'fourfold serve' and 'fourfold up'.",
+    )
     max_question_chars: int = Field(
         4000, ge=1, le=32000, description="Longer questions are refused with 422 before anything runs."
     )
