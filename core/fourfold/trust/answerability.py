@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from fourfold.files import write_json_atomic
 from fourfold.trust.offdomain import CALIBRATION_QUESTIONS, MADE_UP_WORDS
 from fourfold.trust.text import content_words, question_words, sentence_spans
 from fourfold.types import Chunk, Passage
@@ -288,10 +289,6 @@ class Answerability:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Imported here only to keep this edit inside save() while trust/ is reworked
-        # elsewhere; it belongs with the module's imports (fourfold.files is the lowest layer).
-        from fourfold.files import write_json_atomic
-
         write_json_atomic(path, self.to_json())
 
     @classmethod
