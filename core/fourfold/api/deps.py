@@ -13,7 +13,7 @@ from fourfold.api.observe import note_domain
 from fourfold.domain import Domain
 
 __all__ = [
-    "AssistantsDep", "TokenDep", "AllowedDomainsDep", "DomainDep", "WritableDomainDep", "DocumentsReaderDep",
+    "AssistantsDep", "TokenDep", "AllowedDomainsDep", "DomainDep", "WritableDomainDep", "DocumentsReaderDep", "StatusReaderDep",
     "allowed_domains", "check_domain_access",
 ]
 
@@ -112,7 +112,8 @@ def documents_reader(
     token: TokenDep,
     domain: Annotated[str, Path(description="The domain's name (from its manifest).", max_length=100)],
 ) -> Domain:
-    """The domain whose documents are listed: a read or a write token of it."""
+    """The domain whose documents are listed, or whose status is read: a read or a
+    write token of it (whoever changes the documents follows the refresh they queue)."""
     if not token:
         raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'", code="missing_token", headers=_CHALLENGE)
     found = assistants.book.domains_for(token) | assistants.write_book.domains_for(token)
@@ -122,3 +123,6 @@ def documents_reader(
 
 
 DocumentsReaderDep = Annotated[Domain, Depends(documents_reader)]
+
+StatusReaderDep = DocumentsReaderDep
+"""The domain whose ``status`` is read: a read or a write token of it."""

@@ -142,6 +142,18 @@ def test_listing_takes_a_read_or_a_write_token(api):
     assert httpx.get(documents_url(api, "wide")).status_code == 401
 
 
+def test_a_write_token_reads_its_domains_status_and_nothing_else(api):
+    # the chat page's documents view follows the refresh a change queued with the write token
+    status = httpx.get(f"{api.url}/v1/domains/wide/status", headers=api.write("wide"))
+    assert status.status_code == 200 and status.json()["domain"] == "wide" and "task" in status.json()
+    assert httpx.get(f"{api.url}/v1/domains/docs/status", headers=api.write("wide")).status_code == 403
+    asked = httpx.post(f"{api.url}/v1/domains/wide/ask", json={"question": "Tea?"}, headers=api.write("wide"))
+    assert asked.status_code == 401, "a write token asks nothing"
+    assert httpx.get(f"{api.url}/v1/models", headers=api.write("wide")).status_code == 401
+    refresh = httpx.post(f"{api.url}/v1/domains/wide/refresh", headers=api.write("wide"))
+    assert refresh.status_code == 401, "nor does it queue refreshes of its own"
+
+
 def test_a_domain_without_an_upload_source_takes_no_uploads(api):
     answer = httpx.put(documents_url(api, "plain", "a.md"), content=b"# A\n", headers=api.read("plain"))
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "no_upload_source"

@@ -11,7 +11,7 @@ import logging
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from fourfold.api.deps import DomainDep
+from fourfold.api.deps import DomainDep, StatusReaderDep
 from fourfold.api.errors import ERROR_RESPONSES, ApiError
 from fourfold.api.schemas import DomainStatus, RefreshRequest, RefreshResponse, RollbackRequest, RollbackResponse
 from fourfold.errors import FourfoldError, IndexVersionError
@@ -39,10 +39,10 @@ def _running_task(domain_name: str, settings) -> dict | None:
 @router.get(
     "/{domain}/status",
     response_model=DomainStatus,
-    summary="Index version, counts, last refresh and running task",
+    summary="Index version, counts, last refresh and running task (a read or a write token)",
     responses={k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403, 404)},
 )
-def status(domain: DomainDep) -> DomainStatus:
+def status(domain: StatusReaderDep) -> DomainStatus:
     from fourfold.index import index_status
 
     st = index_status(domain).to_dict()
