@@ -2,6 +2,8 @@
 // Tokens are kept in this browser's localStorage. One offered by a link (#token=…, a
 // fragment, never sent to the server) is only added when the user says so: a link from
 // someone else must not quietly add their token (and show their assistant as yours).
+// A write token (the documents view) is kept in this page's memory only, never stored:
+// it changes what every reader of the assistant is answered from.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -24,7 +26,7 @@ function saveTokens() { localStorage.setItem(STORE, JSON.stringify(state.tokens)
 
 async function api(path, token, options = {}) {
   const headers = { Authorization: `Bearer ${token}`, ...(options.headers || {}) };
-  if (options.body) headers["Content-Type"] = "application/json";
+  if (typeof options.body === "string") headers["Content-Type"] = "application/json"; // a File keeps its own type
   const response = await fetch(path, { ...options, headers });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -50,6 +52,7 @@ async function discoverDomains() {
   }
   state.tokens = keep;
   saveTokens();
+  $("documents-domains").replaceChildren(...Object.keys(state.domains).sort().map((name) => new Option(state.domains[name].title, name)));
   const select = $("domain");
   select.replaceChildren();
   const names = Object.keys(state.domains).sort();
@@ -290,6 +293,197 @@ async function ask(question) {
   }
 }
 
+// -- documents view: a write token lists, uploads and deletes the uploads of a domain --
+
+const docs = { domain: null, token: null, writable: false, following: 0 };
+const REASONS = {
+  400: "Refused", 401: "Unknown token", 403: "Not allowed", 404: "Not found", 409: "Not possible",
+  413: "Too large", 415: "Not a file type this assistant reads", 503: "Unavailable",
+};
+
+function inWords(e) {
+  return e.status && REASONS[e.status] ? `${REASONS[e.status]}: ${e.message}` : e.message;
+}
+
+function documentsUrl(domain, path) {
+  const base = `/v1/domains/${encodeURIComponent(domain)}/documents`;
+  return path === undefined ? base : `${base}/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1048576).toFixed(1)} MB`;
+}
+
+async function domainStatus() {
+  return (await api(`/v1/domains/${encodeURIComponent(docs.domain)}/status`, docs.token)).json();
+}
+
+function say(text, isError = false) {
+  $("refresh-progress").textContent = text;
+  $("refresh-progress").classList.toggle("error", isError);
+}
+
+async function listDocuments() {
+  const listed = await (await api(documentsUrl(docs.domain), docs.token)).json();
+  const rows = listed.documents.map((d) => {
+    const row = document.createElement("tr");
+    row.dataset.path = d.path;
+    const cells = [d.path, bytes(d.size), when(d.uploaded)].map((text, i) => {
+      const td = document.createElement("td");
+      td.className = ["path", "size", "uploaded"][i];
+      td.textContent = text;
+      return td;
+    });
+    const action = document.createElement("td");
+    if (docs.writable) {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete ${d.path}`);
+      remove.addEventListener("click", () => deleteDocument(d.path));
+      action.append(remove);
+    }
+    row.append(...cells, action);
+    return row;
+  });
+  $("documents-list").replaceChildren(...rows);
+  $("documents-empty").hidden = rows.length > 0;
+  $("documents-where").textContent = `${listed.documents.length} uploaded to ${listed.domain}, kept in ${listed.store}`;
+}
+
+// A read token also lists the documents; the page says so instead of offering changes
+// the API would refuse (403).
+async function isReadToken(token) {
+  if (state.tokens.includes(token)) return true;
+  try { await api("/v1/models", token); return true; } catch { return false; }
+}
+
+async function openDocuments(domain, token) {
+  $("documents-error").textContent = "";
+  $("documents-view").hidden = true;
+  say("");
+  docs.following++;
+  Object.assign(docs, { domain, token, writable: false });
+  try {
+    docs.writable = !(await isReadToken(token));
+    await listDocuments();
+  } catch (e) {
+    Object.assign(docs, { domain: null, token: null });
+    $("documents-error").textContent = inWords(e);
+    return;
+  }
+  $("upload-form").hidden = !docs.writable;
+  if (!docs.writable) {
+    $("documents-error").textContent = "That is a read token: it lists the documents but cannot change them. " +
+      "Uploading and deleting need the domain's write token (fourfold up prints it as \"write token:\").";
+  }
+  $("documents-view").hidden = false;
+}
+
+// What identifies the last finished refresh: a new one means the queued refresh ran.
+async function lastRefresh() {
+  try { return JSON.stringify((await domainStatus()).index.last_refresh || null); } catch { return null; }
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Follow the refresh a change queued until a new refresh is recorded in the status.
+async function followRefresh(change, before) {
+  const ticket = ++docs.following;
+  const refresh = change.refresh;
+  if (change.action === "unchanged") { say(`${change.path} is unchanged (the same bytes were there already): nothing to index.`); return; }
+  if (!refresh || !refresh.queued) {
+    say(`The change is kept, but the refresh could not be queued: ${refresh ? refresh.reason : "no reason given"}`, true);
+    return;
+  }
+  const started = Date.now();
+  while (ticket === docs.following) {
+    let s;
+    try { s = await domainStatus(); } catch (e) {
+      say(`Refresh queued (task ${refresh.task.id}); its progress cannot be read: ${inWords(e)}`, true);
+      return;
+    }
+    const last = s.index.last_refresh;
+    if (ticket !== docs.following) return;
+    if (s.task) {
+      say(`Refreshing: ${s.task.stage || "starting"} ${s.task.done ?? ""}${s.task.total ? "/" + s.task.total : ""}`);
+    } else if (JSON.stringify(last || null) !== before && last) {
+      if (last.event === "publish") say(`${change.path} ${change.action}; indexed: index ${last.version} is published.`);
+      else if (last.event === "unchanged") say(`${change.path} ${change.action}; indexed: the index did not need to change.`);
+      else if (last.event === "refused") say(`The refresh was held back by the quality gate: ${last.summary || (last.reasons || []).join("; ")}`, true);
+      else say(`The refresh failed: ${last.error || "no reason recorded"}`, true);
+      if (docs.domain === state.current) showStatus();
+      return;
+    } else {
+      say(`${change.path} ${change.action}; refresh queued (task ${refresh.task.id}), waiting for a worker to run it…`);
+    }
+    await pause(Date.now() - started < 60000 ? 1000 : 5000);
+  }
+}
+
+async function changeDocuments(path, request) {
+  const buttons = $("documents-panel").querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  $("documents-error").textContent = "";
+  try {
+    const before = await lastRefresh();
+    const change = await (await request()).json();
+    await listDocuments();
+    followRefresh(change, before);
+    return true;
+  } catch (e) {
+    $("documents-error").textContent = `${path}: ${inWords(e)}`;
+    return false;
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+async function deleteDocument(path) {
+  if (!confirm(`Delete ${path} from the documents of ${docs.domain}? Answers stop citing it after the next refresh.`)) return;
+  await changeDocuments(path, () => api(documentsUrl(docs.domain, path), docs.token, { method: "DELETE" }));
+}
+
+$("manage-documents").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  $("documents-panel").hidden = false;
+  if (!$("documents-domain").value && state.current) $("documents-domain").value = state.current;
+  $("write-token").focus();
+});
+$("write-token-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const token = $("write-token").value.trim();
+  $("write-token").value = "";
+  await openDocuments($("documents-domain").value.trim(), token);
+});
+$("documents-close").addEventListener("click", () => {
+  docs.following++;
+  Object.assign(docs, { domain: null, token: null, writable: false });
+  $("documents-list").replaceChildren();
+  $("documents-view").hidden = true;
+  $("documents-error").textContent = "";
+  $("documents-panel").hidden = true;
+});
+$("upload-file").addEventListener("change", () => {
+  const file = $("upload-file").files[0];
+  if (file) $("upload-path").value = file.name; // the file's name, editable (e.g. guides/cats.md)
+});
+$("upload-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = $("upload-file").files[0];
+  const path = $("upload-path").value.trim();
+  if (!file || !path) return;
+  if (path.split("/").some((part) => part === "." || part === "..")) {
+    // a browser resolves "." and ".." in a URL before sending it, so the API would never see them
+    $("documents-error").textContent = `${path}: Refused: a path with a "." or ".." part could leave the uploads`;
+    return;
+  }
+  const done = await changeDocuments(path, () => api(documentsUrl(docs.domain, path), docs.token, { method: "PUT", body: file }));
+  if (done) { $("upload-form").reset(); }
+});
+
 $("ask-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const q = $("question").value.trim();
@@ -308,9 +502,8 @@ $("token-form").addEventListener("submit", async (ev) => {
   }
   $("token").value = "";
   $("token-offer").hidden = true;
-  saveTokens();
-  await discoverDomains();
-  $("token-error").textContent = Object.keys(state.domains).length ? "" : "That token opens no assistant here.";
+  await discoverDomains(); // stores only the tokens that open an assistant (a write token opens none)
+  $("token-error").textContent = Object.keys(state.domains).length ? "" : "That token opens no assistant here (a write token goes under Documents).";
 });
 $("add-token").addEventListener("click", (ev) => { ev.preventDefault(); $("token-panel").hidden = false; $("token").focus(); });
 
