@@ -384,7 +384,7 @@ async function openDocuments(domain, token) {
 
 // What identifies the last finished refresh: a new one means the queued refresh ran.
 async function lastRefresh() {
-  try { return JSON.stringify((await domainStatus()).index.last_refresh || null); } catch { return null; }
+  try { return JSON.stringify((await domainStatus()).index.last_refresh || null); } catch { return undefined; }
 }
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -399,6 +399,9 @@ async function followRefresh(change, before) {
     return;
   }
   const started = Date.now();
+  // A change made while a refresh runs is indexed by the follow-up run after it: the
+  // running one's record is not yet the change indexed.
+  let runsToWait = refresh.task && refresh.task.follows ? 2 : 1;
   while (ticket === docs.following) {
     let s;
     try { s = await domainStatus(); } catch (e) {
@@ -409,7 +412,10 @@ async function followRefresh(change, before) {
     if (ticket !== docs.following) return;
     if (s.task) {
       say(`Refreshing: ${s.task.stage || "starting"} ${s.task.done ?? ""}${s.task.total ? "/" + s.task.total : ""}`);
-    } else if (JSON.stringify(last || null) !== before && last) {
+    } else if (last && before !== undefined && JSON.stringify(last) !== before && --runsToWait > 0) {
+      before = JSON.stringify(last);
+      say(`${change.path} ${change.action}; the refresh that was running finished, the one that indexes the change is queued…`);
+    } else if (last && before !== undefined && JSON.stringify(last) !== before) {
       if (last.event === "publish") say(`${change.path} ${change.action}; indexed: index ${last.version} is published.`);
       else if (last.event === "unchanged") say(`${change.path} ${change.action}; indexed: the index did not need to change.`);
       else if (last.event === "refused") say(`The refresh was held back by the quality gate: ${last.summary || (last.reasons || []).join("; ")}`, true);
