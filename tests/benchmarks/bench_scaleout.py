@@ -10,9 +10,10 @@ API over qdrant-client's local mode) is started; with it, a real Qdrant is used.
    takes ≤ 5% of the full build.
 2. Publish lag: two hosts with separate state dirs serve the domain while a third
    publishes N versions; seconds from each publish until both serve it (target ≤ 2 s).
-3. First answer after a start with empty volumes: model load + first build of the
-   shipped medical and legal manifests on the server, the work a first start queues
-   (target ≤ 5 minutes on this machine).
+3. First answer after a start with empty volumes: `fourfold index build` of the shipped
+   medical and legal manifests in new processes (interpreter start, model load, first
+   build on the server), the work a first start queues (target ≤ 5 minutes on this
+   machine; container start and image pull come on top).
 
 The multi-host fault figures (10 worker kills and a Redis restart, two namespaces) are
 asserted by tests/core/worker/test_multi_host.py, which prints them as FIGURE lines.
@@ -87,15 +88,20 @@ def publish_lag(url: str, publishes: int) -> list[float]:
 
 
 def first_start(url: str) -> float:
-    """Seconds from nothing (empty state dir, empty server) to both shipped domains built."""
-    started = time.perf_counter()
+    """Seconds from nothing (empty state dir, empty server, a new process that loads its
+    models) to both shipped domains built, as a first start's queued builds do."""
+    import subprocess
+
     home = Path(tempfile.mkdtemp(prefix="fourfold-bench-first-"))
-    namespace = f"first{os.getpid()}"
-    for name in ("medical", "legal"):
-        domain = _domain(ROOT / "deploy" / "manifests" / f"{name}.yaml", home, url, namespace)
-        report = refresh(domain)
-        print(f"  {name}: {report.documents_total} documents, {report.chunks_total} chunks", flush=True)
-        assert IndexLayout.for_domain(domain).read_current() == report.version
+    env = {**os.environ, "FOURFOLD_HOME": str(home), "FOURFOLD_QDRANT_URL": url, "FOURFOLD_NAMESPACE": f"first{os.getpid()}"}
+    env.pop("FOURFOLD_BROKER_URL", None)
+    manifests = [str(ROOT / "deploy" / "manifests" / f"{name}.yaml") for name in ("medical", "legal")]
+    started = time.perf_counter()
+    for manifest in manifests:
+        done = subprocess.run([sys.executable, "-m", "fourfold", "index", "build", manifest], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"building {manifest} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        print(f"  {Path(manifest).stem}: {done.stdout.strip().splitlines()[-1] if done.stdout.strip() else 'built'}", flush=True)
     return time.perf_counter() - started
 
 
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace, url: str) -> None:
     print(f"  chunks embedded / chunks of the edited files      {figures['embedded']} / {figures['edited_chunks']}      only edited   {ok(figures['embedded'] <= figures['edited_chunks'])}")
     print(f"  full build, 1% refresh, no-change refresh         {figures['full_s']:.1f} s, {figures['edit_s']:.2f} s, {figures['same_s']:.2f} s")
     print(f"publish → both hosts serve it (p50 / max of {len(lags)})     {statistics.median(lags):.2f} / {max(lags):.2f} s   ≤ 2 s  {ok(max(lags) <= 2.0)}")
-    print(f"first start to both domains built (+ model load)    {first:.1f} s      ≤ 300 s  {ok(first <= 300)}")
+    print(f"first start to both domains built (new processes)   {first:.1f} s      ≤ 300 s  {ok(first <= 300)}")
 
 
 if __name__ == "__main__":
