@@ -374,18 +374,7 @@ class IndexLayout:
         """The process holding the writer lock now (what it wrote of itself), or None."""
         from fourfold.index.lock import WriterLock
 
-        if not self.lock_file.exists():
-            return None
-        fd = os.open(self.lock_file, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return WriterLock(self.lock_file, self.domain).holder() or {"pid": None}
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        return WriterLock(self.lock_file, self.domain).current_holder()
 
     def reader_lock(self, name: str) -> Callable[[], None]:
         """Mark version ``name`` as served by this process until the returned function

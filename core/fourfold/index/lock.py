@@ -34,6 +34,16 @@ log = logging.getLogger("fourfold.index")
 
 
 
+def busy_message(domain: str, who: dict[str, Any] | None, where: str) -> str:
+    """Why a writer cannot start: who holds the lock (as it wrote of itself), and where."""
+    detail = (
+        f"pid {who.get('pid')} on {who.get('host')} since {who.get('since')} ({who.get('command') or 'unknown command'})"
+        if who
+        else "another process"
+    )
+    return f"the index of domain '{domain}' is being written by {detail}; wait for it to finish ({where})"
+
+
 class WriterLock:
     """The writer lock of one domain's index.
 
@@ -123,15 +133,7 @@ class WriterLock:
             os.close(fd)
 
     def _busy_message(self) -> str:
-        who = self.holder()
-        if who:
-            detail = f"pid {who.get('pid')} on {who.get('host')} since {who.get('since')} ({who.get('command') or 'unknown command'})"
-        else:
-            detail = "another process"
-        return (
-            f"the index of domain '{self.domain}' is being written by {detail}; "
-            f"wait for it to finish (lock file {self.path})"
-        )
+        return busy_message(self.domain, self.holder(), f"lock file {self.path}")
 
     def __enter__(self) -> "WriterLock":
         self.acquire()
@@ -267,16 +269,7 @@ class RedisWriterLock:
     current_holder = holder
 
     def _busy_message(self) -> str:
-        who = self.holder()
-        detail = (
-            f"pid {who.get('pid')} on {who.get('host')} since {who.get('since')} ({who.get('command') or 'unknown command'})"
-            if who
-            else "another process"
-        )
-        return (
-            f"the index of domain '{self.domain}' is being written by {detail}; wait for it to finish "
-            f"(Redis lease {self.key})"
-        )
+        return busy_message(self.domain, self.holder(), f"Redis lease {self.key}")
 
     def __enter__(self) -> "RedisWriterLock":
         self.acquire()

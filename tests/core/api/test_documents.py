@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import socket
 import textwrap
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -15,17 +13,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from ...helpers.servers import serving
+
 pytestmark = pytest.mark.integration
 
 KETTLE = "# Kettles\n\nDescale the kettle every month with white vinegar to keep the water tasting clean.\n"
 TEA = "# Tea\n\nGreen tea brews best with water at eighty degrees for two minutes.\n"
 SMALL_LIMIT = 10_000  # bytes: max_mb 0.01 rounds to 10485 bytes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_manifest(root: Path, name: str, sources: str, extra: str = "") -> Path:
@@ -70,8 +64,6 @@ class Api:
 def api(tmp_path_factory):
     """'docs' (a folder and uploads of up to 0.01 MB), 'wide' (uploads at the default
     limit) and 'plain' (a folder only), served by uvicorn in a thread."""
-    import uvicorn
-
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
     from fourfold.plugins import PluginHost
@@ -86,17 +78,8 @@ def api(tmp_path_factory):
     ]
     assistants = Assistants.from_manifests(paths, host=PluginHost(settings), settings=settings)
     app = create_app(assistants=assistants, options=ApiOptions(max_body_bytes=4 * 1024, warm_up=False))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Api(f"http://127.0.0.1:{port}", assistants)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Api(url, assistants)
 
 
 def documents_url(api: Api, domain: str, path: str = "") -> str:

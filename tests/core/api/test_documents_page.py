@@ -5,20 +5,16 @@ a read token lists but is offered no changes; the write token is never stored.""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import textwrap
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from .test_documents import free_port
+from ...helpers.servers import chromium, serving
+
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 KETTLE = b"# Kettles\n\nDescale the kettle every month with white vinegar to keep the water tasting clean.\n"
 
 
@@ -49,8 +45,6 @@ def write_manifest(root: Path) -> Path:
 def served(tmp_path_factory):
     """Domain 'shelf' (a folder and uploads of up to 0.01 MB), indexed, served by uvicorn
     in a thread; no worker runs, so the test runs each queued refresh itself."""
-    import uvicorn
-
     from fourfold.api import ApiOptions, create_app
     from fourfold.api.assistants import Assistants
     from fourfold.index import refresh
@@ -62,42 +56,22 @@ def served(tmp_path_factory):
     assistants = Assistants.from_manifests([write_manifest(root)], host=PluginHost(settings), settings=settings)
     assert refresh(assistants.domains["shelf"]).published
     app = create_app(assistants=assistants, options=ApiOptions(warm_up=False))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", assistants
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, assistants
 
 
 @pytest.fixture()
 def page(served):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: apt-get install -y chromium (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            page = context.new_page()
-            url, assistants = served
-            page.goto(url)
-            page.fill("#token", assistants.tokens["shelf"].tokens[0])
-            page.click("#token-form button[type=submit]")
-            expect(page.locator("#domain")).to_have_value("shelf")
-            page.click("#manage-documents")
-            expect(page.locator("#documents-domain")).to_have_value("shelf")
-            yield page
-        finally:
-            context.close()
+    with chromium() as context:
+        page = context.new_page()
+        url, assistants = served
+        page.goto(url)
+        page.fill("#token", assistants.tokens["shelf"].tokens[0])
+        page.click("#token-form button[type=submit]")
+        expect(page.locator("#domain")).to_have_value("shelf")
+        page.click("#manage-documents")
+        expect(page.locator("#documents-domain")).to_have_value("shelf")
+        yield page
 
 
 def expect(locator):

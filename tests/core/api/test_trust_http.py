@@ -5,23 +5,18 @@ not) and the chat page in a real browser. What streams is exactly the checked an
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import textwrap
-import threading
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 from openai import OpenAI
 
+from ...helpers.servers import chromium, serving
+
 from ..core_plugins import streaming_plugin
-from .conftest import free_port
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 DOCS = {
     "burns.md": """
@@ -99,19 +94,8 @@ def served(tmp_path_factory):
     refresh(assistants.domains["clinic"])
     app = create_app(assistants=assistants, options=ApiOptions(warm_up=False))
 
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "token": assistants.tokens["clinic"].tokens[0]}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield {"url": url, "token": assistants.tokens["clinic"].tokens[0]}
 
 
 def token(served) -> str:
@@ -176,34 +160,24 @@ def test_the_official_openai_client_sees_only_checked_text(served):
 
 
 def test_the_chat_page_shows_a_refusal_and_a_replaced_claim(served):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: apt-get install -y chromium (make test does it)")
-    from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(served["url"] + "/")
-            page.fill("#token", token(served))
-            page.click("#token-form button")
-            page.wait_for_function("document.querySelector('#domain').value === 'clinic'", timeout=30_000)
-            page.fill("#question", "Should I put ice on a burn?")
-            page.click("#ask")
-            page.wait_for_selector(".turn:nth-child(1) .answer[data-state=done]", timeout=60_000)
-            first = page.locator(".turn").nth(0)
-            assert "Apply ice" not in first.locator(".answer").inner_text()
-            assert "contradicted by the documents" in first.locator(".trust").inner_text()
-            first.locator("a.cite").first.click()
-            assert "Do not use ice" in first.locator(".citation .support mark").first.inner_text()
-            page.fill("#question", "How do I make a sourdough starter from scratch?")
-            page.click("#ask")
-            page.wait_for_selector(".turn:nth-child(2) .answer[data-state=done]", timeout=60_000)
-            second = page.locator(".turn").nth(1)
-            assert "Not in the documents" in second.locator(".answer .badge").inner_text()
-            assert "related reading" in second.locator(".citations").inner_text()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(served["url"] + "/")
+        page.fill("#token", token(served))
+        page.click("#token-form button")
+        page.wait_for_function("document.querySelector('#domain').value === 'clinic'", timeout=30_000)
+        page.fill("#question", "Should I put ice on a burn?")
+        page.click("#ask")
+        page.wait_for_selector(".turn:nth-child(1) .answer[data-state=done]", timeout=60_000)
+        first = page.locator(".turn").nth(0)
+        assert "Apply ice" not in first.locator(".answer").inner_text()
+        assert "contradicted by the documents" in first.locator(".trust").inner_text()
+        first.locator("a.cite").first.click()
+        assert "Do not use ice" in first.locator(".citation .support mark").first.inner_text()
+        page.fill("#question", "How do I make a sourdough starter from scratch?")
+        page.click("#ask")
+        page.wait_for_selector(".turn:nth-child(2) .answer[data-state=done]", timeout=60_000)
+        second = page.locator(".turn").nth(1)
+        assert "Not in the documents" in second.locator(".answer .badge").inner_text()
+        assert "related reading" in second.locator(".citations").inner_text()

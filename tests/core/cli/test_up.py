@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,13 +18,13 @@ import pytest
 
 from ...conftest import REPO_ROOT
 from ...helpers.models import link_smollm2
+from ...helpers.servers import chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MANIFESTS = REPO_ROOT / "deploy" / "manifests"
 KNOWLEDGE = {name: MANIFESTS / name / "knowledge" for name in ("medical", "legal")}
 START_TIMEOUT_S = 900  # first run: both indexes are built before the API starts
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def free_port() -> int:
@@ -173,39 +171,29 @@ def test_the_official_openai_client(deployment):
 
 
 def test_the_chat_page_in_a_real_browser(deployment):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: apt-get install -y chromium (make test does it)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     token = deployment.token("legal")
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{deployment.url}/?domain=legal#token={token}")
-            page.click("#token-offer button[type=submit]", timeout=30_000)  # the page asks before adding a token
-            # expect(), not wait_for_function: the page's Content Security Policy forbids evaluating strings
-            expect(page.locator("#domain")).to_have_value("legal", timeout=30_000)
-            expect(page.locator("#index-info")).to_contain_text("v000001", timeout=30_000)
-            page.fill("#question", "How much notice is needed to terminate an agreement?")
-            page.click("#ask")
-            page.wait_for_selector(".answer[data-state=done]", timeout=120_000)
-            answer = page.inner_text(".answer")
-            assert answer.strip() and not answer.startswith("Error")
-            citation = page.locator(".citation").first
-            summary = citation.locator("summary").inner_text()
-            assert re.match(r"\[\d+\] ", summary)
-            page.locator("a.cite").first.click()
-            assert citation.locator(".snippet").is_visible()
-            source = citation.locator(".source").inner_text()
-            assert (KNOWLEDGE["legal"] / source).is_file()
-            assert "last refresh" in page.inner_text("#index-info")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{deployment.url}/?domain=legal#token={token}")
+        page.click("#token-offer button[type=submit]", timeout=30_000)  # the page asks before adding a token
+        # expect(), not wait_for_function: the page's Content Security Policy forbids evaluating strings
+        expect(page.locator("#domain")).to_have_value("legal", timeout=30_000)
+        expect(page.locator("#index-info")).to_contain_text("v000001", timeout=30_000)
+        page.fill("#question", "How much notice is needed to terminate an agreement?")
+        page.click("#ask")
+        page.wait_for_selector(".answer[data-state=done]", timeout=120_000)
+        answer = page.inner_text(".answer")
+        assert answer.strip() and not answer.startswith("Error")
+        citation = page.locator(".citation").first
+        summary = citation.locator("summary").inner_text()
+        assert re.match(r"\[\d+\] ", summary)
+        page.locator("a.cite").first.click()
+        assert citation.locator(".snippet").is_visible()
+        source = citation.locator(".source").inner_text()
+        assert (KNOWLEDGE["legal"] / source).is_file()
+        assert "last refresh" in page.inner_text("#index-info")
 
 
 def test_sigterm_stops_the_api_the_worker_and_the_scheduler(deployment):
