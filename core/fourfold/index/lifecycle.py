@@ -701,6 +701,19 @@ def _delete_if_unread(layout: IndexLayout, store: "IndexStore", name: str) -> bo
 # -------------------------------------------------------------------------
 
 
+def servable(domain: "Domain", layout: IndexLayout, name: str) -> tuple[Catalog, "IndexStore"]:
+    """The catalog of version ``name`` and the store to publish it with, refusing a
+    version the domain's retriever cannot read (built for another store)."""
+    catalog = layout.read_catalog(name)
+    store = domain.retriever.open_store()
+    if catalog.store_id != store.store_id:
+        raise IndexVersionError(
+            f"domain '{domain.name}': version {name} was built for store {catalog.store_id}, but the retriever "
+            f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
+        )
+    return catalog, store
+
+
 def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = False) -> str:
     """Publish an earlier version again.
 
@@ -740,13 +753,7 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
                         f"publishing it); roll back to one that did (kept: {kept})"
                     )
                 raise IndexVersionError(f"domain '{domain.name}' has no index version '{target}' (kept: {kept})")
-        catalog = layout.read_catalog(target)
-        store = domain.retriever.open_store()
-        if catalog.store_id != store.store_id:
-            raise IndexVersionError(
-                f"domain '{domain.name}': version {target} was built for store {catalog.store_id}, but the retriever "
-                f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
-            )
+        catalog, store = servable(domain, layout, target)
         store.publish(layout.store_dir(target))
         layout.write_current(target)
         layout.append_history("rollback", version=target, previous=current, documents=len(catalog.documents), chunks=catalog.chunk_count)

@@ -485,13 +485,9 @@ def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wa
             raise IndexVersionError(f"domain '{domain.name}': version {name} was held ({why}); publish it with --force and a --reason")
         if not reason.strip():
             raise IndexVersionError(f"domain '{domain.name}': publishing a held version needs --reason (it is recorded in the history)")
-        catalog = layout.read_catalog(name)
-        store = domain.retriever.open_store()
-        if catalog.store_id != store.store_id:
-            raise IndexVersionError(
-                f"domain '{domain.name}': version {name} was built for store {catalog.store_id}, but the retriever "
-                f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
-            )
+        from fourfold.index.lifecycle import servable  # lifecycle imports this module
+
+        catalog, store = servable(domain, layout, name)
         previous = layout.read_current()
         forced = {"reason": reason.strip(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if verdict is not None:

@@ -196,7 +196,7 @@ class SharedIndexLayout(IndexLayout):
         self.records.put(f"published/{name}", {"time": _now()})
 
     def was_published(self, name: str) -> bool:
-        return name in self._names("published/")
+        return self.records.get(f"published/{name}") is not None  # one point, not a listing
 
     # -- writer lock, readers and deletion --------------------------------------------
 
