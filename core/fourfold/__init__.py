@@ -67,7 +67,7 @@ from fourfold.settings import Settings, get_settings
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.trust.checker import normalise_citation_forms
-from fourfold.trust.text import content_words
+from fourfold.trust.text import answer_kind, content_words, states_answer_kind
 from fourfold.types import (
     Answer,
     Chunk,
@@ -159,6 +159,8 @@ __all__ = [
     "check_answer",
     "check_document_path",
     "content_words",
+    "answer_kind",
+    "states_answer_kind",
     "normalise_citation_forms",
     "chunk_point_id",
     "citations_for",

@@ -112,6 +112,12 @@ class ExtractiveConfig(fourfold.ComponentConfig):
         "weighted by how few of the retrieved sentences hold it (the sentence that says something specific about "
         "the question, not one of many that name its topic).",
     )
+    kind_weight: float = Field(
+        0.2, ge=0, le=1,
+        description="Added to a sentence that states the kind of answer the question asks for (a duration for "
+        "'how long', an age, an amount, a place for 'which state's law', a company for 'which company'); such a "
+        "sentence may also be this much less similar than min_similarity.",
+    )
     max_sentence_chars: int = Field(400, ge=50, le=4000, description="Longer sentences are cut.")
     max_candidates: int = Field(
         32, ge=1, le=1000,
@@ -145,6 +151,8 @@ class _Candidate:
     text: str
     similarity: float = 0.0
     rank: float = 0.0
+    shared: float = 0.0  # share of the question's rarer words it holds
+    typed: bool = False  # states the kind of answer asked for (fourfold.answer_kind)
 
 
 class _VectorCache:
@@ -233,16 +241,29 @@ class Extractive(fourfold.Generator):
         counts = {w: sum(1 for words in held if w in words) for w in asked}
         rarity = {w: math.log((len(held) + 1) / (n + 0.5)) for w, n in counts.items() if n}
         total = sum(rarity.values()) or 1.0
-        asks_amount = _ASKS_AMOUNT.search(prompt.question) is not None
+        kind = fourfold.answer_kind(prompt.question)
         for c, s, words, text in zip(candidates, sims, held, plain):
             # The embedding decides; a sentence holding the question's rarer words, or
-            # the number a "how long / how many" question asks for, wins a close call.
+            # the kind of answer the question asks for (the duration of a "how long", the
+            # state of a "which state's law"), wins a close call.
             shared = sum(rarity.get(w, 0.0) for w in words & asked) / total
-            amount = 0.06 if asks_amount and re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty)\b", text, re.I) else 0.0
+            c.shared = shared
+            c.typed = kind is not None and fourfold.states_answer_kind(text, kind)
             c.similarity = float(s)
             # A list item in lower case ("any burn you are unsure about") reads badly quoted alone.
-            c.rank = c.similarity + cfg.word_weight * shared + amount - (0.05 if c.text[:1].islower() else 0.0)
+            # "about 10 minutes" answers a "how long" better than "a few seconds" does.
+            typed = (cfg.kind_weight if _PRECISE.search(text) else cfg.kind_weight / 2) if c.typed else 0.0
+            c.rank = c.similarity + cfg.word_weight * shared + typed - (0.05 if c.text[:1].islower() else 0.0)
         ranked = sorted(candidates, key=lambda c: (-c.rank, c.n, c.position))
+        if kind is not None and not ranked[0].typed:
+            # The question asks for a kind of answer (a duration, a place…) that the
+            # best-scored sentence does not state: the best one that does, and that holds
+            # one of the question's rarer words, is quoted first.
+            typed = [c for c in ranked if c.typed and c.shared > 0 and c.similarity >= cfg.min_similarity - cfg.kind_weight]
+            if typed:
+                ranked.remove(typed[0])
+                ranked.insert(0, typed[0])
+                typed[0].rank = ranked[1].rank if len(ranked) > 1 else typed[0].rank
         # Close enough to the best sentence by the embedding alone, or by the score.
         best_similarity = max(c.similarity for c in ranked)
         chosen: list[_Candidate] = []
@@ -250,7 +271,11 @@ class Extractive(fourfold.Generator):
             if len(chosen) >= cfg.max_sentences:
                 break
             close = c.similarity >= best_similarity - cfg.relative_margin or c.rank >= ranked[0].rank - cfg.relative_margin
-            if c.similarity >= cfg.min_similarity and close:
+            # A sentence stating what was asked for ("The entire test will take about 10
+            # minutes" for "How long does an EKG take?") is often worded far from the
+            # question; it may be quoted a little less similar than others.
+            floor = cfg.min_similarity - (cfg.kind_weight if c.typed else 0.0)
+            if c.similarity >= floor and close:
                 chosen.append(c)
         return chosen
 
@@ -314,10 +339,7 @@ class Extractive(fourfold.Generator):
         yield fourfold.GeneratedText("", fourfold.GenerationUsage(read, made, at_limit, unit="words"))
 
 
-_ASKS_AMOUNT = re.compile(
-    r"\bhow (?:long|many|much|often|soon|old|far|quickly|strong)\b|\bwhat (?:age|dose|percentage|temperature|time|spf|number)\b|\bat what\b|\bwhen\b",
-    re.I,
-)
+_PRECISE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred)\b", re.I)
 _LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
 _COMMON = frozenset("the and for are how what which when does with that this from have can who why your you not".split())
 

@@ -17,7 +17,7 @@ from typing import Callable, Literal, Sequence
 
 from fourfold.instructions import looks_like_instruction
 from fourfold.trust.claims import Evidence, Verdict, judge
-from fourfold.trust.text import content_words, quantities, sentence_spans, strip_citations
+from fourfold.trust.text import answer_kind, content_words, quantities, sentence_spans, states_answer_kind, strip_citations
 from fourfold.types import Passage
 
 __all__ = ["CheckPolicy", "AnswerChecker", "SentenceCheck", "check_answer", "normalise_citation_forms", "REFUSAL", "looks_like_refusal"]
@@ -138,7 +138,11 @@ class AnswerChecker:
         self._shown_evidence: set[tuple[int, int]] = set()
         self._closed = False
         self._asked = content_words(question)
-        self._amount_asked = self.policy.require_amount and asks_amount(question)
+        kind = answer_kind(question) if self.policy.require_amount else None
+        # Durations, ages, frequencies and amounts are stated in a form the checks can
+        # recognise in any wording; who, which place and which company are not.
+        self._kind = kind if kind in AMOUNT_KINDS else None
+        self._amount_asked = self._kind is not None
         self._needs_amount = self._amount_asked
         self._pending = ""  # checked text withheld until it states the amount asked for
 
@@ -168,7 +172,12 @@ class AnswerChecker:
         if not self.refused:
             rest = text[self._consumed :]
             if rest.strip():
-                finished = re.search(r"[.!?…][\"'”’)\]]*(\s*\[[\d,\s]+\])*[.!?]?[\"'”’)]*\s*$", rest) or rest.rstrip().endswith(("```", "|"))
+                finished = (
+                    re.search(r"[.!?…][\"'”’)\]]*(\s*\[[\d,\s]+\])*[.!?]?[\"'”’)]*\s*$", rest)
+                    or rest.rstrip().endswith(("```", "|"))
+                    # a quoted line with its citation ("Cirrus Compute Ltd | Cloud hosting" [1]): a table row
+                    or re.search(r"^\s*[\"“].*[\"”]\s*(?:\[[\d,\s]+\]\s*)+$", rest, re.S)
+                )
                 if not finished and self.text:
                     self._count("unfinished-sentence-removed")
                 else:
@@ -200,7 +209,7 @@ class AnswerChecker:
         self._gap = trailing
         if self._needs_amount and not final:
             self._pending += piece
-            if not has_amount(sentence):
+            if not states_answer_kind(sentence, self._kind):
                 return ""
             self._needs_amount = False
             piece, self._pending = self._pending, ""
@@ -329,7 +338,7 @@ class AnswerChecker:
             extract, _ = self.policy.extract(self.question, self.passages)
         except Exception:  # noqa: BLE001 - a failed extraction falls back to refusing
             return ""
-        if extract and self._amount_asked and not has_amount(extract):
+        if extract and self._amount_asked and not states_answer_kind(extract, self._kind):
             return ""  # the passages' closest sentences do not state the amount asked for
         return extract
 
@@ -377,29 +386,23 @@ class AnswerChecker:
         return out
 
 
-_ASKS_AMOUNT = re.compile(
-    r"\bhow (?:long|many|much|often|soon|old|far|quickly|strong|big|large|high|low)\b"
-    r"|\bwhat (?:age|dose|dosage|percentage|temperature|amount|fee|rate|number|period|deadline|limit|maximum|minimum|spf)\b"
-    r"|\bat what (?:age|temperature|point|time)\b|\bwithin how\b",
-    re.I,
-)
-_AMOUNT_WORDS = re.compile(
-    r"\b(?:immediately|promptly|without delay|within|until|daily|weekly|monthly|annually|yearly|every|once|twice|"
-    r"at least|at most|no more than|no less than|up to|a few|several|hours?|days?|weeks?|months?|years?|minutes?|"
-    r"seconds?|percent|per cent|half|double|aged?|dozen|none|unlimited|indefinitely|any time)\b",
-    re.I,
-)
+# The answer kinds (fourfold.trust.text.answer_kind) an answer must state to be shown.
+AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount"})
 
 
 def asks_amount(question: str) -> bool:
-    """Whether ``question`` asks for an amount: a duration, count, dose, age, rate, fee…"""
-    return _ASKS_AMOUNT.search(question) is not None
+    """Whether ``question`` asks for an amount: a duration, age, frequency, count, dose,
+    rate, fee, limit…"""
+    return answer_kind(question) in AMOUNT_KINDS
 
 
-def has_amount(text: str) -> bool:
-    """Whether ``text`` states an amount (a number, or words like "within", "daily")."""
-    body = strip_citations(text)
-    return bool(re.search(r"\d", body) or _AMOUNT_WORDS.search(body) or quantities(body))
+def has_amount(text: str, question: str | None = None) -> bool:
+    """Whether ``text`` states the amount ``question`` asks for (any amount when no
+    question is given)."""
+    kind = answer_kind(question) if question else None
+    if kind in AMOUNT_KINDS:
+        return states_answer_kind(text, kind)
+    return any(states_answer_kind(text, k) for k in AMOUNT_KINDS)
 
 
 def _carries(sentence: str, payload: str) -> bool:

@@ -22,6 +22,8 @@ __all__ = [
     "Quantity",
     "quantities",
     "strip_citations",
+    "answer_kind",
+    "states_answer_kind",
 ]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -219,6 +221,7 @@ def quantities(text: str) -> list[Quantity]:
     list numbers and years standing alone are not quantities."""
     text = strip_citations(text)
     text = re.sub(r"^\s*\d{1,2}[.)]\s+", " ", text)  # a list number
+    text = re.sub(r"^\s*\d{1,2}(?:\.\d{1,2})*\s+(?=[A-Z][a-z])", " ", text)  # a section number ("2 Procedure and …")
     out = []
     for m in _QUANTITY.finditer(text):
         a = m.group("a")
@@ -234,3 +237,134 @@ def quantities(text: str) -> list[Quantity]:
             family = "year"
         out.append(Quantity(min(low, high), max(low, high), family))
     return out
+
+
+# -- what kind of answer a question asks for ---------------------------------------------
+
+_TIME_FAMILIES = frozenset({"s", "min", "h", "d", "wk", "mo", "y", "bd"})
+_ASKS = [
+    # (kind, pattern of the question), first match wins
+    ("age", re.compile(r"\bwhat age\b|\bat what age\b|\bhow old\b|\b(?:minimum|maximum|youngest|oldest) age\b|\bage limit\b", re.I)),
+    (
+        "duration",
+        re.compile(
+            r"\bhow long\b|\bhow many (?:more )?(?:seconds|minutes|hours|days|weeks|months|years|business days|working days)\b"
+            r"|\bwhat (?:is the )?(?:period|deadline|notice period|time limit|retention period)\b",
+            re.I,
+        ),
+    ),
+    ("deadline", re.compile(r"\bhow (?:soon|quickly|fast)\b|\bwithin how\b|\bby when\b", re.I)),
+    (
+        "dose",
+        re.compile(
+            r"\bwhat (?:is the |are the )?(?:dose|doses|dosage|dosing)\b|\bhow (?:many|much) (?:mg|milligrams?|grams?|tablets?|pills?|capsules?|ml|millilitres?|units?|drops?|puffs?)\b"
+            r"|\bhow much (?:\w+ ){0,3}(?:should|can|do|may) (?:i|we|you|he|she|they|my \w+) (?:take|give|have|use)\b",
+            re.I,
+        ),
+    ),
+    (
+        "time",
+        re.compile(r"\bwhen (?:does|do|will|would|is|are|should|must)\b.*\b(?:develop|start|begin|appear|expire|end|lapse|take effect|come into force|due|apply)s?\b", re.I),
+    ),
+    ("frequency", re.compile(r"\bhow (?:often|frequently)\b|\bhow many times\b|\bat what intervals?\b", re.I)),
+    ("who", re.compile(r"\bwho (?:is|are) (?:most |more )?(?:likely|at risk|affected|most affected)\b|\bwho (?:gets|get|can get|is prone)\b", re.I)),
+    ("place", re.compile(r"\bwhich (?:state|country|countries|jurisdiction|court|courts|city|law|laws)\b|\bwhose law\b|\bwhere (?:is|are)\b.*\b(?:based|located|registered|hosted|stored|incorporated)\b", re.I)),
+    ("organisation", re.compile(r"\bwhich (?:company|companies|firm|provider|providers|supplier|suppliers|processor|vendor|organisation|organization|bank|insurer|entity)\b|\bwho (?:hosts|provides|supplies|processes|runs|operates)\b", re.I)),
+    (
+        "amount",
+        re.compile(
+            r"\bhow (?:many|much|often|far|big|large|high|low|strong)\b"
+            r"|\bwhat (?:is the |are the )?(?:dose|dosage|percentage|temperature|amount|fee|fees|rate|number|limit|maximum|minimum|price|cost|"
+            r"threshold|turnover|cap|penalty|fine|capital|leverage|ratio|level|value|salary|interest)\b|\bat what (?:temperature|point|level)\b",
+            re.I,
+        ),
+    ),
+]
+_AGE_TEXT = re.compile(
+    r"\b(?:in (?:their|his|her|your|the) (?:early |mid-?|late )?(?:teens|twenties|thirties|forties|fifties|sixties|seventies|eighties))\b"
+    r"|\b(?:childhood|infancy|adolescence|adolescents|teenagers?|middle age|middle-aged|elderly|newborns?|infants?|toddlers?|puberty)\b|\b(?:under|over|aged?|below|above|at least|older than|younger than)\s+(?:the\s+age\s+of\s+)?\d{1,3}\b|\b\d{1,3}\s*(?:years?|yrs?)[\s-]*(?:of age|old)\b|\bage(?:s|d)?\s+(?:of\s+)?\d{1,3}\b",
+    re.I,
+)
+_COUNT_WORDS = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred|dozen|once|twice|half"
+    r"|several|unlimited|free of charge|no (?:limit|fee|charge|cost|minimum|maximum))\b", re.I
+)
+# "7 (seven) business days", "thirty (30) days"
+_SPELLED_DURATION = re.compile(
+    r"\b\w+\s*\(\s*\w+\s*\)\s*(?:business |working |calendar )?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b", re.I
+)
+_TIME_TEXT = re.compile(
+    r"\b(?:financial|calendar|fiscal|reporting) (?:year|period)\b|\b(?:19|20)\d\d\b"
+    r"|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
+    r"|\b(?:first|second|third|next|following) (?:few )?(?:days?|weeks?|months?|years?|dose|visit|period|year)\b"
+)
+_FREQUENCY_WORDS = re.compile(
+    r"\b(?:hourly|daily|nightly|weekly|fortnightly|monthly|quarterly|annually|yearly|every|once|twice|times? (?:a|per|each)|per (?:day|week|month|year))\b", re.I
+)
+_IMMEDIACY_WORDS = re.compile(r"\b(?:immediately|promptly|forthwith|without (?:undue )?delay|as soon as (?:possible|practicable|reasonably)|at once|right away|straight away)\b", re.I)
+_DOSE_FAMILIES = frozenset({"mg", "g", "mcg", "ml", "l", "tablet", "dose", "unit", "kg"})
+_DURATION_WORDS = re.compile(
+    r"\b(?:indefinitely|for as long as|until|for the (?:term|duration|life) of|permanently|a few (?:seconds|minutes|hours|days|weeks|months|years))\b",
+    re.I,
+)
+_WHO_TEXT = re.compile(
+    r"\b(?:most|more) (?:common|likely|often|frequent|prevalent)\b|\bat (?:higher |greater |increased |highest )?risk\b"
+    r"|\b(?:mostly|mainly|usually|primarily|typically|often) (?:affects?|occurs? in|seen in)\b|\baffects? (?:mostly|mainly|primarily|people|women|men|children|adults)\b",
+    re.I,
+)
+_PLACE_TEXT = re.compile(
+    r"\b(?:laws?|courts?|state|province|republic|kingdom|commonwealth|jurisdiction|courts)\s+(?:of|in)\s+(?:the\s+)?[A-Z][A-Za-z]+"
+    r"|\bgoverned by (?:the\s+)?(?:laws? of\s+)?(?:the\s+)?[A-Z][A-Za-z]+|\b(?:based|located|registered|incorporated|hosted|stored) in (?:the\s+)?[A-Z][A-Za-z]+",
+)
+_ORGANISATION_TEXT = re.compile(
+    r"\b[A-Z][\w&'.-]*(?:\s+[A-Z][\w&'.-]*)*\s+(?:Ltd|Limited|Inc|LLC|L\.L\.C\.|GmbH|plc|PLC|Corp|Corporation|LLP|S\.A\.|SA|AG|B\.V\.|BV|Pty|Co\.)(?![A-Za-z])"
+)
+
+
+def answer_kind(question: str) -> str | None:
+    """The kind of answer ``question`` asks for: ``"duration"`` ("how long …"),
+    ``"deadline"`` ("how soon …"), ``"time"`` ("when does it start"), ``"dose"``,
+    ``"age"``, ``"frequency"`` ("how often"), ``"amount"`` (a count,
+    dose, fee, rate, limit…),
+    ``"who"`` (who is most likely …), ``"place"`` (which state's law …),
+    ``"organisation"`` (which company …), or None (anything else)."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def states_answer_kind(text: str, kind: str | None) -> bool:
+    """Whether ``text`` states an answer of ``kind`` (see :func:`answer_kind`): a
+    duration ("about 10 minutes", "within 28 days", "immediately"), an age ("under 13
+    years of age"), an amount (a number with or without a unit), who (an "is most common
+    in …"), a place ("the laws of the State of …") or an organisation ("Cirrus Compute
+    Ltd"). True for ``kind`` None."""
+    if kind is None:
+        return True
+    body = strip_citations(text)
+    if kind == "age":
+        return _AGE_TEXT.search(body) is not None
+    if kind == "duration":
+        return (
+            any(q.unit in _TIME_FAMILIES for q in quantities(body))
+            or _DURATION_WORDS.search(body) is not None
+            or _SPELLED_DURATION.search(body) is not None
+        )
+    if kind == "deadline":
+        return states_answer_kind(body, "duration") or _IMMEDIACY_WORDS.search(body) is not None
+    if kind == "dose":
+        return any(q.unit in _DOSE_FAMILIES for q in quantities(body)) or re.search(r"\b(?:mg|mcg|µg|ml)/(?:kg|day|dose)\b", body, re.I) is not None
+    if kind == "time":
+        return states_answer_kind(body, "duration") or _TIME_TEXT.search(body) is not None
+    if kind == "amount":
+        return any(q.unit != "year" for q in quantities(body)) or _COUNT_WORDS.search(body) is not None
+    if kind == "frequency":
+        return any(q.unit in _TIME_FAMILIES or q.unit == "times" for q in quantities(body)) or _FREQUENCY_WORDS.search(body) is not None
+    if kind == "who":
+        return _WHO_TEXT.search(body) is not None
+    if kind == "place":
+        return _PLACE_TEXT.search(body) is not None
+    if kind == "organisation":
+        return _ORGANISATION_TEXT.search(body) is not None
+    return True

@@ -179,3 +179,33 @@ def test_a_stream_that_goes_on_with_the_passages_words_still_equals_the_final_te
     shown = [checker.feed(raw[:end]) for end in range(1, len(raw) + 1)]
     shown.append(checker.close(raw))
     assert "".join(shown) == checker.text and "extracted" in checker.flags
+
+
+@pytest.mark.parametrize(
+    "question, kind, stated, not_stated",
+    [
+        ("How long does an EKG take?", "duration", "The entire test will take about 10 minutes.", "You don't need any special steps."),
+        ("How long do the obligations last?", "duration", "They last for the term of this Agreement.", "The recipient will immediately give notice."),
+        ("How quickly must the material be returned?", "deadline", "Within 7 (seven) business days of the request.", "The material must be returned."),
+        ("What dose of sumatriptan should I take?", "dose", "The usual dose is 50 mg.", "There are two ways to treat migraine."),
+        ("At what age are tics usually at their worst?", "age", "Tics are worst in the early teens.", "Tics often improve."),
+        ("What's the minimum age to use the site?", "age", "The site is not for children under 13 years of age.", "Read our policy."),
+        ("How many participants can a mentor advise?", "amount", "Mentors can only advise up to two participants.", "2 Procedure and Terms of Participation"),
+        ("How often should I check my blood sugar?", "frequency", "Check it twice a day.", "Check it with a meter."),
+        ("Who is most likely to get pseudotumor cerebri?", "who", "It is most common in women aged 20 to 50.", "In some cases it recurs."),
+        ("Which state's law governs the NDA?", "place", "It is governed by the laws of the State of Massachusetts.", "Data Boiler Technologies, LLC."),
+        ("Which company hosts the platform?", "organisation", "Cirrus Compute Ltd | Cloud hosting", "Hosting is in the cloud."),
+        ("When does the syndrome usually develop after starting the drug?", "time", "It develops within the first 2 weeks.", "It is a serious disorder."),
+    ],
+)
+def test_the_kind_of_answer_a_question_asks_for_is_recognised_in_an_answer(question, kind, stated, not_stated):
+    assert fourfold.answer_kind(question) == kind
+    assert fourfold.states_answer_kind(stated, kind)
+    assert not fourfold.states_answer_kind(not_stated, kind)
+    assert fourfold.answer_kind("What should I do about a burn?") is None
+
+
+def test_an_answer_without_the_duration_asked_for_is_refused_not_shown():
+    nda = passage(1, "The Receiving Party will immediately give written notice of any unauthorised disclosure. The obligations bind both parties.")
+    checker = check_answer("How long do the confidentiality obligations last?", "The Receiving Party will immediately give written notice of any unauthorised disclosure [1].", [nda])
+    assert checker.refused and "no-amount" in checker.flags

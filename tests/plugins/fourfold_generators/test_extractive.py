@@ -136,3 +136,33 @@ def test_a_source_line_is_not_quoted_for_the_words_of_its_web_address(domain):
     )
     text, _, _, _ = answer(domain, "When are Tourette syndrome tics at their worst?", [page])
     assert "early teens" in text and "example.org" not in text
+
+
+def test_quotes_the_sentence_stating_the_kind_of_answer_asked_for(domain):
+    # The sentence that answers is worded far from the question, and the sentences
+    # naming its topic are close to it.
+    board = passage(
+        "The signed resolution shall be kept with the minutes of the board of directors. "
+        "A written resolution lets the directors make a decision without meeting, by signing a document. "
+        "If it is not approved by all eligible directors within 28 days of the circulation date, it lapses.",
+        1,
+    )
+    text, cited, _, _ = answer(domain, "If not all directors sign a written board resolution, how long before it lapses?", [board])
+    assert "28 days" in text.split("\n")[0] and cited == [1]
+    nda = passage(
+        "This Agreement is between Data Boiler Technologies, LLC and the Recipient. "
+        "This Agreement shall be construed and controlled by the laws of the State of Massachusetts.",
+        1,
+    )
+    text, _, _, _ = answer(domain, "Which state's law governs the Data Boiler mutual NDA?", [nda])
+    assert "Massachusetts" in text.split("\n")[0]
+
+
+def test_a_quoted_table_row_is_shown_although_it_ends_without_a_full_stop(domain):
+    rows = passage(
+        "Northwind provides the Northwind Insight analytics platform and related professional services.\n\n"
+        "Subprocessor | Service\n\nCirrus Compute Ltd | Cloud hosting of the Northwind Insight platform",
+        1,
+    )
+    text, _, flags, _ = answer(domain, "Which company hosts the Northwind Insight platform?", [rows])
+    assert "Cirrus Compute Ltd" in text and "unfinished-sentence-removed" not in flags
