@@ -22,7 +22,7 @@ from fourfold_minilm.model import EncoderModel, load_encoder, load_tokenizers, m
 if TYPE_CHECKING:
     import numpy as np
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["MiniLMEmbedder", "INSTALL_HINT"]
 
