@@ -119,6 +119,9 @@ class MiniLMEmbedder(fourfold.Embedder):
         encoder = self._encoder()
         return encoder.embed_ids([encoder.tokens.encoder.encode(text).ids], batch_size=1)[0]
 
+    def cost_profile(self) -> fourfold.EmbeddingWork:
+        return fourfold.EmbeddingWork(batch_size=self.config.batch_size, model=fourfold.ModelShape.from_folder(self.folder))
+
     # -- internals ------------------------------------------------------------------------
 
     @property
