@@ -484,7 +484,7 @@ class _Run:
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         record = {"plugin": spec.plugin, "parameters": shape.parameters, "compute_parameters": shape.compute_parameters, "load_s": round(load_s, 4),
-                  **_prefill(folder, tokenizer, self.chunks, repeats=1 if self.quick else 3)}
+                  **_prefill(folder, tokenizer, self.chunks, min(256, shape.context), repeats=1 if self.quick else 3)}
         record.update(self._decode(gen, tokenizer, "List five fruits.", int(config.get("max_tokens") or work.max_tokens or 16)))
         self.generators[spec.name] = {**record, "folder": str(folder)}
 
@@ -572,15 +572,15 @@ def _load_causal_lm(folder: Path) -> tuple[Any, float]:
     return model, time.perf_counter() - started
 
 
-def _prefill(folder: Path, tokenizer: Any, chunks: list, *, repeats: int) -> dict[str, Any]:
-    """Load time of the model in ``folder`` and its prefill rate on up to 256 tokens of
+def _prefill(folder: Path, tokenizer: Any, chunks: list, tokens: int, *, repeats: int) -> dict[str, Any]:
+    """Load time of the model in ``folder`` and its prefill rate on ``tokens`` tokens of
     the sample text."""
     import torch
 
     model, load_s = _load_causal_lm(folder)
     model.eval()
     text = " ".join(c.text for c in chunks[:3])
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :256]
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :tokens]
     with torch.inference_mode():
         model(input_ids=ids[:, :16])  # warm up
         times = []
@@ -603,8 +603,8 @@ def _training_pass(folder: Path, chunks: list) -> dict[str, Any]:
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     text = " ".join(c.text for c in chunks[:6])
-    batch = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :128].repeat(2, 1)
     shape = ModelShape.from_folder(folder)
+    batch = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, : min(128, shape.context)].repeat(2, 1)
     tokens = int(batch.numel())
     flops = tokens * shape.training_flops_per_token(batch.shape[1])
     model, _ = _load_causal_lm(folder)

@@ -108,3 +108,17 @@ def test_a_scaffolded_trainer_is_sized_by_advise(tmp_path):
     assert line["facts"]["steps"]["value"] == 50 and line["facts"]["tokens trained"]["value"] == 50 * 64
     training_flops = 50 * 64 * expected.training_flops_per_token(64)
     assert line["here"]["value"] > 0 and training_flops < line["flops"]["value"] < 1.05 * training_flops  # + held-out evaluation
+
+
+def test_a_calibration_stored_in_format_1_is_still_read(fourfold_home):
+    from fourfold.advisor import Rates, load_calibration
+
+    old = {k: v for k, v in CALIBRATION.items() if k not in ("generators", "fine_tuning")}
+    old.update(format=1, lora=CALIBRATION["fine_tuning"], **{name: dict(g) for name, g in CALIBRATION["generators"].items()})
+    old["smollm2"]["checkpoint"] = "reused"
+    (fourfold_home / "calibration.json").write_text(json.dumps(old))
+    now, then = Rates(CALIBRATION), Rates(load_calibration())
+    assert then.generator_seconds("extractive").value == now.generator_seconds("extractive").value
+    assert then.decode_seconds_per_token(1e8).value == now.decode_seconds_per_token(1e8).value
+    assert then.setup_seconds("fine-tune").value == now.setup_seconds("fine-tune").value
+    assert then.model_load_seconds(4e8).value == now.model_load_seconds(4e8).value
