@@ -64,6 +64,7 @@ from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
 from fourfold.runtime import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
+from fourfold.sizing import EmbeddingWork, GenerationWork, ModelShape, TrainingWork
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.trust.checker import normalise_citation_forms
@@ -113,6 +114,7 @@ __all__ = [
     "Domain",
     "DocumentPathError",
     "Embedder",
+    "EmbeddingWork",
     "FileIndexStore",
     "FineTuner",
     "FolderSource",
@@ -123,6 +125,7 @@ __all__ = [
     "GenerationLimits",
     "GenerationUsage",
     "Generator",
+    "GenerationWork",
     "IndexRecords",
     "IndexStore",
     "IndexVersionError",
@@ -132,6 +135,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "Message",
+    "ModelShape",
     "NullProgress",
     "Passage",
     "PluginError",
@@ -150,6 +154,7 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "TrainingResult",
+    "TrainingWork",
     "UploadStore",
     "UploadedDocument",
     "VersionReader",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, ClassVar, Iterable, I
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fourfold.sizing import EmbeddingWork, GenerationWork, TrainingWork
 from fourfold.types import (
     Chunk,
     GenerationLimits,
@@ -332,6 +333,15 @@ class Embedder(Component):
         """Vector for a search query, shape ``(dimension,)``."""
         return self.embed_documents([text])[0]
 
+    def cost_profile(self) -> EmbeddingWork | None:
+        """What embedding costs, for ``fourfold advise``: the batch size and the
+        encoder's :class:`fourfold.ModelShape`. None (the default): the embedder cannot
+        be sized; the advice says so and leaves its FLOPs unknown.
+
+        .. versionadded:: 1.4
+        """
+        return None
+
 
 # -------------------------------------------------------------------------
 # retriever and the index stores it owns
@@ -554,6 +564,32 @@ class Generator(Component):
         """Get ready to answer (download, convert or load a model) so that the first
         question is not slow. ``fourfold up`` calls it before serving; optional."""
 
+    def cost_profile(self) -> GenerationWork | None:
+        """What answering costs, for ``fourfold advise``: the language model it runs
+        (a :class:`fourfold.ModelShape`, its tokenizer folder, ``max_tokens``), or that
+        it runs elsewhere, or neither (then the time per question ``fourfold calibrate``
+        measured for it is used). Must not load or download the model. None (the
+        default): the generator cannot be sized, and the advice says so.
+
+        .. versionadded:: 1.4
+        """
+        return None
+
+    @classmethod
+    def calibration_configs(cls, model: str | None, *, quick: bool = False) -> list[dict[str, Any]]:
+        """``with:`` blocks that ``fourfold calibrate`` builds this generator with to time
+        it on this machine (load, time to first text, decoding rate; for a generator
+        without a model, time per question). [] (the default): it is not timed.
+
+        :param model: folder of a small causal LM the calibration just trained (None when
+            none was), for generators that read a model folder.
+        :param quick: the calibration was asked to be quick: offer nothing that takes long
+            the first time (a download, a conversion).
+
+        .. versionadded:: 1.4
+        """
+        return []
+
 
 # -------------------------------------------------------------------------
 # trainer and fine-tuner
@@ -577,6 +613,31 @@ class Trainer(Component):
         """Identity of what the run reads besides its config and the domain text (data
         file hashes, base models), as JSON-serialisable values. Any change retrains."""
         return {}
+
+    def cost_profile(self) -> TrainingWork | None:
+        """What one run computes, for ``fourfold advise``: the model, sequences per step
+        and their tokens, the steps or time budget (:class:`fourfold.TrainingWork`).
+        Must be quick: no training, no model loading. None (the default): the trainer
+        cannot be sized, and the advice says so.
+
+        .. versionadded:: 1.4
+        """
+        return None
+
+    @classmethod
+    def calibration_configs(cls, *, quick: bool = False) -> list[dict[str, Any]]:
+        """``with:`` blocks of small runs that ``fourfold calibrate`` times on this machine,
+        smallest model first: two sizes or more separate a step's fixed overhead from its
+        compute. The calibration reads the step times from ``progress`` (one ``advance``
+        per optimiser step), the FLOPs from :meth:`cost_profile` and the parameters from
+        the saved model. [] (the default): not timed; the rates of the trainer that is
+        are used.
+
+        :param quick: fewer steps; the figures may be rougher.
+
+        .. versionadded:: 1.4
+        """
+        return []
 
     @abstractmethod
     def train(
@@ -626,6 +687,29 @@ class FineTuner(Component):
         """Identity of what the run reads besides its config and base model (data file
         hashes), as JSON-serialisable values. Any change re-runs the fine-tuning."""
         return {}
+
+    def cost_profile(self) -> TrainingWork | None:
+        """What one run computes, for ``fourfold advise``: the model, sequences per step
+        and their tokens, the steps or time budget (:class:`fourfold.TrainingWork`).
+        Must be quick: no training, no model loading. None (the default): the fine-tuner
+        cannot be sized, and the advice says so.
+
+        .. versionadded:: 1.4
+        """
+        return None
+
+    @classmethod
+    def calibration_configs(cls, base_model: str, *, quick: bool = False) -> list[dict[str, Any]]:
+        """``with:`` blocks of a small run that ``fourfold calibrate`` times on this
+        machine, as for :meth:`Trainer.calibration_configs`.
+
+        :param base_model: folder of a small causal LM the calibration just trained, to
+            start from.
+        :param quick: fewer steps; the figures may be rougher.
+
+        .. versionadded:: 1.4
+        """
+        return []
 
     @abstractmethod
     def fine_tune(self, output_dir: Path, progress: Progress, *, work_dir: Path | None = None) -> TrainingResult:

@@ -40,7 +40,7 @@ __all__ = [
 log = logging.getLogger("fourfold.plugins")
 
 ENTRY_POINT_GROUP = "fourfold"
-PLUGIN_API_VERSION = "1.3"
+PLUGIN_API_VERSION = "1.4"
 """The plugin API this fourfold offers. A plugin declares the version it targets as
 ``FOURFOLD_PLUGIN_API = "1.0"`` in its module; it loads when the major versions are
 equal and its minor version is not newer than ours."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from fourfold import components, types
+from fourfold import components, sizing, types
 
 __all__ = ["REFERENCED", "render_reference"]
 
@@ -32,6 +32,10 @@ REFERENCED: list[type] = [
     types.TrainingResult,
     components.ComponentContext,
     components.ComponentRef,
+    sizing.ModelShape,
+    sizing.TrainingWork,
+    sizing.EmbeddingWork,
+    sizing.GenerationWork,
 ]
 """The types the page describes, in its order."""
 

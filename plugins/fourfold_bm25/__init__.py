@@ -19,7 +19,7 @@ from pydantic import Field
 
 import fourfold
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["BM25Retriever", "tokenize"]
 

@@ -7,7 +7,7 @@ from .local import TransformersGenerator
 from .openai_compatible import OpenAICompatible
 from .smollm2 import SmolLM2
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["Extractive", "TransformersGenerator", "SmolLM2", "OpenAICompatible"]
 

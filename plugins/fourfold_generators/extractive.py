@@ -201,6 +201,15 @@ class Extractive(fourfold.Generator):
     def prepare(self, progress) -> None:
         self._embedder().embed_query("warm up")
 
+    def cost_profile(self) -> fourfold.GenerationWork:
+        # No language model: its time per question is measured; its FLOPs are the
+        # candidate sentences (about 40 tokens each) it embeds.
+        return fourfold.GenerationWork(embedded_tokens_per_question=self.config.max_candidates * 40)
+
+    @classmethod
+    def calibration_configs(cls, model: str | None, *, quick: bool = False) -> list[dict]:
+        return [{}]
+
     def select(self, prompt: fourfold.Prompt) -> list[_Candidate]:
         """The sentences to quote, best first."""
         cfg = self.config

@@ -222,6 +222,22 @@ class TransformersGenerator(fourfold.Generator):
         self.loaded()
         progress.advance(1)
 
+    def cost_profile(self) -> fourfold.GenerationWork:
+        try:
+            folder: Path | None = self.model_path()
+        except fourfold.ArtifactNotFound:  # made by a stage of the manifest, not yet run
+            folder = None
+        return fourfold.GenerationWork(
+            model_ref=self.config.model, model_folder=folder if folder and (folder / "config.json").is_file() else None,
+            max_tokens=self.config.max_tokens, chat=self.config.prompt_format != "plain",
+        )
+
+    @classmethod
+    def calibration_configs(cls, model: str | None, *, quick: bool = False) -> list[dict]:
+        if model is None:
+            return []
+        return [{"model": model, "max_tokens": 24, "repetition_penalty": 1.0, "prompt_format": "plain"}]
+
     # -- prompt ------------------------------------------------------------------------
 
     def render(self, prompt: fourfold.Prompt, local: LocalModel) -> str:

@@ -99,6 +99,9 @@ class OpenAICompatible(fourfold.Generator):
             f"{self.config.base_url}/chat/completions answered HTTP {response.status_code}: {str(detail)[:300]}"
         )
 
+    def cost_profile(self) -> fourfold.GenerationWork:
+        return fourfold.GenerationWork(remote=True, max_tokens=self.config.max_tokens)
+
     def generate(self, prompt, limits):
         response = self._http().post("/chat/completions", json=self._body(prompt, limits, False), timeout=self._timeout(limits))
         self._raise_for(response)

@@ -115,3 +115,24 @@ class SmolLM2(TransformersGenerator):
     def prepare(self, progress) -> None:
         smollm2_checkpoint(self.context.settings.state_dir / "models", progress) if self.context else None
         super().prepare(progress)
+
+    def cost_profile(self) -> fourfold.GenerationWork:
+        # Sized without converting: the converted checkpoint when there is one, else the
+        # GGUF's header.
+        folder = self._converted()
+        if folder is not None:
+            return fourfold.GenerationWork(model=fourfold.ModelShape.from_folder(folder), model_folder=folder, max_tokens=self.config.max_tokens)
+        from .gguf import shape_from_gguf
+
+        return fourfold.GenerationWork(model=shape_from_gguf(find_gguf()), max_tokens=self.config.max_tokens)
+
+    def _converted(self) -> Path | None:
+        settings = self.context.settings if self.context else fourfold.get_settings()
+        folder = settings.state_dir / "models" / "smollm2"
+        return folder if (folder / MARKER).is_file() else None
+
+    @classmethod
+    def calibration_configs(cls, model: str | None, *, quick: bool = False) -> list[dict]:
+        if quick and not (fourfold.get_settings().state_dir / "models" / "smollm2" / MARKER).is_file():
+            return []  # the first use converts the GGUF: tens of seconds
+        return [{"max_tokens": 16}]

@@ -14,7 +14,7 @@ from fourfold_loaders.markdown import MarkdownLoader
 from fourfold_loaders.pdf import PdfError, PdfLoader
 from fourfold_loaders.plaintext import TextLoader
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["MarkdownLoader", "TextLoader", "HtmlLoader", "PdfLoader", "PdfError"]
 

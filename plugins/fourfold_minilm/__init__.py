@@ -22,7 +22,7 @@ from fourfold_minilm.model import EncoderModel, load_encoder, load_tokenizers, m
 if TYPE_CHECKING:
     import numpy as np
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["MiniLMEmbedder", "INSTALL_HINT"]
 
@@ -118,6 +118,9 @@ class MiniLMEmbedder(fourfold.Embedder):
     def embed_query(self, text: str) -> "np.ndarray":
         encoder = self._encoder()
         return encoder.embed_ids([encoder.tokens.encoder.encode(text).ids], batch_size=1)[0]
+
+    def cost_profile(self) -> fourfold.EmbeddingWork:
+        return fourfold.EmbeddingWork(batch_size=self.config.batch_size, model=fourfold.ModelShape.from_folder(self.folder))
 
     # -- internals ------------------------------------------------------------------------
 

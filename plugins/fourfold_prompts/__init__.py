@@ -12,7 +12,7 @@ from .grounded import GroundedCitations
 from .plain import Plain
 from .step_by_step import StepByStep
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["GroundedCitations", "FewShot", "StepByStep", "Plain"]
 

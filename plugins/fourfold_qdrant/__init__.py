@@ -4,7 +4,7 @@ import fourfold
 
 from fourfold_qdrant.retrievers import DenseRetriever, HybridRetriever, SparseRetriever
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["DenseRetriever", "SparseRetriever", "HybridRetriever"]
 

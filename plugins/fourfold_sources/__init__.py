@@ -13,7 +13,7 @@ from fourfold_sources.s3 import S3Source
 from fourfold_sources.upload import UploadSource
 from fourfold_sources.web import WebSource
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["S3Source", "UploadSource", "WebSource"]
 

@@ -14,7 +14,7 @@ from .causal_finetune import FullFineTuner, LoraFineTuner
 from .causal_lm import CausalLMTrainer
 from .contrastive import EmbedderContrastiveFineTuner
 
-FOURFOLD_PLUGIN_API = "1.3"
+FOURFOLD_PLUGIN_API = "1.4"
 
 __all__ = ["CausalLMTrainer", "LoraFineTuner", "FullFineTuner", "EmbedderContrastiveFineTuner"]
 

@@ -80,6 +80,23 @@ class _CausalFineTuner(fourfold.FineTuner):
     def _data_path(self) -> Path:
         return self.context.path(self.config.data) if self.context else Path(self.config.data).resolve()
 
+    def cost_profile(self) -> fourfold.TrainingWork:
+        cfg = self.config
+        return fourfold.TrainingWork(
+            method="fine-tune", batch_size=cfg.batch_size, sequence_tokens=cfg.max_length, steps=cfg.steps, max_minutes=cfg.max_minutes,
+            base_model=cfg.base, examples_file=self._data_path() if cfg.data else None, max_examples=cfg.max_examples,
+            held_out_fraction=cfg.eval_fraction, max_held_out=cfg.max_eval_examples, adapter_rank=self._adapter_rank(),
+            save_every=cfg.save_every,
+        )
+
+    def _adapter_rank(self) -> int | None:
+        return None
+
+    @classmethod
+    def calibration_configs(cls, base_model: str, *, quick: bool = False) -> list[dict[str, Any]]:
+        return [{"base": base_model, "steps": 4 if quick else 8, "batch_size": 4, "max_length": 64, "warmup_steps": 1,
+                 "save_every": 100_000, "max_eval_examples": 8}]
+
     def _setting(self, key: str) -> str:
         return f"fine-tuner '{self.name}' setting '{key}'"
 
@@ -224,6 +241,9 @@ class LoraFineTuner(_CausalFineTuner):
         target_modules: list[str] | None = Field(
             None, description="Module names to adapt. Unset: attention and MLP projections for known architectures."
         )
+
+    def _adapter_rank(self) -> int | None:
+        return self.config.rank
 
     def prepare(self, model):
         from peft import LoraConfig, get_peft_model

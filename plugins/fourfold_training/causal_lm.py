@@ -50,6 +50,28 @@ class CausalLMTrainer(fourfold.Trainer):
     def inputs(self) -> dict[str, Any]:
         return {}
 
+    def cost_profile(self) -> fourfold.TrainingWork:
+        cfg = self.config
+        model = fourfold.ModelShape.gpt2(
+            vocab=cfg.vocab_size, width=cfg.width, layers=cfg.layers, context=cfg.context, heads=cfg.heads,
+            source="causal-lm config (vocabulary at most vocab_size; BPE may learn fewer)",
+        )
+        return fourfold.TrainingWork(
+            method="pretrain", batch_size=cfg.batch_size, sequence_tokens=cfg.context, steps=cfg.steps, max_minutes=cfg.max_minutes,
+            model=model, held_out_fraction=cfg.eval_fraction, max_held_out=cfg.max_eval_blocks, save_every=cfg.save_every,
+        )
+
+    @classmethod
+    def calibration_configs(cls, *, quick: bool = False) -> list[dict[str, Any]]:
+        # Two small sizes: the difference in step time between them is compute, the rest
+        # is the Trainer's per-step overhead.
+        common = {"warmup_steps": 2, "save_every": 100_000, "max_eval_blocks": 8, "eval_fraction": 0.05, "learning_rate": 0.003}
+        sizes = (
+            {"vocab_size": 1024, "layers": 1, "width": 64, "heads": 2, "context": 64, "batch_size": 8, "steps": 24},
+            {"vocab_size": 2048, "layers": 2, "width": 128, "heads": 4, "context": 128, "batch_size": 8, "steps": 12},
+        )
+        return [{**size, **common, "steps": max(8, size["steps"] * 2 // 3) if quick else size["steps"]} for size in sizes]
+
     def train(
         self, texts: Sequence[str], output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None
     ) -> fourfold.TrainingResult:

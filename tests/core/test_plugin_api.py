@@ -24,7 +24,7 @@ def test_plugins_shows_the_api_each_plugin_targets(host):
     records = {r["name"]: r for r in json.loads(CliRunner().invoke(app, ["plugins", "--json"]).output)}
     assert (records["current"]["api_version"], records["current"]["status"]) == ("1.0", "loaded")
     assert (records["future"]["api_version"], records["future"]["status"]) == ("1.9", "failed")
-    assert "targets plugin API 1.9, but this fourfold offers 1.3" in records["future"]["error"]
+    assert "targets plugin API 1.9, but this fourfold offers 1.4" in records["future"]["error"]
     assert (records["next"]["api_version"], records["next"]["status"]) == ("2.0", "failed")
     table = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "200"}).output
     row = next(line for line in table.splitlines() if " next " in line)

@@ -198,7 +198,7 @@ def test_duplicate_component_name_is_an_error_naming_both_plugins():
     ("declared", "message"),
     [
         (None, "declares no FOURFOLD_PLUGIN_API"),
-        ("2.0", "targets plugin API 2.0, but this fourfold offers 1.3"),
+        ("2.0", "targets plugin API 2.0, but this fourfold offers 1.4"),
         ("1.9", "targets plugin API 1.9"),
         ("one", "is not a version like"),
     ],

@@ -9,15 +9,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from fourfold.advisor.accelerator import Accelerator, accelerator as accelerator_preset
-from fourfold.advisor.calibration import load_calibration
+from fourfold.advisor.calibration import calibration_file, load_calibration
 from fourfold.advisor.costs import ONE_TIME, PER_1000, PER_DAY, CostLine, MethodCosts
 from fourfold.advisor.figures import Figure, Input
 from fourfold.advisor.profile import ChangeProfile, CorpusProfile, profile_changes, profile_corpus
 from fourfold.advisor.rates import Rates
-from fourfold.advisor.resolve import block_config, embedder_shape, resolve_model
+from fourfold.advisor.recommend import recommend
+from fourfold.advisor.resolve import NotSized, block_config, cost_profile, resolve_model
 from fourfold.advisor.serving import DEFAULT_ANSWER_TOKENS, ServingPlan, per_1000, per_day
 from fourfold.advisor import stages
 from fourfold.errors import FourfoldError
+from fourfold.sizing import ModelShape, TrainingWork
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -59,6 +61,8 @@ class Advice:
     took_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     retrieval_quality: dict[str, Any] | None = None  # the published version's score on knowledge.eval
+    unsized: list[str] = field(default_factory=list)  # components that cannot be sized, and why
+    works: dict[str, TrainingWork] = field(default_factory=dict, repr=False)  # cost line key → the run it sizes
 
     def line(self, key: str) -> CostLine | None:
         """The cost line ``key`` of the manifest's combination (``index-build``, ``training``,
@@ -91,6 +95,7 @@ class Advice:
             "recommendation": self.recommendation,
             "notes": list(self.notes),
             "retrieval_quality": self.retrieval_quality,
+            "cannot_be_sized": list(self.unsized),
         }
 
 
@@ -99,7 +104,7 @@ def manifest_plan(domain: "Domain") -> ServingPlan:
     retrieves) and generator, with their configurations."""
     m = domain.manifest
     uses_retrieval = bool(domain.prompt_strategy.uses_retrieval)
-    retrieval_config = block_config(domain, m.retrieval)
+    retrieval_config = block_config(domain, m.retrieval)  # a RetrieverConfig: top_k is part of the API
     return ServingPlan(
         prompt=m.prompt.use,
         retriever=m.retrieval.use if uses_retrieval else None,
@@ -149,9 +154,6 @@ def advise(
     :param calibration: the calibration record (default: the stored one).
     :raises FourfoldError: no calibration, or the domain has no knowledge to profile.
     """
-    from fourfold.advisor.calibration import calibration_file
-    from fourfold.advisor.recommend import recommend
-
     started = time.perf_counter()
     options = options or AdviseOptions()
     acc = options.accelerator
@@ -161,11 +163,24 @@ def advise(
     rates = Rates(calibration)
     log = log or (lambda _line: None)
     m = domain.manifest
-    corpus = profile_corpus(domain)
+    notes: list[str] = []
+    unsized: list[str] = []
+    works: dict[str, TrainingWork] = {}
+
+    def not_sized(exc: NotSized, where: str) -> None:
+        """A component that cannot be sized is said so, never left out in silence."""
+        unsized.append(f"{where}: {exc}")
+        notes.append(f"{where}: {exc}")
+
+    try:
+        emb_work = cost_profile(domain.embedder)
+    except NotSized as exc:
+        emb_work = None
+        not_sized(exc, "embedding (FLOPs unknown, batches of 32 assumed)")
+    emb: ModelShape | None = emb_work.model if emb_work else None
+    corpus = profile_corpus(domain, batch_size=emb_work.batch_size if emb_work else 32)
     log(f"corpus read in {time.perf_counter() - started:.1f} s")
     changes = profile_changes(domain, corpus, changes_per_day=options.changes_per_day)
-    emb = embedder_shape(domain)
-    notes: list[str] = []
     plan = manifest_plan(domain)
     answer_tokens = options.answer_tokens
 
@@ -180,6 +195,9 @@ def advise(
     def serve(key: str, p: ServingPlan) -> CostLine | None:
         try:
             line = per_1000(domain, p, corpus, rates, acc, emb, answer_tokens=answer_tokens, key=key)
+        except NotSized as exc:
+            not_sized(exc, p.label)
+            return None
         except FourfoldError as exc:
             notes.append(f"{p.label}: not estimated ({exc})")
             return None
@@ -187,80 +205,92 @@ def advise(
         return line
 
     manifest_serving = serve("serving", plan)
+    try:
+        gen_work = plan.generation_work(domain)
+        runs_a_model = gen_work.model is not None or gen_work.model_ref is not None
+    except NotSized:
+        runs_a_model = False  # reported by serve() above
     prompting = MethodCosts("prompting", "Prompt engineering", plan.prompt, True)
     if manifest_serving:
         prompting.lines.append(manifest_serving)
-    if plan.prompt != "plain" and domain.host.get("prompt_strategy", "plain") and plan.generator != "extractive":
-        line = serve("serving-plain", ServingPlan("plain", None, plan.generator, None, plan.generator_config, plan.top_k))
+    if plan.prompt != "plain" and domain.host.get("prompt_strategy", "plain") and runs_a_model:
+        line = serve("serving-plain", ServingPlan("plain", None, plan.generator, None, plan.generator_config, plan.top_k, plan.model))
         if line:
             prompting.lines.append(line)
-    if plan.prompt != "step-by-step" and domain.host.get("prompt_strategy", "step-by-step") and plan.generator != "extractive":
-        line = serve("serving-step-by-step", ServingPlan("step-by-step", plan.retriever or m.retrieval.use, plan.generator, None, plan.generator_config, plan.top_k))
+    if plan.prompt != "step-by-step" and domain.host.get("prompt_strategy", "step-by-step") and runs_a_model:
+        line = serve("serving-step-by-step", ServingPlan("step-by-step", plan.retriever or m.retrieval.use, plan.generator, None, plan.generator_config, plan.top_k, plan.model))
         if line:
             prompting.lines.append(line)
     prompting.notes.append("prompt strategies cost nothing up front; they differ in prompt length (retrieved passages) and answer length (reasoning)")
 
+    # Other generators: those the calibration timed that need no configuration.
     generation = MethodCosts("generation", "Generator", plan.generator, True)
-    for name in ("extractive", "smollm2"):
-        if name == plan.generator or domain.host.get("generator", name) is None:
-            continue
+    for name in rates.generators:
         spec = domain.host.get("generator", name)
-        line = serve(f"serving-{name}", ServingPlan(plan.prompt if plan.retriever else "grounded-citations", plan.retriever or m.retrieval.use, name, None, spec.cls.Config(), plan.top_k))
+        if name == plan.generator or spec is None:
+            continue
+        try:
+            config = spec.cls.Config()
+        except ValueError:
+            continue
+        line = serve(f"serving-{name}", ServingPlan(plan.prompt if plan.retriever else "grounded-citations", plan.retriever or m.retrieval.use, name, None, config, plan.top_k))
         if line:
             generation.lines.append(line)
     if manifest_serving:
         generation.lines.insert(0, manifest_serving)
 
-    # -- training from scratch --------------------------------------------------------------
-    training = MethodCosts("training", "Training from scratch", "causal-lm", m.training is not None)
+    # -- training and fine-tuning: each run as its component describes it ----------------------
+    def run_line(block, key: str) -> CostLine | None:
+        try:
+            component = domain.component(block)
+            work = cost_profile(component)
+            base = resolve_model(domain, work.base_model) if work.base_model else None
+            line = stages.training_run(component.name, work, base, corpus, rates, acc, emb, key=key)
+        except NotSized as exc:
+            not_sized(exc, key)
+            return None
+        except FourfoldError as exc:
+            notes.append(f"{key}: not estimated ({exc})")
+            return None
+        works[key] = work
+        return line
+
+    training = MethodCosts("training", "Training from scratch", m.training.use if m.training else "none in the manifest", m.training is not None)
     combination_lines: list[CostLine] = []
     if m.training is not None:
-        if m.training.use == "causal-lm":
-            line = stages.causal_lm_training(domain, block_config(domain, m.training), corpus, rates, acc, key="training")
+        line = run_line(m.training, "training")
+        if line is not None:
             training.lines.append(line)
             combination_lines.append(line)
             training.lines.append(stages.retrain_per_day(line, changes, acc, key="training-retrain"))
-        else:
-            notes.append(f"training: trainer '{m.training.use}' is not sized by the advisor")
     reference = stages.reference_training(corpus, rates, acc)
     training.lines.append(reference)
     training.lines.append(stages.retrain_per_day(reference, changes, acc, key="training-125m-retrain"))
 
-    # -- fine-tuning -------------------------------------------------------------------------
     fine_tuning = MethodCosts("fine-tuning", "Fine-tuning", ", ".join(b.use for b in m.fine_tuning) or "none in the manifest", bool(m.fine_tuning))
     for i, block in enumerate(m.fine_tuning):
-        key = f"fine_tuning[{i}]"
-        config = block_config(domain, block)
-        try:
-            if block.use in ("lora", "full"):
-                base = resolve_model(domain, config.base)
-                line = stages.causal_fine_tune(domain, block.use, config, base, corpus, rates, acc, key=key)
-            elif block.use == "embedder-contrastive":
-                line = stages.contrastive_fine_tune(domain, config, corpus, rates, acc, emb, key=key)
-            else:
-                notes.append(f"{key}: fine-tuner '{block.use}' is not sized by the advisor")
-                continue
-        except FourfoldError as exc:
-            notes.append(f"{key}: not estimated ({exc})")
-            continue
-        fine_tuning.lines.append(line)
-        combination_lines.append(line)
+        line = run_line(block, f"fine_tuning[{i}]")
+        if line is not None:
+            fine_tuning.lines.append(line)
+            combination_lines.append(line)
     if not m.fine_tuning:
-        # What fine-tuning the generator (or SmolLM2) would cost, as the lora / full defaults do it.
-        base_ref = getattr(plan.generator_config, "model", None) if plan.generator not in ("extractive", "openai-compatible") else None
-        base_ref = base_ref or "smollm2"
-        try:
-            base = resolve_model(domain, base_ref)
-            for method in ("lora", "full"):
-                spec = domain.host.get("fine_tuner", method)
-                if spec is None:
+        # What the registered causal-LM fine-tuners would cost with their defaults.
+        for name, spec in domain.host.components("fine_tuner").items():
+            if spec.cls.produces != "causal-lm":
+                continue
+            try:
+                tuner = domain.build("fine_tuner", name, spec.cls.Config())
+                work = cost_profile(tuner)
+                if not work.base_model:
                     continue
-                config = spec.cls.Config(base=base_ref)
-                line = stages.causal_fine_tune(domain, method, config, base, corpus, rates, acc, key=f"fine-tune-{method}")
-                line.what += " (defaults, pairs derived from the knowledge)"
-                fine_tuning.lines.append(line)
-        except FourfoldError as exc:
-            notes.append(f"fine-tuning: not estimated ({exc})")
+                base = resolve_model(domain, work.base_model)
+                line = stages.training_run(name, work, base, corpus, rates, acc, emb, key=f"fine-tune-{name}")
+            except (ValueError, FourfoldError) as exc:  # defaults that need settings, or no description: not an option here
+                notes.append(f"fine-tuning with '{name}': not estimated ({exc})")
+                continue
+            line.what += " (defaults, pairs derived from the knowledge)"
+            works[line.key] = work
+            fine_tuning.lines.append(line)
     for line in [x for x in fine_tuning.lines if x.phase == ONE_TIME]:
         fine_tuning.lines.append(stages.retrain_per_day(line, changes, acc, key=f"{line.key}-retrain"))
 
@@ -298,6 +328,8 @@ def advise(
         recommendation={},
         notes=notes,
         retrieval_quality=retrieval_quality(domain, notes),
+        unsized=unsized,
+        works=works,
     )
     advice.recommendation = recommend(domain, advice, plan)
     advice.took_s = time.perf_counter() - started

@@ -1,18 +1,22 @@
 """``fourfold calibrate``: measure what this machine does per second, once, through the
 real components.
 
-Each measurement runs the builtin component the product uses, on real text (a few
-consumer-health pages shipped in ``calibration_text/``, written for fourfold and
-illustrative only):
+Each measurement runs registered components on real text (a few consumer-health pages
+shipped in ``calibration_text/``, written for fourfold and illustrative only), chosen
+and sized through the plugin API only — their ``calibration_configs()`` and
+``cost_profile()`` — never by name:
 
-- the embedder on chunk-sized passages (tokens/s), its load time and query latency;
+- the domain's embedder on chunk-sized passages (tokens/s), its load time and query
+  latency;
 - the retriever's store: points written per second, optimise time, search latency;
-- the ``causal-lm`` trainer at two small sizes (tokens/s, step time, set-up time) — two
-  sizes separate the per-step overhead from the FLOP rate;
-- the ``lora`` fine-tuner on the small model just trained (step time, set-up time);
-- generators: ``extractive`` (ms per question), ``transformers`` on the small model
-  and ``smollm2`` (prefill and decode tokens/s, load time), plus one forward+backward
-  pass of SmolLM2 for the FLOP rate of a 135M-parameter model;
+- the first trainer that offers calibration runs, at two small sizes (tokens/s, step
+  time, set-up time) — two sizes separate the per-step overhead from the FLOP rate;
+- the first causal-LM fine-tuner that offers one, on the small model just trained
+  (step time, set-up time);
+- every generator that offers calibration runs: time per question for one without a
+  model; load time, prefill and decode tokens/s for one with a model, plus (not with
+  ``--quick``) one forward+backward pass of the largest model for the FLOP rate at
+  that size;
 - the disk's write rate (checkpoints).
 
 GPU: the embedder and the trainers use CUDA (bf16) when torch sees a GPU, so their
@@ -34,10 +38,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from fourfold.advisor.profile import padded_tokens
+from fourfold.advisor.resolve import cost_profile, embedder_work
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError
 from fourfold.files import write_json_atomic
 from fourfold.settings import Settings, get_settings
+from fourfold.sizing import ModelShape
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -47,25 +54,15 @@ __all__ = [
     "CALIBRATION_FILE",
     "CALIBRATION_FORMAT",
     "SAMPLE_FOLDER",
-    "TRAINING_POINTS",
     "calibration_file",
     "load_calibration",
     "run_calibration",
     "describe_machine",
-    "padded_tokens",
 ]
 
 CALIBRATION_FILE = "calibration.json"
-CALIBRATION_FORMAT = 1
+CALIBRATION_FORMAT = 2  # 1 kept builtins' figures under their names; read and converted
 SAMPLE_FOLDER = Path(__file__).resolve().parent / "calibration_text"
-
-# Two small causal-LM sizes: the difference in step time between them is compute, the
-# rest is the Trainer's per-step overhead.
-TRAINING_POINTS = (
-    {"vocab_size": 1024, "layers": 1, "width": 64, "heads": 2, "context": 64, "batch_size": 8, "steps": 24},
-    {"vocab_size": 2048, "layers": 2, "width": 128, "heads": 4, "context": 128, "batch_size": 8, "steps": 12},
-)
-_TRAINING_COMMON = {"warmup_steps": 2, "save_every": 100_000, "max_eval_blocks": 8, "eval_fraction": 0.05, "learning_rate": 0.003}
 _QUESTIONS = (
     "How can I sleep better at night?",
     "What raises cholesterol?",
@@ -89,8 +86,26 @@ def load_calibration(settings: Settings | None = None) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise FourfoldError(f"{path}: unreadable calibration ({exc}); run 'fourfold calibrate' again") from None
+    if data.get("format") == 1:
+        return _from_format_1(data)
     if data.get("format") != CALIBRATION_FORMAT:
         return None
+    return data
+
+
+def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 record (figures under the builtins' names) in today's layout."""
+    data = {**data, "format": CALIBRATION_FORMAT}
+    if "lora" in data:
+        data["fine_tuning"] = {"fine_tuner": "lora", **data.pop("lora")}
+    generators = {}
+    for name in ("extractive", "transformers", "smollm2"):
+        g = data.pop(name, None)
+        if g:
+            reused = name == "transformers" or g.get("checkpoint") == "reused"
+            generators[name] = {**g, **({"model_load_s": g["load_s"]} if reused and "load_s" in g else {})}
+    data["generators"] = generators
+    data["skipped"] = {(f"generator {k}" if k in ("extractive", "transformers", "smollm2") else k): v for k, v in (data.get("skipped") or {}).items()}
     return data
 
 
@@ -143,13 +158,6 @@ def describe_machine(settings: Settings | None = None) -> dict[str, Any]:
 # -------------------------------------------------------------------------
 
 
-def padded_tokens(lengths: list[int], batch_size: int) -> int:
-    """Tokens the encoder computes for texts of ``lengths``: it sorts them longest first
-    and pads each batch of ``batch_size`` to its longest text."""
-    ordered = sorted(lengths, reverse=True)
-    return sum(ordered[i] * len(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size))
-
-
 class _StepClock:
     """A :class:`fourfold.Progress` that notes when each unit of work of a stage ends:
     the trainers advance their progress once per optimiser step, so this gives the
@@ -167,8 +175,9 @@ class _StepClock:
         if self.stage is not None:
             self.marks[self.stage].append(time.perf_counter())
 
-    def durations(self, stage: str) -> list[float]:
-        marks = self.marks.get(stage) or []
+    def durations(self) -> list[float]:
+        """Step durations of the stage that advanced most: the optimiser steps."""
+        marks = max(self.marks.values(), key=len, default=[])
         return [b - a for a, b in zip(marks, marks[1:])]
 
 
@@ -215,6 +224,7 @@ class _Run:
         self.vectors = None
         self.passages: dict[str, list] = {}
         self.small_model: Path | None = None
+        self.generators: dict[str, Any] = {}
 
     def step(self, name: str, fn: Callable[[], Any]) -> None:
         self.progress.start(name, None)
@@ -274,7 +284,8 @@ class _Run:
         load_s = time.perf_counter() - started
         # Whole batches of the embedder's own batch size, as a refresh sends them
         # (smaller batches run slower per token); two passes show how steady it is.
-        batch = int(getattr(emb.config, "batch_size", 32) or 32)
+        work = embedder_work(self.domain)
+        batch = work.batch_size if work is not None else 32
         n = batch * (1 if self.quick else 2)
         texts = (self.texts * (n // max(len(self.texts), 1) + 1))[:n]
         tokens = sum(min(len(emb.token_spans(t)) + 2, emb.max_tokens) for t in texts)
@@ -301,7 +312,7 @@ class _Run:
             "name": emb.name,
             "model_id": emb.model_id,
             "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "bf16": getattr(emb, "bf16_active", None),
+            "batch_size": batch if work is not None else None,
             "load_s": round(load_s, 4),
             "texts": len(texts),
             "tokens": tokens,
@@ -375,119 +386,122 @@ class _Run:
 
     # -- training ---------------------------------------------------------------------------
 
-    def training(self) -> dict[str, Any]:
-        from fourfold.advisor.models import gpt2_shape
-
-        spec = self.domain.host.get("trainer", "causal-lm")
-        if spec is None:
-            raise FourfoldError("no 'causal-lm' trainer is registered")
-        texts = [d.text for d in self.domain.knowledge_documents()]
-        points = []
-        for i, point in enumerate(TRAINING_POINTS):
-            values = {**point, **_TRAINING_COMMON}
-            if self.quick:
-                values["steps"] = max(8, point["steps"] * 2 // 3)
-            trainer = self.domain.build("trainer", "causal-lm", spec.cls.Config(**values))
-            out = self.work / f"causal-lm-{i}"
-            clock = _StepClock()
-            _import_training_libraries()  # measured on their own ("imports"), not as set-up
-            started = time.perf_counter()
-            result = trainer.train(texts, out, clock, work_dir=self.work / f"causal-lm-{i}-work")
-            total = time.perf_counter() - started
-            m = result.metrics
-            step_s, first_extra = _steady_step(clock.durations("train"))
-            shape = gpt2_shape(vocab=int(m["vocab_size"]), width=point["width"], layers=point["layers"], context=point["context"], heads=point["heads"])
-            steps = int(m.get("steps_this_run") or m.get("final_step") or values["steps"])
-            loop_s = float(m.get("seconds_this_run") or m.get("train_seconds"))
-            tokens_step = point["batch_size"] * point["context"]
-            points.append(
-                {
-                    "config": values,
-                    "parameters": int(m["parameters"]),
-                    "compute_parameters": shape.compute_parameters,
-                    "train_tokens": int(m.get("train_tokens", 0)),
-                    "steps": steps,
-                    "tokens_per_step": tokens_step,
-                    "flops_per_step": tokens_step * shape.training_flops_per_token(point["context"]),
-                    "loop_s": round(loop_s, 4),
-                    "step_s": round(step_s or loop_s / steps, 5),
-                    "first_step_extra_s": round(first_extra, 4),
-                    "tokens_per_s": m.get("tokens_per_s"),
-                    "total_s": round(total, 4),
-                    "setup_s": round(total - steps * (step_s or loop_s / steps), 4),
-                    "heldout_tokens": int(m.get("heldout_tokens", 0)),
-                    "eval_flops": 2 * int(m.get("heldout_tokens", 0)) * shape.forward_flops_per_token(point["context"]),
-                    "device": m.get("device"),
-                }
-            )
-            if i == 0:
-                self.small_model = out
-        return {"trainer": "causal-lm", "points": points}
-
-    def lora(self) -> dict[str, Any]:
-        from fourfold.advisor.models import shape_from_folder
-
-        if self.small_model is None:
-            raise FourfoldError("needs the small model of the causal-lm measurement")
-        spec = self.domain.host.get("fine_tuner", "lora")
-        if spec is None:
-            raise FourfoldError("no 'lora' fine-tuner is registered")
-        steps = 4 if self.quick else 8
-        config = spec.cls.Config(
-            base=str(self.small_model), steps=steps, batch_size=4, max_length=64, warmup_steps=1, save_every=100_000,
-            max_eval_examples=8, rank=8,
-        )
-        tuner = self.domain.build("fine_tuner", "lora", config)
+    def _time_run(self, component: Any, out: Path, run: Callable[[_StepClock], Any]) -> dict[str, Any]:
+        """Run one calibration run of a trainer or fine-tuner: its steps timed by the
+        progress it reports, its FLOPs from its cost description, its size from the model
+        it saved."""
+        work = cost_profile(component)
         _import_training_libraries()  # measured on their own ("imports"), not as set-up
-        out = self.work / "lora"
         clock = _StepClock()
         started = time.perf_counter()
-        result = tuner.fine_tune(out, clock, work_dir=self.work / "lora-work")
+        run(clock)
         total = time.perf_counter() - started
-        m = result.metrics
-        step_s, first_extra = _steady_step(clock.durations("fine-tune"))
-        shape = shape_from_folder(self.small_model)
-        loop_s = float(m.get("seconds_this_run") or m.get("train_seconds"))
-        steps_done = int(m.get("steps_this_run") or m.get("final_step") or steps)
-        tokens_per_example = 0.0
-        if m.get("tokens_per_s") and m.get("steps_per_s"):
-            tokens_per_example = float(m["tokens_per_s"]) / (float(m["steps_per_s"]) * 4)
-        tokens_step = 4 * tokens_per_example
-        lora_params = int(m.get("trainable_parameters") or shape.lora_parameters(8))
+        durations = clock.durations()
+        if not durations:
+            raise FourfoldError(f"{component.name} reported no steps to its progress (one advance per optimiser step)")
+        step_s, first_extra = _steady_step(durations)
+        steps, loop_s = len(durations), sum(durations)
+        return {"work": work, "shape": ModelShape.from_folder(out), "steps": steps, "loop_s": round(loop_s, 4), "step_s": round(step_s, 5),
+                "first_step_extra_s": round(first_extra, 4), "total_s": round(total, 4), "setup_s": round(total - steps * step_s, 4)}
+
+    def training(self) -> dict[str, Any]:
+        spec, configs = _offering(self.domain.host.components("trainer").values(), lambda cls: cls.calibration_configs(quick=self.quick))
+        texts = [d.text for d in self.domain.knowledge_documents()]
+        points = []
+        for i, values in enumerate(configs):
+            trainer = self.domain.build("trainer", spec.name, spec.cls.Config.model_validate(values))
+            out = self.work / f"trainer-{i}"
+            t = self._time_run(trainer, out, lambda clock: trainer.train(texts, out, clock, work_dir=self.work / f"trainer-{i}-work"))
+            work, shape = t.pop("work"), t.pop("shape")
+            seq = work.sequence_tokens
+            tokens_step = work.batch_size * seq
+            held_tokens = work.max_held_out * seq
+            points.append({
+                "config": values, "parameters": shape.parameters, "compute_parameters": shape.compute_parameters, **t,
+                "tokens_per_step": tokens_step, "flops_per_step": tokens_step * shape.training_flops_per_token(seq),
+                "tokens_per_s": round(tokens_step / t["step_s"], 1), "heldout_tokens": held_tokens,
+                "eval_flops": 2 * held_tokens * shape.forward_flops_per_token(seq),
+            })
+            if i == 0:
+                self.small_model = out
+        return {"trainer": spec.name, "plugin": spec.plugin, "points": points}
+
+    def fine_tuning(self) -> dict[str, Any]:
+        if self.small_model is None:
+            raise FourfoldError("needs the small model of the trainer measurement")
+        tuners = [s for s in self.domain.host.components("fine_tuner").values() if s.cls.produces == "causal-lm"]
+        spec, configs = _offering(tuners, lambda cls: cls.calibration_configs(str(self.small_model), quick=self.quick))
+        tuner = self.domain.build("fine_tuner", spec.name, spec.cls.Config.model_validate(configs[0]))
+        out = self.work / "fine-tuner"
+        t = self._time_run(tuner, out, lambda clock: tuner.fine_tune(out, clock, work_dir=self.work / "fine-tuner-work"))
+        work, _ = t.pop("work"), t.pop("shape")
+        shape = ModelShape.from_folder(self.small_model)
+        seq = work.sequence_tokens  # examples padded to at most this many tokens: an upper bound
+        tokens_step = work.batch_size * seq
+        adapters = shape.lora_parameters(work.adapter_rank) if work.adapter_rank else 0
+        per_token = shape.lora_flops_per_token(seq, adapters) if work.adapter_rank else shape.training_flops_per_token(seq)
         return {
-            "fine_tuner": "lora",
-            "base_parameters": shape.parameters,
-            "compute_parameters": shape.compute_parameters,
-            "trainable_parameters": lora_params,
-            "steps": steps_done,
-            "tokens_per_step": round(tokens_step, 1),
-            "flops_per_step": tokens_step * shape.lora_flops_per_token(tokens_per_example or 32, lora_params),
-            "loop_s": round(loop_s, 4),
-            "step_s": round(step_s or loop_s / max(steps_done, 1), 5),
-            "first_step_extra_s": round(first_extra, 4),
-            "total_s": round(total, 4),
-            "setup_s": round(total - steps_done * (step_s or loop_s / max(steps_done, 1)), 4),
-            "heldout_tokens": int(m.get("heldout_tokens", 0)),
-            "train_examples": int(m.get("train_examples", 0)),
-            "device": m.get("device"),
+            "fine_tuner": spec.name, "plugin": spec.plugin, "base_parameters": shape.parameters, "compute_parameters": shape.compute_parameters,
+            "trainable_parameters": adapters or shape.parameters, "tokens_per_step": tokens_step, "flops_per_step": tokens_step * per_token,
+            "heldout_tokens": work.max_held_out * seq, **t,
         }
 
     # -- generation -------------------------------------------------------------------------
 
-    def extractive(self) -> dict[str, Any]:
+    def generators_(self) -> None:
+        """Every generator that offers calibration runs, each a step of its own."""
+        model = str(self.small_model) if self.small_model is not None else None
+        for spec in self.domain.host.components("generator").values():
+            configs = spec.cls.calibration_configs(model, quick=self.quick)
+            if configs:
+                self.step(f"generator {spec.name}", lambda spec=spec, config=configs[0]: self._generator(spec, config))
+        largest = max(((g.get("compute_parameters") or 0, name) for name, g in self.generators.items() if g.get("folder")), default=None)
+        if largest is not None and not self.quick:
+            name = largest[1]
+            self.step(f"generator {name} training pass", lambda: self.generators[name].update(train_step=_training_pass(Path(self.generators[name]["folder"]), self.chunks)))
+        for g in self.generators.values():
+            g.pop("folder", None)
+        if self.generators:
+            self.result["generators"] = self.generators
+
+    def _generator(self, spec: Any, config: dict[str, Any]) -> None:
+        gen = self.domain.build("generator", spec.name, spec.cls.Config.model_validate(config))
+        work = cost_profile(gen)
+        if work.remote:
+            return
+        if work.model is None and work.model_ref is None:
+            self.generators[spec.name] = {"plugin": spec.plugin, **self._per_question(gen)}
+            return
+        started = time.perf_counter()
+        gen.prepare(NullProgress())  # may download or convert the model the first time
+        load_s = time.perf_counter() - started
+        work = cost_profile(gen)  # now with the model's folder
+        if work.model_folder is None:
+            raise FourfoldError(f"generator '{spec.name}' describes no model folder after prepare(); its tokens cannot be counted")
+        folder = Path(work.model_folder)
+        shape = work.model or ModelShape.from_folder(folder)
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        record = {"plugin": spec.plugin, "parameters": shape.parameters, "compute_parameters": shape.compute_parameters, "load_s": round(load_s, 4),
+                  **_prefill(folder, tokenizer, self.chunks, min(256, shape.context), repeats=1 if self.quick else 3)}
+        record.update(self._decode(gen, tokenizer, "List five fruits.", int(config.get("max_tokens") or work.max_tokens or 16)))
+        self.generators[spec.name] = {**record, "folder": str(folder)}
+
+    def _per_question(self, gen: Any) -> dict[str, Any]:
         from fourfold.types import GenerationLimits
 
-        gen = self.domain.build("generator", "extractive")
+        if not self.passages:
+            raise FourfoldError("needs the passages of the store measurement")
         strategy = self.domain.prompt_strategy
         questions = _QUESTIONS[:2] if self.quick else _QUESTIONS[:4]
         times = []
         for q in questions:
-            passages = self.passages.get(q) or []
-            prompt = strategy.build(q, passages, [])
+            prompt = strategy.build(q, self.passages.get(q) or [], [])
             t = time.perf_counter()
             gen.generate(prompt, GenerationLimits(max_tokens=200))
             times.append((time.perf_counter() - t) * 1000)
-        return {"questions": len(times), "passages": 4, "ms_per_question": round(sum(times) / len(times), 3), "note": "sentence vectors not cached yet (first sight)"}
+        return {"questions": len(times), "passages": 4, "ms_per_question": round(sum(times) / len(times), 3), "note": "first sight of each passage (nothing cached)"}
 
     def _decode(self, generator, tokenizer, question: str, max_tokens: int) -> dict[str, Any]:
         """Time to first text and decode rate through the generator's own stream."""
@@ -514,71 +528,6 @@ class _Run:
             out["decode_tokens_per_s"] = round(total_tokens / (end - started), 2)
         return out
 
-    def transformers_small(self) -> dict[str, Any]:
-        from transformers import AutoTokenizer
-
-        from fourfold.advisor.models import shape_from_folder
-
-        if self.small_model is None:
-            raise FourfoldError("needs the small model of the causal-lm measurement")
-        spec = self.domain.host.get("generator", "transformers")
-        gen = self.domain.build(
-            "generator", "transformers", spec.cls.Config(model=str(self.small_model), max_tokens=24, repetition_penalty=1.0, prompt_format="plain")
-        )
-        started = time.perf_counter()
-        gen.prepare(NullProgress())
-        load_s = time.perf_counter() - started
-        tokenizer = AutoTokenizer.from_pretrained(str(self.small_model))
-        decode = self._decode(gen, tokenizer, "What raises cholesterol?", 24)
-        shape = shape_from_folder(self.small_model)
-        return {"model": "causal-lm (calibration)", "parameters": shape.parameters, "compute_parameters": shape.compute_parameters, "load_s": round(load_s, 4), **decode}
-
-    def smollm2(self) -> dict[str, Any] | None:
-        import torch
-
-        from fourfold.advisor.models import shape_from_folder
-
-        settings = self.domain.settings
-        checkpoint = settings.state_dir / "models" / "smollm2"
-        converted = (checkpoint / "config.json").is_file()
-        if not converted and self.quick:
-            self.skipped["smollm2"] = "not converted yet and --quick given: run 'fourfold calibrate' without --quick (converts once)"
-            return None
-        spec = self.domain.host.get("generator", "smollm2")
-        if spec is None:
-            raise FourfoldError("no 'smollm2' generator is registered")
-        gen = self.domain.build("generator", "smollm2", spec.cls.Config(max_tokens=16))
-        started = time.perf_counter()
-        gen.prepare(NullProgress())  # converts the GGUF the first time
-        load_s = time.perf_counter() - started
-        out: dict[str, Any] = {"checkpoint": "reused" if converted else "converted now", "load_s": round(load_s, 4)}
-        if not converted:
-            out["note"] = "the first load converted the GGUF into a checkpoint in the state dir; later loads take well under a second"
-        folder = Path(gen.model_path())
-        shape = shape_from_folder(folder)
-        out.update(parameters=shape.parameters, compute_parameters=shape.compute_parameters)
-        local = gen.loaded() if hasattr(gen, "loaded") else None
-        if local is None:
-            raise FourfoldError("the smollm2 generator does not expose its loaded model")
-        model, tokenizer = local.model, local.tokenizer
-        text = " ".join(c.text for c in self.chunks[:3])
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :256]
-        with torch.inference_mode():
-            model(input_ids=ids[:, :16])  # warm up
-            times = []
-            for _ in range(1 if self.quick else 3):
-                t = time.perf_counter()
-                model(input_ids=ids)
-                times.append(time.perf_counter() - t)
-            prefill_s = sum(times) / len(times)
-        out["prefill_tokens"] = int(ids.shape[1])
-        out["prefill_s"] = round(prefill_s, 4)
-        out["prefill_tokens_per_s"] = round(ids.shape[1] / prefill_s, 1)
-        out.update(self._decode(gen, tokenizer, "List five fruits.", 16))
-        if not self.quick:
-            out["train_step"] = _training_pass(folder, local, ids, shape)
-        return out
-
     # -- disk -------------------------------------------------------------------------------
 
     def disk(self) -> dict[str, Any]:
@@ -601,65 +550,100 @@ def _import_training_libraries() -> None:
     from transformers import Trainer, TrainingArguments  # noqa: F401
 
 
-def _training_pass(folder: Path, local: Any, ids: Any, shape: Any) -> dict[str, Any]:
-    """One forward + backward pass over 2 × 128 tokens of the full model, after a short
-    warm-up pass: the FLOP rate of training a model of this size (the small causal-LM
-    points are overhead-bound). On a GPU a copy is moved there and run under bf16
-    autocast, as the trainers do."""
+def _offering(specs: Any, configs_of: Callable[[type], list[dict[str, Any]]]) -> tuple[Any, list[dict[str, Any]]]:
+    """The first component (registration order: builtins first) that offers calibration
+    runs, and its runs."""
+    specs = list(specs)
+    for spec in specs:
+        configs = configs_of(spec.cls)
+        if configs:
+            return spec, configs
+    names = ", ".join(s.name for s in specs) or "none registered"
+    raise FourfoldError(f"no component offers calibration runs (calibration_configs) among: {names}")
+
+
+def _load_causal_lm(folder: Path) -> tuple[Any, float]:
+    """The model in ``folder`` loaded with transformers, and the seconds it took."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    started = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    return model, time.perf_counter() - started
+
+
+def _prefill(folder: Path, tokenizer: Any, chunks: list, tokens: int, *, repeats: int) -> dict[str, Any]:
+    """Load time of the model in ``folder`` and its prefill rate on ``tokens`` tokens of
+    the sample text."""
     import torch
 
-    batch = ids[:, :128].repeat(2, 1)
+    model, load_s = _load_causal_lm(folder)
+    model.eval()
+    text = " ".join(c.text for c in chunks[:3])
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, :tokens]
+    with torch.inference_mode():
+        model(input_ids=ids[:, :16])  # warm up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            model(input_ids=ids)
+            times.append(time.perf_counter() - t)
+    prefill_s = sum(times) / len(times)
+    return {"model_load_s": round(load_s, 4), "prefill_tokens": int(ids.shape[1]), "prefill_s": round(prefill_s, 4),
+            "prefill_tokens_per_s": round(ids.shape[1] / prefill_s, 1)}
+
+
+def _training_pass(folder: Path, chunks: list) -> dict[str, Any]:
+    """One forward + backward pass over 2 × 128 tokens of the model in ``folder``, after a
+    warm-up pass: the FLOP rate of training a model of this size (the small trainer
+    points are overhead-bound). On a GPU the model is moved there and run under bf16
+    autocast, as the trainers do."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    text = " ".join(c.text for c in chunks[:6])
+    shape = ModelShape.from_folder(folder)
+    batch = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, : min(128, shape.context)].repeat(2, 1)
     tokens = int(batch.numel())
     flops = tokens * shape.training_flops_per_token(batch.shape[1])
-    if torch.cuda.is_available():
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to("cuda").train()
-        batch = batch.to("cuda")
-        try:
-            for attempt in range(2):  # the first pass pays for kernel selection
+    model, _ = _load_causal_lm(folder)
+    cuda = torch.cuda.is_available()
+    if cuda:
+        model, batch = model.to("cuda"), batch.to("cuda")
+    model.train()
+    try:
+        for attempt in range(2):  # the first pass pays for allocating gradients and picking kernels
+            if cuda:
                 torch.cuda.synchronize()
-                t = time.perf_counter()
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    loss = model(input_ids=batch, labels=batch).loss
-                loss.backward()
-                torch.cuda.synchronize()
-                seconds = time.perf_counter() - t
-                model.zero_grad(set_to_none=True)
-        finally:
-            del model
-            torch.cuda.empty_cache()
-        device = "cuda (bf16 autocast)"
-    else:
-        model = local.model
-        with local.lock:
-            flags = [p.requires_grad for p in model.parameters()]
-            model.train()
-            try:
-                for p in model.parameters():
-                    p.requires_grad_(True)
-                # A short pass first: the first backward allocates every gradient buffer.
-                warm = batch[:1, :32]
-                model(input_ids=warm, labels=warm).loss.backward()
-                model.zero_grad(set_to_none=False)
-                t = time.perf_counter()
+            t = time.perf_counter()
+            with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else _NoAutocast():
                 loss = model(input_ids=batch, labels=batch).loss
-                loss.backward()
-                seconds = time.perf_counter() - t
-            finally:
-                model.zero_grad(set_to_none=True)
-                for p, flag in zip(model.parameters(), flags):
-                    p.requires_grad_(flag)
-                model.eval()
-        device = "cpu"
+            loss.backward()
+            if cuda:
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t
+            model.zero_grad(set_to_none=False)
+    finally:
+        del model
+        if cuda:
+            torch.cuda.empty_cache()
     return {
         "tokens": tokens,
         "seconds": round(seconds, 4),
         "flops": flops,
         "flops_per_s": flops / seconds,
-        "device": device,
+        "device": "cuda (bf16 autocast)" if cuda else "cpu",
         "note": "one forward + backward pass (no optimiser step) of the full model",
     }
+
+
+class _NoAutocast:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
 
 
 def run_calibration(
@@ -674,9 +658,9 @@ def run_calibration(
     """Measure this machine and (unless ``save`` is false) store the figures in
     ``<state dir>/calibration.json``.
 
-    :param quick: fewer texts and steps, no SmolLM2 conversion and no SmolLM2 training
-        pass (about half the time; rougher figures, and none for 100M+ parameter
-        training unless an earlier full calibration is merged in).
+    :param quick: fewer texts and steps, nothing that takes long the first time (a
+        generator's model conversion) and no training pass of a large model (about half
+        the time; rougher figures, and none for 100M+ parameter training).
     :returns: the record written.
     """
     from fourfold.plugins import get_host
@@ -697,11 +681,8 @@ def run_calibration(
             run.step("store", run.store)
         run.step("imports", run.imports)
         run.step("training", run.training)
-        run.step("lora", run.lora)
-        if run.passages:
-            run.step("extractive", run.extractive)
-        run.step("transformers", run.transformers_small)
-        run.step("smollm2", run.smollm2)
+        run.step("fine_tuning", run.fine_tuning)
+        run.generators_()
         run.step("disk", run.disk)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fourfold.domain import Domain
     from fourfold.types import Chunk
 
-__all__ = ["CorpusProfile", "ChangeProfile", "profile_corpus", "profile_changes", "refreshes_per_day", "SAMPLE_BYTES", "DEFAULT_CHANGE_SHARE"]
+__all__ = ["CorpusProfile", "ChangeProfile", "profile_corpus", "profile_changes", "refreshes_per_day", "padded_tokens", "SAMPLE_BYTES", "DEFAULT_CHANGE_SHARE"]
 
 SAMPLE_BYTES = 6 * 2**20
 SAMPLE_FILES = 400
@@ -92,8 +92,19 @@ class CorpusProfile:
         }
 
 
-def profile_corpus(domain: "Domain", *, sample_bytes: int = SAMPLE_BYTES, sample_files: int = SAMPLE_FILES) -> CorpusProfile:
+def padded_tokens(lengths: list[int], batch_size: int) -> int:
+    """Tokens the encoder computes for texts of ``lengths``: it sorts them longest first
+    and pads each batch of ``batch_size`` to its longest text."""
+    ordered = sorted(lengths, reverse=True)
+    return sum(ordered[i] * len(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size))
+
+
+def profile_corpus(
+    domain: "Domain", *, batch_size: int = 32, sample_bytes: int = SAMPLE_BYTES, sample_files: int = SAMPLE_FILES
+) -> CorpusProfile:
     """Scan, hash, load and chunk ``domain``'s knowledge (a sample of it when large).
+
+    :param batch_size: texts the embedder embeds per forward pass (its cost description's).
 
     :raises FourfoldError: the domain has no ``knowledge:`` block.
     """
@@ -152,10 +163,8 @@ def profile_corpus(domain: "Domain", *, sample_bytes: int = SAMPLE_BYTES, sample
         if len(profile.sample_chunks) < 64:
             profile.sample_chunks.extend(chunks[:2])
     profile.load_s = time.perf_counter() - started
-    from fourfold.advisor.calibration import padded_tokens
-
     profile.embedded_tokens = sum(lengths)
-    profile.padded_tokens = padded_tokens(lengths, int(getattr(embedder.config, "batch_size", 32) or 32))
+    profile.padded_tokens = padded_tokens(lengths, batch_size)
     if profile.files_read < profile.files and read_bytes:
         # Only files read count toward the sample; unreadable ones are dropped by a refresh too.
         profile.scale = profile.bytes / read_bytes

@@ -4,13 +4,14 @@ that shows the measurements it comes from.
 Training time per optimiser step is modelled as ``c0 + FLOPs per step / F(Nc)``: a fixed
 per-step overhead of the training loop (data loading, optimiser, Python) plus compute at
 an effective FLOP rate ``F`` that depends on the model's size — a CPU (or GPU) uses its
-cores better on bigger matrix products. Two small ``causal-lm`` runs of different size
-give ``c0`` and ``F`` at small sizes; a forward+backward pass of SmolLM2 (135M) gives
-``F`` at that size; in between, ``F`` is interpolated on ``log(Nc)``, and beyond the
-largest measured size it is held constant.
+cores better on bigger matrix products. Two small runs of a trainer of different size
+give ``c0`` and ``F`` at small sizes; a forward+backward pass of the largest generator
+model timed (SmolLM2, 135M, with the builtins) gives ``F`` at that size; in between,
+``F`` is interpolated on ``log(Nc)``, and beyond the largest measured size it is held
+constant. A fine-tuning run's ``c0`` is measured on its own.
 
-Decoding one token is modelled as ``c_dec + 2·Nc / F_dec`` from the two models whose
-generation was timed (the small calibration model and SmolLM2).
+Decoding one token is modelled as ``c_dec + 2·Nc / F_dec`` from the generator models
+whose generation was timed.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Rates:
     def __init__(self, calibration: dict[str, Any]):
         self.data = calibration
         self.machine = calibration.get("machine") or {}
+        self.generators: dict[str, dict[str, Any]] = calibration.get("generators") or {}
         self._fit_training()
         self._fit_decode()
 
@@ -107,15 +109,15 @@ class Rates:
             if sb > sa and fb > fa:
                 f_small = (fb - fa) / (sb - sa)
                 self.c0 = max(0.0, sa - fa / f_small)
-                self.c0_note = f"from two causal-lm sizes: c0 = step_A − FLOPs_A / F with F = ΔFLOPs/Δstep"
+                self.c0_note = "from two trainer sizes: c0 = step_A − FLOPs_A / F with F = ΔFLOPs/Δstep"
             else:
-                self.c0_note = "the two causal-lm sizes did not separate (noisy machine); c0 taken as 0"
+                self.c0_note = "the two trainer sizes did not separate (noisy machine); c0 taken as 0"
         if self.train_points:
             n, f, s = self.train_points[-1]
             anchors.append((n, f / max(s - self.c0, s * 0.2)))
-        big = (self.data.get("smollm2") or {}).get("train_step")
-        if big:
-            anchors.append((float(self.data["smollm2"]["compute_parameters"]), float(big["flops_per_s"])))
+        for g in self.generators.values():
+            if g.get("train_step"):
+                anchors.append((float(g["compute_parameters"]), float(g["train_step"]["flops_per_s"])))
         self.anchors = sorted(anchors)
 
     def train_flops_rate(self, compute_parameters: float) -> Figure:
@@ -125,9 +127,9 @@ class Rates:
         lo_n, lo_f = self.anchors[0]
         hi_n, hi_f = self.anchors[-1]
         n = max(compute_parameters, 1.0)
-        inputs = {f"F at {lo_n:,.0f} Nc": Input(round(lo_f), "FLOP/s", self._src("causal-lm runs"))}
+        inputs = {f"F at {lo_n:,.0f} Nc": Input(round(lo_f), "FLOP/s", self._src("trainer runs"))}
         if len(self.anchors) > 1:
-            inputs[f"F at {hi_n:,.0f} Nc"] = Input(round(hi_f), "FLOP/s", self._src("SmolLM2 forward+backward"))
+            inputs[f"F at {hi_n:,.0f} Nc"] = Input(round(hi_f), "FLOP/s", self._src("forward+backward of a generator's model"))
         if n <= lo_n or len(self.anchors) == 1:
             note = "" if n <= lo_n else "no measurement at this size: the largest measured size's rate is used (larger models usually run faster per FLOP, so time is overestimated)"
             return Figure(lo_f, "FLOP/s", "F measured at the nearest size", inputs, note=note)
@@ -137,12 +139,13 @@ class Rates:
         value = math.exp(math.log(lo_f) + t * (math.log(hi_f) - math.log(lo_f)))
         return Figure(value, "FLOP/s", "F interpolated on log(Nc) between measured sizes", inputs)
 
-    def train_step_seconds(self, flops_per_step: float, compute_parameters: float, *, kind: str = "causal-lm") -> Figure:
-        """``c0 + FLOPs per step / F(Nc)`` (``kind`` ``lora`` uses the LoRA loop's own c0)."""
+    def train_step_seconds(self, flops_per_step: float, compute_parameters: float, *, kind: str = "pretrain") -> Figure:
+        """``c0 + FLOPs per step / F(Nc)`` (``kind`` ``fine-tune`` uses the fine-tuning
+        loop's own c0)."""
         f = self.train_flops_rate(compute_parameters)
         c0, c0_src = self.c0, self.c0_note or "calibration"
-        if kind == "lora":
-            c0, c0_src = self.lora_step_overhead()
+        if kind == "fine-tune":
+            c0, c0_src = self.fine_tune_step_overhead()
         value = c0 + flops_per_step / f.value
         return Figure(
             value, "s", "c0 + FLOPs per step / F(Nc)",
@@ -151,12 +154,12 @@ class Rates:
             note=f.note,
         )
 
-    def lora_step_overhead(self) -> tuple[float, str]:
-        lo = self.data.get("lora")
+    def fine_tune_step_overhead(self) -> tuple[float, str]:
+        lo = self.data.get("fine_tuning")
         if not lo:
-            return self.c0, "no LoRA calibration: causal-lm c0 used"
+            return self.c0, "no fine-tuning calibration: the trainer's c0 used"
         f = self.train_flops_rate(lo["compute_parameters"]).value
-        return max(0.0, lo["step_s"] - lo["flops_per_step"] / f), f"calibration: LoRA step {lo['step_s']:.3g} s on a {lo['base_parameters']:,}-parameter model, less its compute"
+        return max(0.0, lo["step_s"] - lo["flops_per_step"] / f), f"calibration: {lo['fine_tuner']} step {lo['step_s']:.3g} s on a {lo['base_parameters']:,}-parameter model, less its compute"
 
     def import_seconds(self) -> Figure:
         """Importing torch, transformers' Trainer and peft in a fresh process (0 with a
@@ -169,18 +172,19 @@ class Rates:
     def setup_seconds(self, kind: str) -> Figure:
         """A run's fixed cost besides its steps (building the Trainer, tokenizing, saving a
         small model), less the held-out evaluation, which is estimated separately."""
-        if kind == "lora":
-            lo = self._need("lora")
+        if kind == "fine-tune":
+            lo = self._need("fine_tuning")
             eval_s = 2 * lo["heldout_tokens"] * 2 * lo["compute_parameters"] / self.train_flops_rate(lo["compute_parameters"]).value
             value = max(0.0, lo["setup_s"] - eval_s)
-            return Figure(value, "s", "measured set-up − its evaluation", {"set-up": Input(lo["setup_s"], "s", self._src("lora run on the small model: total − steps × steady step time"))})
+            return Figure(value, "s", "measured set-up − its evaluation",
+                          {"set-up": Input(lo["setup_s"], "s", self._src(f"{lo['fine_tuner']} run on a small model: total − steps × steady step time"))})
         points = ((self.data.get("training") or {}).get("points")) or []
         if not points:
             raise MissingCalibration("the calibration has no training figures; run 'fourfold calibrate'")
         p = points[-1]
         eval_s = p["eval_flops"] / self.train_flops_rate(p["compute_parameters"]).value
         value = max(0.0, p["setup_s"] - eval_s)
-        return Figure(value, "s", "measured set-up − its evaluation", {"set-up": Input(p["setup_s"], "s", self._src("causal-lm run: tokenizer, data, Trainer, first-step warm-up, save; total − steps × steady step time"))})
+        return Figure(value, "s", "measured set-up − its evaluation", {"set-up": Input(p["setup_s"], "s", self._src(f"{self.data['training'].get('trainer', 'trainer')} run: data, model, first-step warm-up, save; total − steps × steady step time"))})
 
     def forward_seconds(self, flops: float, compute_parameters: float) -> Figure:
         """Forward passes (held-out evaluation) at the training FLOP rate."""
@@ -197,14 +201,8 @@ class Rates:
     # -- generation ---------------------------------------------------------------------------
 
     def _fit_decode(self) -> None:
-        pts = []
-        small = self.data.get("transformers") or {}
-        if small.get("decode_tokens_per_s"):
-            pts.append((float(small["compute_parameters"]), 1.0 / float(small["decode_tokens_per_s"]), "small calibration model"))
-        smol = self.data.get("smollm2") or {}
-        if smol.get("decode_tokens_per_s"):
-            pts.append((float(smol["compute_parameters"]), 1.0 / float(smol["decode_tokens_per_s"]), "SmolLM2"))
-        pts.sort()
+        pts = sorted((float(g["compute_parameters"]), 1.0 / float(g["decode_tokens_per_s"]), name)
+                     for name, g in self.generators.items() if g.get("decode_tokens_per_s") and g.get("compute_parameters"))
         self.decode_points = pts
         self.c_dec = 0.0
         self.f_dec = None
@@ -217,8 +215,16 @@ class Rates:
         elif pts:
             self.c_dec = pts[0][1]
 
+    def _largest(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The generator record with the largest model that has figure ``key``."""
+        found = [(g.get("compute_parameters") or 0, name, g) for name, g in self.generators.items() if g.get(key)]
+        if not found:
+            return None
+        _, name, g = max(found, key=lambda x: x[0])
+        return name, g
+
     def decode_seconds_per_token(self, compute_parameters: float) -> Figure:
-        inputs = {f"{name}": Input(round(1 / t, 2), "tokens/s", self._src(f"decode, {n:,.0f} Nc")) for n, t, name in self.decode_points}
+        inputs = {f"{name}": Input(round(1 / t, 2), "tokens/s", self._src(f"{name} decoding, {n:,.0f} Nc")) for n, t, name in self.decode_points}
         if self.f_dec:
             value = self.c_dec + 2 * compute_parameters / self.f_dec
             inputs["c_dec"] = Input(round(self.c_dec, 5), "s", "fit")
@@ -227,28 +233,33 @@ class Rates:
         f = self.train_flops_rate(compute_parameters).value / _DECODE_VS_TRAIN
         value = self.c_dec + 2 * compute_parameters / f
         return Figure(value, "s", "c_dec + 2·Nc / (F(Nc)/3)", {**inputs, "F(Nc)/3": Input(round(f), "FLOP/s", "assumption: batch-1 decoding uses the cores a third as well as training")},
-                      note="SmolLM2 decoding not measured")
+                      note="decoding of a model of 10M+ parameters not measured")
 
     def prefill_seconds(self, tokens: float, flops: float, compute_parameters: float) -> Figure:
-        smol = self.data.get("smollm2") or {}
-        if smol.get("prefill_tokens_per_s"):
-            rate = smol["prefill_tokens_per_s"] * 2 * smol["compute_parameters"]  # FLOP/s on the weight products
+        found = self._largest("prefill_tokens_per_s")
+        if found:
+            name, g = found
+            rate = g["prefill_tokens_per_s"] * 2 * g["compute_parameters"]  # FLOP/s on the weight products
             return Figure(flops / rate, "s", "prompt FLOPs / prefill FLOP rate",
                           {"prompt tokens": Input(round(tokens), "tokens", "prompt"), "prompt FLOPs": Input(flops, "FLOPs", "derived"),
-                           "prefill FLOP rate": Input(round(rate), "FLOP/s", self._src(f"SmolLM2 read {smol['prefill_tokens']} tokens at {smol['prefill_tokens_per_s']} tokens/s"))})
+                           "prefill FLOP rate": Input(round(rate), "FLOP/s", self._src(f"{name}'s model read {g['prefill_tokens']} tokens at {g['prefill_tokens_per_s']} tokens/s"))})
         f = self.train_flops_rate(compute_parameters).value
         return Figure(flops / f, "s", "prompt FLOPs / F(Nc)", {"prompt FLOPs": Input(flops, "FLOPs", "derived"), "F(Nc)": Input(round(f), "FLOP/s", "training rate (prefill not measured)")})
 
     def model_load_seconds(self, weight_bytes: float) -> Figure:
-        smol = self.data.get("smollm2") or {}
-        if smol.get("load_s") and smol.get("checkpoint") == "reused":
-            per_byte = smol["load_s"] / (smol["parameters"] * 4)
-            return Figure(weight_bytes * per_byte, "s", "weight bytes × SmolLM2 load time per byte",
-                          {"weight bytes": Input(round(weight_bytes), "B", "model"), "SmolLM2 load": Input(smol["load_s"], "s", self._src("converted checkpoint"))})
-        small = self.data.get("transformers") or {}
-        value = small.get("load_s", 0.5)
-        return Figure(value, "s", "measured", {"load": Input(value, "s", self._src("small model load") if small else "assumption")}, note="load time of a large model not measured")
+        found = self._largest("model_load_s")
+        if found:
+            name, g = found
+            per_byte = g["model_load_s"] / (g["parameters"] * 4)
+            return Figure(weight_bytes * per_byte, "s", f"weight bytes × {name}'s model load time per byte",
+                          {"weight bytes": Input(round(weight_bytes), "B", "model"), f"{name} load": Input(g["model_load_s"], "s", self._src("transformers load of its model"))})
+        return Figure(0.5, "s", "assumption", {"load": Input(0.5, "s", "assumption")}, note="no model load measured")
 
-    def extractive_seconds(self) -> Figure:
-        x = self._need("extractive")
-        return Figure(x["ms_per_question"] / 1000, "s", "measured", {"extractive": Input(x["ms_per_question"], "ms", self._src(f"{x['passages']} passages, first sight"))})
+    def generator_seconds(self, name: str) -> Figure:
+        """Time per question of generator ``name``, as the calibration measured it."""
+        g = self.generators.get(name) or {}
+        if not g.get("ms_per_question"):
+            why = (self.data.get("skipped") or {}).get(f"generator {name}", "not measured")
+            raise MissingCalibration(f"the calibration did not time generator '{name}' ({why}); run 'fourfold calibrate'")
+        return Figure(g["ms_per_question"] / 1000, "s", "measured",
+                      {name: Input(g["ms_per_question"], "ms", self._src(f"{g['passages']} passages, first sight"))})

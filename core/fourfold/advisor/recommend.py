@@ -113,14 +113,17 @@ def recommend(domain: "Domain", advice: "Advice", plan: "ServingPlan") -> dict[s
     if tuned:
         parts = []
         keep = []
-        for line, block in zip(tuned, m.fine_tuning):
+        blocks = {f"fine_tuning[{i}]": block for i, block in enumerate(m.fine_tuning)}
+        for line in tuned:
+            block, work = blocks[line.key], advice.works.get(line.key)
             hours = (line.here.value or 0) / 3600
-            data = (block.with_ or {}).get("data")
+            data = work.examples_file.name if work is not None and work.examples_file else None
             cheap = hours <= FINE_TUNE_HOURS_LIMIT
-            if block.use in ("lora", "full") and data and cheap:
+            method = work.method if work is not None else None
+            if method == "fine-tune" and data and cheap:
                 keep.append(block.use)
                 parts.append(f"{line.what}: {_here(line)} here, {_acc(line, advice)}; it teaches answer style from {data}, not facts.")
-            elif block.use == "embedder-contrastive" and cheap:
+            elif method == "contrastive" and cheap:
                 keep.append(block.use)
                 parts.append(f"{line.what}: {_here(line)} here; a domain-tuned embedder is the lever for retrieval quality (check it with fourfold eval compare).")
             else:

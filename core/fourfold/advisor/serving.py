@@ -1,25 +1,28 @@
 """What answering costs: per question, then per 1,000 questions and per day.
 
 A question costs a search (query embedding + store lookup, measured) when the prompt
-strategy retrieves, and a generation: the ``extractive`` generator's measured time, or a
-language model's prefill (reading the prompt) plus decoding (writing the answer). The
-prompt is built for real by the manifest's prompt strategy from passages of the corpus
-and counted with the generator's tokenizer; the answer length is an assumption
-(``--answer-tokens``, capped by the generator's ``max_tokens``).
+strategy retrieves, and a generation, as the generator describes it
+(:class:`fourfold.GenerationWork`): a language model's prefill (reading the prompt) plus
+decoding (writing the answer); nothing here for a model that runs elsewhere; else the
+time per question the calibration measured for that generator. The prompt is built for
+real by the manifest's prompt strategy from passages of the corpus and counted with the
+generator's tokenizer; the answer length is an assumption (``--answer-tokens``, capped
+by the generator's ``max_tokens``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fourfold.advisor.accelerator import Accelerator
 from fourfold.advisor.costs import PER_1000, PER_DAY, CostLine, cost_line
 from fourfold.advisor.figures import Figure, Input
-from fourfold.advisor.models import ModelShape
 from fourfold.advisor.profile import CorpusProfile
 from fourfold.advisor.rates import Rates
-from fourfold.advisor.resolve import ResolvedModel, resolve_model
+from fourfold.advisor.resolve import ResolvedModel, cost_profile, resolve_model
+from fourfold.sizing import GenerationWork, ModelShape
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -42,17 +45,23 @@ class ServingPlan:
     prompt_config: Any = None
     generator_config: Any = None
     top_k: int = 5
+    model: str | None = None  # the generator's model reference, for the label
 
     @property
     def label(self) -> str:
         parts = [self.prompt, self.retriever or "no retrieval", self.generator]
-        model = getattr(self.generator_config, "model", None)
-        if model and model != self.generator:
-            parts[-1] = f"{self.generator} ({model})"
+        if self.model and self.model != self.generator:
+            parts[-1] = f"{self.generator} ({self.model})"
         return " + ".join(parts)
 
+    def generation_work(self, domain: "Domain") -> GenerationWork:
+        """The generator's cost description (:class:`NotSized` when it has none)."""
+        work = cost_profile(domain.build("generator", self.generator, self.generator_config))
+        self.model = self.model or work.model_ref
+        return work
 
-def _prompt_tokens(domain: "Domain", plan: ServingPlan, corpus: CorpusProfile, model: ResolvedModel | None, question: str) -> tuple[float, str]:
+
+def _prompt_tokens(domain: "Domain", plan: ServingPlan, corpus: CorpusProfile, model: ResolvedModel | None, chat: bool, question: str) -> tuple[float, str]:
     """Tokens of the prompt the strategy builds for ``question`` with ``top_k`` passages
     of the corpus, in the generator's tokenizer when it exists."""
     from fourfold.types import Passage
@@ -67,8 +76,7 @@ def _prompt_tokens(domain: "Domain", plan: ServingPlan, corpus: CorpusProfile, m
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(str(model.folder))
-            fmt = getattr(plan.generator_config, "prompt_format", "auto")
-            if getattr(tok, "chat_template", None) and fmt != "plain":
+            if getattr(tok, "chat_template", None) and chat:
                 ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
                 ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
                 return float(len(ids)), f"{plan.prompt} prompt with {len(passages)} corpus passages, counted with {model.ref}'s tokenizer"
@@ -102,26 +110,31 @@ def serving_per_question(
             q = emb.forward_flops_per_token(16, bidirectional=True) * 16
             flops += q
             acc_s += q / acc.effective_flops
-    if plan.generator == "extractive":
-        parts["generate"] = rates.extractive_seconds()
-        if emb is not None:
-            # up to max_candidates (32) sentences of ~40 tokens embedded per question
-            g = 32 * 40 * emb.forward_flops_per_token(40, bidirectional=True)
-            flops += g
-            acc_s += g / acc.effective_flops
-        facts["generator"] = Figure(None, "", note="extractive: quotes retrieved sentences, no language model")
-        return parts, Figure(flops, "FLOPs", "query embedding + sentence embeddings (≤ 32 × 40 tokens)"), Figure(acc_s, "s", "FLOPs / (peak × MFU)"), facts
-    if plan.generator == "openai-compatible":
+    work = plan.generation_work(domain)
+    if work.remote:
         facts["generator"] = Figure(None, "", note="a remote model: its cost is the provider's price, not estimated here")
         return parts, Figure(flops, "FLOPs", "retrieval only"), Figure(acc_s, "s", "FLOPs / (peak × MFU)"), facts
-    ref = getattr(plan.generator_config, "model", None) or plan.generator
-    model = resolve_model(domain, ref)
+    if work.model is None and work.model_ref is None:
+        parts["generate"] = rates.generator_seconds(plan.generator)
+        formula = "query embedding"
+        if emb is not None and work.embedded_tokens_per_question:
+            # candidate sentences of ~40 tokens embedded per question
+            g = work.embedded_tokens_per_question * emb.forward_flops_per_token(40, bidirectional=True)
+            flops += g
+            acc_s += g / acc.effective_flops
+            formula += f" + embeddings of {work.embedded_tokens_per_question} tokens (sentences of ~40)"
+        facts["generator"] = Figure(None, "", note=f"{plan.generator}: no language model; time per question as measured")
+        return parts, Figure(flops, "FLOPs", formula), Figure(acc_s, "s", "FLOPs / (peak × MFU)"), facts
+    if work.model is not None:
+        model = ResolvedModel(plan.generator, work.model, Path(work.model_folder) if work.model_folder else None, True)
+    else:
+        model = resolve_model(domain, str(work.model_ref))
     shape = model.shape
-    max_tokens = getattr(plan.generator_config, "max_tokens", answer_tokens) or answer_tokens
+    max_tokens = work.max_tokens or answer_tokens
     answer = float(min(answer_tokens, max_tokens))
     if plan.prompt == "step-by-step":
         answer = min(float(max_tokens), answer * REASONING_FACTOR)
-    prompt_tokens, how = _prompt_tokens(domain, plan, corpus, model, question)
+    prompt_tokens, how = _prompt_tokens(domain, plan, corpus, model, work.chat, question)
     prefill_flops = prompt_tokens * shape.forward_flops_per_token(prompt_tokens)
     decode_flops = answer * shape.forward_flops_per_token(prompt_tokens + answer / 2)
     parts["read prompt"] = rates.prefill_seconds(prompt_tokens, prefill_flops, shape.compute_parameters)

@@ -1,6 +1,8 @@
 """One-time and recurring costs of the stages that build a domain: indexing, refreshing,
-training from scratch and fine-tuning. Each returns a :class:`CostLine` whose wall time
-here is a sum of parts, each part with its derivation."""
+training and fine-tuning. Each returns a :class:`CostLine` whose wall time here is a sum
+of parts, each part with its derivation. A training or fine-tuning run is sized from the
+component's own description (:class:`fourfold.TrainingWork`), by its method:
+``pretrain``, ``fine-tune`` (LoRA when it has an adapter rank) or ``contrastive``."""
 
 from __future__ import annotations
 
@@ -9,26 +11,22 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fourfold.advisor.accelerator import Accelerator
 from fourfold.advisor.costs import ONE_TIME, PER_DAY, CostLine, cost_line
 from fourfold.advisor.figures import Figure, Input
-from fourfold.advisor.models import ModelShape, gpt2_shape
 from fourfold.advisor.profile import ChangeProfile, CorpusProfile
 from fourfold.advisor.rates import Rates
 from fourfold.advisor.resolve import ResolvedModel
-
-if TYPE_CHECKING:
-    from fourfold.domain import Domain
+from fourfold.errors import FourfoldError
+from fourfold.sizing import ModelShape, TrainingWork
 
 __all__ = [
     "index_build",
     "refresh_per_day",
-    "causal_lm_training",
+    "training_run",
     "reference_training",
-    "causal_fine_tune",
-    "contrastive_fine_tune",
     "retrain_per_day",
     "FineTuneData",
     "fine_tune_data",
@@ -38,7 +36,7 @@ __all__ = [
 
 TOKENS_PER_PARAMETER = 20  # compute-optimal data for a model (Hoffmann et al. 2022)
 REFERENCE_MODEL = {"vocab": 50257, "width": 768, "layers": 12, "context": 1024, "heads": 12}  # GPT-2 small, 124M
-_CHARS_PER_TOKEN_FALLBACK = 4.0
+_FAMILIES = {"gpt2": "GPT-2", "llama": "Llama-style model", "bert": "BERT-style encoder"}
 
 
 def _f(value: float, unit: str, formula: str, **inputs: Input) -> Figure:
@@ -103,7 +101,7 @@ def refresh_per_day(corpus: CorpusProfile, changes: ChangeProfile, rates: Rates,
 
 
 # -------------------------------------------------------------------------
-# training from scratch
+# training and fine-tuning
 # -------------------------------------------------------------------------
 
 
@@ -117,49 +115,66 @@ def _steps_within(steps: int | None, minutes: float | None, step_s: float) -> tu
     return int(limit), "configured steps"
 
 
-def causal_lm_training(domain: "Domain", config: Any, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str = "training") -> CostLine:
-    """The manifest's ``causal-lm`` run: tokenizer, model, steps (or time budget)."""
-    c = config
-    shape = gpt2_shape(vocab=c.vocab_size, width=c.width, layers=c.layers, context=c.context, heads=c.heads, source="causal-lm config")
+def training_run(
+    name: str, work: TrainingWork, base: ResolvedModel | None, corpus: CorpusProfile, rates: Rates, acc: Accelerator,
+    emb: ModelShape | None, *, key: str,
+) -> CostLine:
+    """One run of trainer or fine-tuner ``name`` as ``work`` describes it; ``base`` is its
+    resolved ``base_model`` (None when it has none)."""
+    if work.method == "pretrain":
+        return _pretrain(name, work, base, corpus, rates, acc, key=key)
+    if work.method == "contrastive":
+        return _contrastive(work, base, corpus, rates, acc, emb, key=key)
+    if base is None:
+        raise FourfoldError(f"{name}: a fine-tune run needs a base model to size, and it names none")
+    return _fine_tune(name, work, base, corpus, rates, acc, key=key)
+
+
+def _pretrain(name: str, c: TrainingWork, base: ResolvedModel | None, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str) -> CostLine:
+    """A causal LM trained on the domain's text packed into sequences: tokenizer, model,
+    evaluation before and after, steps (or a time budget), checkpoints."""
+    shape = c.model or (base.shape if base else None)
+    if shape is None:
+        raise FourfoldError(f"{name}: its cost description names neither a model nor a base model")
+    context = c.sequence_tokens
     corpus_tokens = corpus.tokens + corpus.documents  # one end-of-text token per document
-    blocks = max(corpus_tokens // c.context, 2)
-    every = max(2, round(1 / c.eval_fraction))
-    held = min(c.max_eval_blocks, max(1, (blocks - every // 2 + every - 1) // every))
-    train_tokens = (blocks - held) * c.context
-    tokens_step = c.batch_size * c.context
-    flops_step = tokens_step * shape.training_flops_per_token(c.context)
+    blocks = max(corpus_tokens // context, 2)
+    every = max(2, round(1 / c.held_out_fraction))
+    held = min(c.max_held_out, max(1, (blocks - every // 2 + every - 1) // every))
+    train_tokens = (blocks - held) * context
+    tokens_step = c.batch_size * context
+    flops_step = tokens_step * shape.training_flops_per_token(context)
     step = rates.train_step_seconds(flops_step, shape.compute_parameters)
     steps, why = _steps_within(c.steps, c.max_minutes, step.value)
     data = steps * tokens_step
-    eval_flops = 2 * held * c.context * shape.forward_flops_per_token(c.context)
-    checkpoints = steps // c.save_every
+    eval_flops = 2 * held * context * shape.forward_flops_per_token(context)
     parts = {
         "load knowledge": Figure(corpus.load_s, "s", "measured by reading the corpus"),
         "import libraries": rates.import_seconds(),
-        "set-up": rates.setup_seconds("causal-lm"),
+        "set-up": rates.setup_seconds("pretrain"),
         "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
         "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
-        "checkpoints": _scaled(rates.write_seconds(shape.parameters * 4 * 3), checkpoints, "checkpoints (weights + Adam state)"),
+        "checkpoints": _scaled(rates.write_seconds(shape.parameters * 4 * 3), steps // c.save_every if c.save_every else 0, "checkpoints (weights + Adam state)"),
     }
-    flops = Figure(data * shape.training_flops_per_token(c.context) + eval_flops, "FLOPs", "D × (6·Nc + 6·L·T·d) + evaluation",
-                   {"D": Input(data, "tokens", f"{steps} steps × {c.batch_size} × {c.context} tokens"), "Nc": Input(shape.compute_parameters, "parameters", shape.source),
-                    "L": Input(c.layers, "", "config"), "T": Input(c.context, "tokens", "config"), "d": Input(c.width, "", "config")})
-    epochs = data / max(train_tokens, 1)
+    flops = Figure(data * shape.training_flops_per_token(context) + eval_flops, "FLOPs", "D × (6·Nc + 6·L·T·d) + evaluation",
+                   {"D": Input(data, "tokens", f"{steps} steps × {c.batch_size} × {context} tokens"), "Nc": Input(shape.compute_parameters, "parameters", shape.source),
+                    "L": Input(shape.layers, "", name), "T": Input(context, "tokens", name), "d": Input(shape.width, "", name)})
     facts = {
-        "parameters": Figure(shape.parameters, "parameters", "V·d + T·d + L·(12·d² + 13·d) + 2·d", {"V": Input(c.vocab_size, "", "config (at most; BPE may learn fewer)")}),
+        "parameters": Figure(shape.parameters, "parameters", "as described by " + name, note=shape.source),
         "tokens trained": Figure(data, "tokens", "steps × batch × context"),
-        "epochs": Figure(epochs, "", "tokens trained / corpus tokens", {"corpus tokens": Input(train_tokens, "tokens", "embedder-tokenizer count, less held-out blocks")}),
+        "epochs": Figure(data / max(train_tokens, 1), "", "tokens trained / corpus tokens", {"corpus tokens": Input(train_tokens, "tokens", "embedder-tokenizer count, less held-out blocks")}),
         "tokens/s": Figure(tokens_step / step.value, "tokens/s", "tokens per step / step time"),
         "steps": Figure(steps, "steps", why),
     }
-    line = cost_line(key, ONE_TIME, f"train a {shape.parameters / 1e6:.3g}M-parameter GPT-2 from scratch ({steps:,} steps, {data:,} tokens)", flops, parts, acc, facts=facts)
-    return line
+    family = _FAMILIES.get(shape.family, "model")
+    what = f"train a {shape.parameters / 1e6:.3g}M-parameter {family} from scratch ({steps:,} steps, {data:,} tokens)"
+    return cost_line(key, ONE_TIME, what, flops, parts, acc, facts=facts)
 
 
 def reference_training(corpus: CorpusProfile, rates: Rates, acc: Accelerator) -> CostLine:
     """A 124M-parameter GPT-2 trained compute-optimally: 20 tokens per parameter."""
     r = REFERENCE_MODEL
-    shape = gpt2_shape(vocab=r["vocab"], width=r["width"], layers=r["layers"], context=r["context"], heads=r["heads"], source="GPT-2 small")
+    shape = ModelShape.gpt2(vocab=r["vocab"], width=r["width"], layers=r["layers"], context=r["context"], heads=r["heads"], source="GPT-2 small")
     data = TOKENS_PER_PARAMETER * shape.parameters
     per_token = shape.training_flops_per_token(r["context"])
     f = rates.train_flops_rate(shape.compute_parameters)
@@ -221,10 +236,11 @@ def _tokenizer(folder: Path | None):
         return None
 
 
-def fine_tune_data(domain: "Domain", config: Any, base: ResolvedModel, corpus: CorpusProfile, batch_size: int, max_length: int) -> FineTuneData:
-    """Examples and their token lengths: from the JSONL file named in ``data`` (tokenized
-    with the base model's tokenizer when it exists), else the knowledge sections the
-    fine-tuner derives pairs from."""
+def fine_tune_data(work: TrainingWork, base: ResolvedModel, corpus: CorpusProfile, max_length: int) -> FineTuneData:
+    """Examples and their token lengths: from the run's JSONL file (tokenized with the
+    base model's tokenizer when it exists), else the knowledge sections the fine-tuner
+    derives pairs from."""
+    batch_size = work.batch_size
     tokenizer = _tokenizer(base.folder)
     overhead = 6
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
@@ -233,10 +249,9 @@ def fine_tune_data(domain: "Domain", config: Any, base: ResolvedModel, corpus: C
         except Exception:
             overhead = 32
     texts: list[str] = []
-    data = getattr(config, "data", None)
+    data = work.examples_file
     if data:
-        path = domain.context().path(data)
-        with path.open(encoding="utf-8") as fh:
+        with Path(data).open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
                     try:
@@ -244,10 +259,9 @@ def fine_tune_data(domain: "Domain", config: Any, base: ResolvedModel, corpus: C
                     except ValueError:
                         continue
                     texts.append(" ".join(str(v) for v in row.values() if isinstance(v, str)))
-        source = f"{data} ({len(texts)} examples)"
+        source = f"{Path(data).name} ({len(texts)} examples)"
     else:
-        limit = getattr(config, "max_examples", 5000)
-        n = min(corpus.sections, limit)
+        n = min(corpus.sections, work.max_examples or corpus.sections)
         mean_chars = corpus.section_chars / max(corpus.sections, 1) + 60
         texts = []
         source = f"pairs derived from {n} knowledge sections"
@@ -274,37 +288,34 @@ def fine_tune_data(domain: "Domain", config: Any, base: ResolvedModel, corpus: C
     return FineTuneData(len(lengths), sum(lengths) / len(lengths), sum(trials) / len(trials), f"{source}; tokens by the {how}")
 
 
-def causal_fine_tune(
-    domain: "Domain", method: str, config: Any, base: ResolvedModel, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str,
-    base_load: Figure | None = None,
-) -> CostLine:
-    """A ``lora`` or ``full`` run: load the base, evaluate, train, evaluate, save."""
-    c = config
+def _fine_tune(name: str, c: TrainingWork, base: ResolvedModel, corpus: CorpusProfile, rates: Rates, acc: Accelerator, *, key: str) -> CostLine:
+    """A causal LM trained on examples, all weights or LoRA adapters: load the base,
+    evaluate, train, evaluate, save."""
     shape = base.shape
-    data = fine_tune_data(domain, c, base, corpus, c.batch_size, min(c.max_length, shape.context))
-    n_eval = min(c.max_eval_examples, max(1, round(data.examples * c.eval_fraction)), max(data.examples - 1, 1))
+    data = fine_tune_data(c, base, corpus, min(c.sequence_tokens, shape.context))
+    n_eval = min(c.max_held_out, max(1, round(data.examples * c.held_out_fraction)), max(data.examples - 1, 1))
     seq = data.padded_tokens_per_example
     tokens_step = c.batch_size * seq
-    rank = getattr(c, "rank", 8)
-    lora_params = shape.lora_parameters(rank) if method == "lora" else 0
-    per_token = shape.lora_flops_per_token(seq, lora_params) if method == "lora" else shape.training_flops_per_token(seq)
-    step = rates.train_step_seconds(tokens_step * per_token, shape.compute_parameters, kind="lora")
+    rank = c.adapter_rank
+    lora_params = shape.lora_parameters(rank) if rank else 0
+    per_token = shape.lora_flops_per_token(seq, lora_params) if rank else shape.training_flops_per_token(seq)
+    step = rates.train_step_seconds(tokens_step * per_token, shape.compute_parameters, kind="fine-tune")
     steps, why = _steps_within(c.steps, c.max_minutes, step.value)
     eval_flops = 2 * n_eval * data.tokens_per_example * shape.forward_flops_per_token(data.tokens_per_example)
-    state_bytes = (lora_params if method == "lora" else shape.parameters) * 4 * 3
+    state_bytes = (lora_params if rank else shape.parameters) * 4 * 3
     parts = {
         "import libraries": rates.import_seconds(),
-        "set-up": rates.setup_seconds("lora"),
-        "load base": base_load or rates.model_load_seconds(shape.weight_bytes),
+        "set-up": rates.setup_seconds("fine-tune"),
+        "load base": rates.model_load_seconds(shape.weight_bytes),
         "evaluate before/after": rates.forward_seconds(eval_flops, shape.compute_parameters),
         "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
-        "checkpoints": _scaled(rates.write_seconds(state_bytes), steps // c.save_every, "checkpoints"),
+        "checkpoints": _scaled(rates.write_seconds(state_bytes), steps // c.save_every if c.save_every else 0, "checkpoints"),
         "save": rates.write_seconds(shape.weight_bytes + lora_params * 4),
     }
     d = steps * tokens_step
-    formula = "D × (4·Nc + 6·Nlora + 6·L·T·d)" if method == "lora" else "D × (6·Nc + 6·L·T·d)"
+    formula = "D × (4·Nc + 6·Nlora + 6·L·T·d)" if rank else "D × (6·Nc + 6·L·T·d)"
     inputs = {"D": Input(round(d), "tokens", f"{steps} steps × {c.batch_size} × {seq:.0f} padded tokens"), "Nc": Input(shape.compute_parameters, "parameters", shape.source)}
-    if method == "lora":
+    if rank:
         inputs["Nlora"] = Input(lora_params, "parameters", f"rank {rank} on the attention and MLP projections")
     flops = Figure(d * per_token + eval_flops, "FLOPs", formula + " + evaluation", inputs)
     facts = {
@@ -314,32 +325,31 @@ def causal_fine_tune(
         "tokens trained": Figure(d, "tokens"),
         "steps": Figure(steps, "steps", why),
     }
-    label = f"{method} on {base.ref} ({steps:,} steps, {data.examples:,} examples)"
-    if method == "lora":
-        label = f"LoRA rank {rank} on {base.ref} ({steps:,} steps, {data.examples:,} examples)"
-    return cost_line(key, ONE_TIME, label, flops, parts, acc, facts=facts)
+    method = f"LoRA rank {rank}" if rank else name
+    return cost_line(key, ONE_TIME, f"{method} on {base.ref} ({steps:,} steps, {data.examples:,} examples)", flops, parts, acc, facts=facts)
 
 
-def contrastive_fine_tune(domain: "Domain", config: Any, corpus: CorpusProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None, *, key: str) -> CostLine:
-    """``embedder-contrastive``: (question, passage) pairs with in-batch negatives; each
-    step encodes a batch of questions and passages (forward + backward)."""
-    c = config
-    if emb is None:
-        return cost_line(key, ONE_TIME, "embedder-contrastive", Figure(None, "FLOPs", note="embedder shape unknown"), {}, acc)
+def _contrastive(c: TrainingWork, base: ResolvedModel | None, corpus: CorpusProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None, *, key: str) -> CostLine:
+    """(question, passage) pairs with in-batch negatives; each step encodes a batch of
+    questions and passages (forward + backward)."""
+    shape = base.shape if base is not None else emb
+    if shape is None:
+        return cost_line(key, ONE_TIME, "contrastive fine-tune of the embedder", Figure(None, "FLOPs", note="encoder shape unknown"), {}, acc)
     pairs = corpus.sections
-    if getattr(c, "data", None):
-        path = domain.context().path(c.data)
-        pairs = sum(1 for line in path.open(encoding="utf-8") if line.strip())
-    q_tokens, p_tokens = 16.0, min(float(c.max_passage_tokens), corpus.embedded_tokens / max(corpus.chunks, 1))
-    steps = c.steps or max(1, math.ceil(c.epochs * pairs / c.batch_size))
-    per_step = c.batch_size * (q_tokens * 3 * emb.forward_flops_per_token(q_tokens, bidirectional=True) + p_tokens * 3 * emb.forward_flops_per_token(p_tokens, bidirectional=True))
-    step = rates.train_step_seconds(per_step, emb.compute_parameters)
+    if c.examples_file:
+        with Path(c.examples_file).open(encoding="utf-8") as fh:
+            pairs = sum(1 for line in fh if line.strip())
+    q_tokens, p_tokens = 16.0, min(float(c.sequence_tokens), corpus.embedded_tokens / max(corpus.chunks, 1))
+    steps = c.steps or max(1, math.ceil((c.epochs or 1.0) * pairs / c.batch_size))
+    per_step = c.batch_size * (q_tokens * shape.training_flops_per_token(q_tokens, bidirectional=True)
+                               + p_tokens * shape.training_flops_per_token(p_tokens, bidirectional=True))
+    step = rates.train_step_seconds(per_step, shape.compute_parameters)
     steps, why = _steps_within(steps, c.max_minutes, step.value)
-    eval_tokens = min(c.max_eval_passages, corpus.chunks) * p_tokens * 2
+    eval_tokens = min(c.max_held_out, corpus.chunks) * p_tokens * 2
     parts = {
         "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
         "evaluate before/after": rates.embed_seconds(eval_tokens * corpus.padded_tokens / max(corpus.embedded_tokens, 1)),
     }
     flops = Figure(steps * per_step, "FLOPs", "steps × batch × 3 × (question + passage forward FLOPs)",
-                   {"pairs": Input(pairs, "pairs", "data file" if getattr(c, "data", None) else "knowledge sections"), "batch": Input(c.batch_size, "", "config")})
+                   {"pairs": Input(pairs, "pairs", "data file" if c.examples_file else "knowledge sections"), "batch": Input(c.batch_size, "", "config")})
     return cost_line(key, ONE_TIME, f"contrastive fine-tune of the embedder ({steps:,} steps)", flops, parts, acc)

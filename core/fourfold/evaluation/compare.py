@@ -35,7 +35,7 @@ from fourfold.trust.service import DomainTrust
 from fourfold.types import GenerationLimits, Passage
 
 if TYPE_CHECKING:
-    from fourfold.advisor.accelerator import Accelerator
+    from fourfold.advisor import Accelerator
     from fourfold.components import Retriever, VersionReader
     from fourfold.manifest import Manifest
     from fourfold.plugins import PluginHost
@@ -216,8 +216,7 @@ def _config_manifest(base: "Manifest", dataset_name: str, config: Configuration)
 
 
 def _estimate(domain: Domain, config: Configuration, corpus, rates, acc, emb, answer_tokens: int, price: float) -> dict[str, Any]:
-    from fourfold.advisor.figures import Figure, Input
-    from fourfold.advisor.serving import ServingPlan, serving_per_question
+    from fourfold.advisor import Figure, Input, ServingPlan, serving_per_question
 
     plan = ServingPlan(config.prompt, config.retriever, config.generator, domain.prompt_strategy.config, domain.generator.config,
                        int(config.retrieval_with.get("top_k", 5)))
@@ -247,11 +246,7 @@ def compare(
     :raises FourfoldError: the dataset or an artifact cannot be found, a component
         cannot be built.
     """
-    from fourfold.advisor.accelerator import accelerator as accelerator_preset
-    from fourfold.advisor.calibration import describe_machine
-    from fourfold.advisor.profile import CorpusProfile
-    from fourfold.advisor.rates import Rates
-    from fourfold.advisor.resolve import embedder_shape
+    from fourfold.advisor import CorpusProfile, Rates, accelerator as accelerator_preset, describe_machine, embedder_work
     from fourfold.evaluation.retrieval import corpus_chunks, eval_domain, evaluate_retrieval, open_eval_index
     from fourfold.plugins import get_host
     from fourfold.runtime import answer as run_answer
@@ -298,7 +293,8 @@ def compare(
             rates = Rates(calibration)
         except FourfoldError as exc:
             notes.append(f"advisor estimates left out: {exc}")
-    emb = embedder_shape(base)
+    emb_work = embedder_work(base, notes)
+    emb = emb_work.model if emb_work is not None else None
     answer_tokens = options.max_tokens or 80
     readers: dict[str, Any] = {}
     results = []

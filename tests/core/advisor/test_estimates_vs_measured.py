@@ -53,8 +53,9 @@ def test_wall_time_estimates_are_within_35_percent_of_measured_runs(fourfold_hom
     """)
     before = fourfold("calibrate", "--quick", "--json", home=fourfold_home)
     assert before["embedder"]["padded_tokens_per_s"] > 0 and len(before["training"]["points"]) == 2
-    assert {"store", "lora", "extractive", "transformers", "disk"} <= before.keys()
-    assert "smollm2" in before["skipped"]  # --quick converts nothing
+    assert {"store", "fine_tuning", "generators", "disk"} <= before.keys()
+    assert {"extractive", "transformers"} <= before["generators"].keys()
+    assert "smollm2" not in before["generators"]  # --quick converts nothing
     started = time.perf_counter()
     advice = fourfold("advise", str(manifest), "--json", home=fourfold_home)
     assert time.perf_counter() - started < 30  # the whole command, process start included
@@ -79,7 +80,7 @@ def test_wall_time_estimates_are_within_35_percent_of_measured_runs(fourfold_hom
     drift = {
         "embedder tokens/s": after["embedder"]["tokens_per_s"] / before["embedder"]["tokens_per_s"],
         "training step": after["training"]["points"][-1]["step_s"] / before["training"]["points"][-1]["step_s"],
-        "lora step": after["lora"]["step_s"] / before["lora"]["step_s"],
+        "lora step": after["fine_tuning"]["step_s"] / before["fine_tuning"]["step_s"],
     }
     unsteady = {k: round(v, 2) for k, v in drift.items() if abs(v - 1) > TOLERANCE}
     if unsteady:

@@ -62,7 +62,7 @@ def test_the_project_layout(tmp_path):
     assert files == [".gitignore", "README.md", "pyproject.toml", "src/fourfold_keyword/__init__.py", "src/fourfold_keyword/retriever.py", "tests/test_retriever.py"]
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points.fourfold]\nkeyword = "fourfold_keyword"' in pyproject
-    assert 'FOURFOLD_PLUGIN_API = "1.3"' in (root / "src/fourfold_keyword/__init__.py").read_text()
+    assert 'FOURFOLD_PLUGIN_API = "1.4"' in (root / "src/fourfold_keyword/__init__.py").read_text()
     readme = (root / "README.md").read_text()
     for command in ("python -m pip install -e '.[test]'", "python -m pytest", "python -m build", "python -m twine upload dist/*", "retrieval: {use: keyword"):
         assert command in readme
@@ -130,7 +130,7 @@ def test_plugins_lists_each_with_the_api_it_targets(scaffolded):
         assert record["status"] == "loaded", record
         assert record["builtin"] is False
         assert record["distribution"] == f"fourfold-{name}" and record["version"] == "0.1.0"
-        assert record["api_version"] == "1.3"
+        assert record["api_version"] == "1.4"
         assert record["components"] == {kind: [name]}
     table = _fourfold(scaffolded, "plugins")
     assert "demo-retriever" in table.stdout and "1.3" in table.stdout

@@ -251,3 +251,10 @@ def _tiny_encoder(folder):
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(source / name, folder / name)
     return folder
+
+
+def test_it_describes_its_cost_from_the_model_folder_without_loading_it():
+    work = MiniLMEmbedder(MiniLMEmbedder.Config(batch_size=16)).cost_profile()
+    assert work.batch_size == 16
+    assert work.model.family == "bert" and (work.model.layers, work.model.width) == (6, 384)
+    assert 22e6 < work.model.parameters < 23e6  # all-MiniLM-L6-v2
