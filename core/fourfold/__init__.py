@@ -68,7 +68,7 @@ from fourfold.sizing import EmbeddingWork, GenerationWork, ModelShape, TrainingW
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.trust.checker import normalise_citation_forms
-from fourfold.trust.text import answer_kind, content_words, states_answer_kind
+from fourfold.trust.text import answer_focus, answer_kind, content_words, states_answer_kind
 from fourfold.types import (
     Answer,
     Chunk,
@@ -165,6 +165,7 @@ __all__ = [
     "check_document_path",
     "content_words",
     "answer_kind",
+    "answer_focus",
     "states_answer_kind",
     "normalise_citation_forms",
     "chunk_point_id",

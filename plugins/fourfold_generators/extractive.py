@@ -251,13 +251,14 @@ class Extractive(fourfold.Generator):
         rarity = {w: math.log((len(held) + 1) / (n + 0.5)) for w, n in counts.items() if n}
         total = sum(rarity.values()) or 1.0
         kind = fourfold.answer_kind(prompt.question)
+        focus = fourfold.answer_focus(prompt.question)  # "exercise" of "the exercise price"
         for c, s, words, text in zip(candidates, sims, held, plain):
             # The embedding decides; a sentence holding the question's rarer words, or
             # the kind of answer the question asks for (the duration of a "how long", the
             # state of a "which state's law"), wins a close call.
             shared = sum(rarity.get(w, 0.0) for w in words & asked) / total
             c.shared = shared
-            c.typed = kind is not None and fourfold.states_answer_kind(text, kind)
+            c.typed = kind is not None and fourfold.states_answer_kind(text, kind) and focus <= words
             c.similarity = float(s)
             # A list item in lower case ("any burn you are unsure about") reads badly quoted alone.
             # "about 10 minutes" answers a "how long" better than "a few seconds" does.

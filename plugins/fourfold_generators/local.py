@@ -7,6 +7,7 @@ only slow each other down, and a lock keeps the model's caches consistent.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -176,6 +177,13 @@ class TransformersConfig(fourfold.ComponentConfig):
     prompt_format: Literal["auto", "chat", "plain"] = Field(
         "auto", description="'chat': the tokenizer's chat template; 'plain': 'Question: …\\nAnswer: ' text (as fourfold fine-tunes models without a template); 'auto': chat when the tokenizer has a template."
     )
+    answer_from: Literal["passages", "quotes"] = Field(
+        "passages",
+        description="'passages': the model reads the prompt strategy's passages. 'quotes': it reads only the "
+        "sentences the extractive generator would quote (chosen with the domain's embedder, numbered as their "
+        "passages) and phrases its answer from them; a small model then stays on the documents' words, and "
+        "when no sentence answers, the no-answer text is given without running the model.",
+    )
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights' precision in memory.")
     seed: int = Field(0, description="Random seed for sampling (temperature > 0).")
 
@@ -199,6 +207,7 @@ class TransformersGenerator(fourfold.Generator):
         super().__init__(config, context)
         self._model: LocalModel | None = None
         self._lock = threading.Lock()
+        self._quoter = None  # the extractive generator choosing the quotes (answer_from: quotes)
 
     # -- model -------------------------------------------------------------------------
 
@@ -306,10 +315,42 @@ class TransformersGenerator(fourfold.Generator):
             usage = getattr(piece, "usage", None) or usage
         return fourfold.GeneratedText(text, usage)
 
+    def from_quotes(self, prompt: fourfold.Prompt) -> fourfold.Prompt | str:
+        """``prompt`` rewritten to hold only the sentences worth quoting (``answer_from:
+        quotes``), or the no-answer text when none is."""
+        from fourfold_generators.extractive import Extractive
+
+        if self._quoter is None:
+            self._quoter = Extractive(None, self.context)
+        no_answer = prompt.metadata.get("no_answer") or "The documents of this assistant do not answer this question."
+        if not prompt.passages:
+            return no_answer
+        chosen = sorted(self._quoter.select(prompt), key=lambda c: (c.n, c.position))
+        if not chosen:
+            return no_answer
+        quotes = "\n".join(f"[{c.n}] {c.text}" for c in chosen)
+        messages = [
+            fourfold.Message(
+                "system",
+                "Answer the question in one or two short sentences using only the numbered quotes. Reuse their words. "
+                "End each sentence with the number of the quote it comes from, like [1]. Keep every 'not', 'never' and "
+                f'number exactly as the quote has it. If the quotes do not answer the question, reply exactly: "{no_answer}"',
+            ),
+            fourfold.Message("user", f"Quotes:\n{quotes}\n\nQuestion: {prompt.question}"),
+        ]
+        return dataclasses.replace(prompt, messages=messages)
+
     def stream(self, prompt: fourfold.Prompt, limits: fourfold.GenerationLimits) -> Iterator[str]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
+        if self.config.answer_from == "quotes":
+            rewritten = self.from_quotes(prompt)
+            if isinstance(rewritten, str):
+                yield rewritten
+                yield fourfold.GeneratedText("", fourfold.GenerationUsage(0, 0, False))
+                return
+            prompt = rewritten
         local = self.loaded()
         opts = self.options(limits)
         inputs = self._inputs(prompt, local, opts.max_new_tokens)

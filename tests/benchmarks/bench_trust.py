@@ -22,6 +22,7 @@ change tuned on the first half is judged on the second.
     python tests/benchmarks/bench_trust.py                 # all four sets
     python tests/benchmarks/bench_trust.py --sets legal --limit 10
     python tests/benchmarks/bench_trust.py --medical-generator extractive
+    python tests/benchmarks/bench_trust.py --sets medical --medical-generator smollm2-quotes
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def manifest_for(spec: dict, home: Path, generator: str) -> Path:
     generation = {"use": "extractive", "with": {"max_sentences": 3, "format": "quotes"}}
     prompt = {"use": "grounded-citations", "with": {"style": "concise"}}
     top_k = 5
-    if generator == "smollm2":
+    if generator.startswith("smollm2"):
         generation = {"use": "smollm2", "with": {"max_tokens": 160, "timeout_s": 90}}
+        if generator == "smollm2-quotes":  # SmolLM2 phrases the sentences extractive would quote
+            generation["with"].update(answer_from="quotes", max_tokens=96)
         prompt = {"use": "grounded-citations", "with": {"style": "concise", "max_passage_chars": 600, "max_history_turns": 2}}
         top_k = 4
     manifest = {
@@ -182,7 +185,7 @@ def figures(rows: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="*", default=None, help="set names from tests/trust/sets.yaml (default: all)")
-    parser.add_argument("--medical-generator", default="smollm2", choices=["smollm2", "extractive"], help="generator of the shipped medical set")
+    parser.add_argument("--medical-generator", default="smollm2", choices=["smollm2", "smollm2-quotes", "extractive"], help="generator of the shipped medical set (smollm2-quotes: SmolLM2 reading only the sentences extractive would quote)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many questions of each kind per set")
     parser.add_argument("--home", type=Path, default=None, help="state folder (default: a temporary one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every question and answer")

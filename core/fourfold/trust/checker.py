@@ -17,7 +17,7 @@ from typing import Callable, Literal, Sequence
 
 from fourfold.instructions import looks_like_instruction
 from fourfold.trust.claims import Evidence, Verdict, judge
-from fourfold.trust.text import answer_kind, content_words, quantities, sentence_spans, states_answer_kind, strip_citations
+from fourfold.trust.text import answer_focus, answer_kind, content_words, quantities, sentence_spans, states_answer_kind, strip_citations
 from fourfold.types import Passage
 
 __all__ = ["CheckPolicy", "AnswerChecker", "SentenceCheck", "check_answer", "normalise_citation_forms", "REFUSAL", "looks_like_refusal"]
@@ -143,6 +143,7 @@ class AnswerChecker:
         # recognise in any wording; who, which place and which company are not.
         self._kind = kind if kind in AMOUNT_KINDS else None
         self._amount_asked = self._kind is not None
+        self._focus = answer_focus(question) if self._kind else set()
         self._needs_amount = self._amount_asked
         self._pending = ""  # checked text withheld until it states the amount asked for
 
@@ -209,7 +210,7 @@ class AnswerChecker:
         self._gap = trailing
         if self._needs_amount and not final:
             self._pending += piece
-            if not states_answer_kind(sentence, self._kind):
+            if not self._states_asked(sentence):
                 return ""
             self._needs_amount = False
             piece, self._pending = self._pending, ""
@@ -322,6 +323,11 @@ class AnswerChecker:
         )
         return self._emit(text, trailing)
 
+    def _states_asked(self, text: str) -> bool:
+        """Whether ``text`` states the amount asked for: of the kind asked, and naming
+        which one when the question says ("the *exercise* price")."""
+        return states_answer_kind(text, self._kind) and self._focus <= content_words(text)
+
     def _too_thin(self) -> bool:
         """Whether checking removed most of what the answer claimed: more sentences removed
         (unsupported, or contradicted with nothing to replace them) than kept."""
@@ -338,7 +344,7 @@ class AnswerChecker:
             extract, _ = self.policy.extract(self.question, self.passages)
         except Exception:  # noqa: BLE001 - a failed extraction falls back to refusing
             return ""
-        if extract and self._amount_asked and not states_answer_kind(extract, self._kind):
+        if extract and self._amount_asked and not self._states_asked(extract):
             return ""  # the passages' closest sentences do not state the amount asked for
         return extract
 

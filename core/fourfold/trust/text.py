@@ -23,6 +23,7 @@ __all__ = [
     "quantities",
     "strip_citations",
     "answer_kind",
+    "answer_focus",
     "states_answer_kind",
 ]
 
@@ -249,7 +250,7 @@ _ASKS = [
         "duration",
         re.compile(
             r"\bhow long\b|\bhow many (?:more )?(?:seconds|minutes|hours|days|weeks|months|years|business days|working days)\b"
-            r"|\bwhat (?:is the )?(?:period|deadline|notice period|time limit|retention period)\b",
+            r"|\bwhat (?:is|are) (?:the |a |an )?(?:[\w-]+ ){0,2}(?:period|deadline|time limit|term)s?\b(?! of (?:the )?(?:agreement|contract|office))",
             re.I,
         ),
     ),
@@ -275,7 +276,9 @@ _ASKS = [
         re.compile(
             r"\bhow (?:many|much|often|far|big|large|high|low|strong)\b"
             r"|\bwhat (?:is the |are the )?(?:dose|dosage|percentage|temperature|amount|fee|fees|rate|number|limit|maximum|minimum|price|cost|"
-            r"threshold|turnover|cap|penalty|fine|capital|leverage|ratio|level|value|salary|interest)\b|\bat what (?:temperature|point|level)\b",
+            r"threshold|turnover|cap|penalty|fine|capital|leverage|ratio|level|value|salary|interest)\b|\bat what (?:temperature|point|level)\b"
+            r"|\bwhat (?:is|are) (?:the |a |an )?(?:[\w-]+ ){1,2}(?:fee|fees|price|cost|charge|penalty|fine|rate|limit|cap|threshold)s?\b"
+            r"|\b(?:damages|compensation|penalty|penalties|fee|fees|fine|fines) (?:is |are )?(?:payable|charged|due|applies|apply)\b",
             re.I,
         ),
     ),
@@ -368,3 +371,24 @@ def states_answer_kind(text: str, kind: str | None) -> bool:
     if kind == "organisation":
         return _ORGANISATION_TEXT.search(body) is not None
     return True
+
+
+_FOCUS = [
+    re.compile(
+        r"\bwhat (?:is|are) (?:the |a |an )?(?P<focus>(?:[\w-]+ ){1,2})(?:fee|fees|price|cost|charge|penalty|fine|rate|limit|cap|threshold|period|deadline|time limit|term)s?\b",
+        re.I,
+    ),
+    re.compile(r"\bwhat (?P<focus>(?:[\w-]+ ){1,2})(?:damages|compensation|penalty|penalties|fee|fees|fine|fines) (?:is |are )?(?:payable|charged|due|applies|apply)\b", re.I),
+]
+
+
+def answer_focus(question: str) -> set[str]:
+    """The words naming *which* amount a question asks for: "exercise" in "what is the
+    exercise price …", "limitation" in "what is the limitation period …". A sentence
+    stating another price or period does not answer it (compare with
+    :func:`content_words` of the sentence)."""
+    for pattern in _FOCUS:
+        m = pattern.search(question)
+        if m:
+            return content_words(m.group("focus"))
+    return set()

@@ -209,3 +209,17 @@ def test_an_answer_without_the_duration_asked_for_is_refused_not_shown():
     nda = passage(1, "The Receiving Party will immediately give written notice of any unauthorised disclosure. The obligations bind both parties.")
     checker = check_answer("How long do the confidentiality obligations last?", "The Receiving Party will immediately give written notice of any unauthorised disclosure [1].", [nda])
     assert checker.refused and "no-amount" in checker.flags
+
+
+def test_an_amount_of_another_thing_does_not_answer_the_amount_asked_for():
+    # "the limitation period" is not answered by another period the passage states.
+    msa = passage(1, "Each party's total liability in any 12 month period is limited to the fees paid. Claims must be notified in writing.")
+    assert fourfold.answer_focus("What is the limitation period for bringing a breach of contract claim?") == fourfold.content_words("limitation")
+    checker = check_answer(
+        "What is the limitation period for bringing a breach of contract claim?",
+        "Each party's total liability in any 12 month period is limited to the fees paid [1].",
+        [msa],
+    )
+    assert checker.refused and "no-amount" in checker.flags
+    answered = check_answer("What is the liability period?", "Each party's total liability in any 12 month period is limited to the fees paid [1].", [msa])
+    assert not answered.refused and "12 month" in answered.text
