@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fourfold.errors import IndexVersionError
-from fourfold.index.files import describe_os_error
+from fourfold.files import describe_os_error
 
 __all__ = ["WriterLock", "RedisWriterLock", "writer_lock_factory"]
 

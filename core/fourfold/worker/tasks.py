@@ -27,7 +27,7 @@ from celery.exceptions import Ignore
 
 from fourfold import metrics
 from fourfold.errors import FourfoldError
-from fourfold.index.files import describe_os_error
+from fourfold.files import describe_os_error
 from fourfold.settings import Settings, get_settings
 from fourfold.worker import client, names
 from fourfold.worker.state import FINAL_STATES, LeaseHolder, WorkerState, open_state
