@@ -61,7 +61,7 @@ from fourfold.knowledge.sources import FolderSource
 from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
-from fourfold.runtime import AnswerRequest, citations_for
+from fourfold.answering import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
