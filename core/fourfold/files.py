@@ -36,6 +36,7 @@ __all__ = [
     "file_system_of",
     "fsync_dir",
     "network_disk_problem",
+    "open_shared",
     "remove_tree",
     "write_atomic",
     "write_json_atomic",
@@ -122,10 +123,30 @@ def describe_os_error(exc: OSError) -> str:
     return f"[Errno {exc.errno} {name}] {exc.strerror or os.strerror(exc.errno)}"
 
 
+def open_shared(path: Path, flags: int) -> int:
+    """``os.open(path, flags)``, creating ``path`` if missing as ``0644`` whatever the
+    umask: for files that other processes, maybe other users, open too (a history
+    log, a lock file that readers and writers ``flock``).
+
+    :returns: the file descriptor.
+    """
+    for _ in range(3):
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, READABLE_MODE)
+        except FileExistsError:
+            try:
+                return os.open(path, flags & ~os.O_CREAT)
+            except FileNotFoundError:
+                continue  # removed in between: create it
+        os.fchmod(fd, READABLE_MODE)
+        return fd
+    return os.open(path, flags | os.O_CREAT, READABLE_MODE)
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line durably. A crash can at worst leave a torn last line, which
     readers of such logs skip."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_shared(path, os.O_WRONLY | os.O_APPEND)
     try:
         os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
         os.fsync(fd)

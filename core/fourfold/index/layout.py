@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from fourfold.errors import IndexVersionError
-from fourfold.files import append_line, remove_tree, write_atomic, write_json_atomic
+from fourfold.files import append_line, open_shared, remove_tree, write_atomic, write_json_atomic
 from fourfold.index.lock import WriterLock, writer_lock_factory
 
 if TYPE_CHECKING:
@@ -390,7 +390,7 @@ class IndexLayout:
         path = self.readers_file(name)
         if not self.is_complete(name):
             raise FileNotFoundError(path)
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        fd = open_shared(path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             # A writer renames a version away before deleting it; if that happened while
@@ -416,7 +416,7 @@ class IndexLayout:
         fd = None
         if only_if_unread:
             try:
-                fd = os.open(self.readers_file(name), os.O_RDONLY | os.O_CREAT, 0o644)
+                fd = open_shared(self.readers_file(name), os.O_RDONLY)
             except FileNotFoundError:
                 fd = None
             if fd is not None:
