@@ -16,8 +16,6 @@ A plugin in five lines::
 See ``docs/writing_plugins.md`` for the guide and ``docs/plugin_hooks.md`` for every hook.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from fourfold.components import (
     Component,
     ComponentConfig,
@@ -39,6 +37,7 @@ from fourfold.components import (
     VersionReader,
     VersionWriter,
 )
+from fourfold._version import __version__
 from fourfold.artifacts import Artifact, ArtifactStore
 from fourfold.deprecation import FourfoldDeprecationWarning
 from fourfold.domain import Domain
@@ -57,12 +56,12 @@ from fourfold.errors import (
 )
 from fourfold.filestore import FileIndexStore
 from fourfold.files import atomic_file, write_atomic, write_json_atomic
-from fourfold.index.files import copy_tree
+from fourfold.files import copy_tree
 from fourfold.knowledge.sources import FolderSource
 from fourfold.instructions import INSTRUCTION_REMOVED, looks_like_instruction, remove_instructions
 from fourfold.manifest import Manifest, load_manifest
 from fourfold.plugins import PLUGIN_API_VERSION, PluginHost, hookimpl
-from fourfold.runtime import AnswerRequest, citations_for
+from fourfold.answering import AnswerRequest, citations_for
 from fourfold.settings import Settings, get_settings
 from fourfold.sizing import EmbeddingWork, GenerationWork, ModelShape, TrainingWork
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
@@ -88,11 +87,6 @@ from fourfold.types import (
     chunk_point_id,
     content_hash,
 )
-
-try:
-    __version__ = _version("fourfold")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0+unknown"
 
 __all__ = [
     "PLUGIN_API_VERSION",

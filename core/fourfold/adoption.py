@@ -95,10 +95,8 @@ def _variant(manifest: "Manifest", change: dict[str, Any]) -> "Manifest":
             target.pop(last, None)
         else:
             target[last] = value
-    variant = Manifest.model_validate(data)
-    variant._path = manifest.path  # relative paths resolve as in the manifest
-    variant._file = manifest._file
-    return variant
+    # relative paths resolve as in the manifest, and messages name its file as given
+    return Manifest.model_validate(data).with_path(manifest.path, file=manifest._file)
 
 
 def _tuned_artifact(manifest: "Manifest") -> tuple[str, int]:

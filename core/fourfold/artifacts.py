@@ -179,6 +179,8 @@ class ArtifactStore:
         info = {**info, "name": name, "model_dir": MODEL_FOLDER}
         write_json_atomic(staging / ARTIFACT_FILE, info)
         target = self.root / name
+        # Folders, not files: the staging folder is renamed into place whole (and an older
+        # artifact out of the way first), which fourfold.files' single-file writes cannot do.
         old: Path | None = None
         if target.exists():
             old = self.root / f".replaced-{name}-{time.time_ns()}"

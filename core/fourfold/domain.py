@@ -1,17 +1,23 @@
-"""A manifest brought to life: the domain's components, built on first use."""
+"""A manifest brought to life: the domain's components, built on first use.
+
+:class:`Domain` is the layer that joins the others (``docs/architecture.md``): a
+manifest bound to the plugin host, the settings, and the knowledge, index, answering,
+trust and training machinery that work on it. Nothing below it imports it.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
-import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fourfold.answering import answer
+from fourfold.artifacts import ArtifactStore
+from fourfold.calling import call_component
 from fourfold.components import (
     Component,
     ComponentContext,
@@ -21,53 +27,18 @@ from fourfold.components import (
     PromptStrategy,
     Retriever,
 )
+from fourfold.domains import remember_domain
 from fourfold.errors import ComponentError, FourfoldError, ManifestError
-from fourfold.manifest import Manifest, UseBlock, load_manifest
-from fourfold.manifest.loading import format_path
+from fourfold.index import PublishedIndex
+from fourfold.knowledge import DomainLoaders, knowledge_documents, loaders_for
+from fourfold.manifest import Manifest, UseBlock, bind, load_manifest
+from fourfold.manifest.binding import validation_problems
+from fourfold.plugins import PluginHost, get_host
 from fourfold.settings import Settings
-from fourfold.types import Passage, SearchFilters
+from fourfold.trust.service import DomainTrust
+from fourfold.types import LoadedDocument, Passage, SearchFilters
 
-if TYPE_CHECKING:
-    from fourfold.index import PublishedIndex
-    from fourfold.plugins import PluginHost
-    from fourfold.trust.service import DomainTrust
-
-__all__ = ["Domain", "call_component"]
-
-log = logging.getLogger("fourfold.plugins")
-
-
-def call_component(component: Component, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call ``component.method`` and turn any exception into a :class:`ComponentError`
-    naming the component, its plugin and its domain.
-
-    With ``FOURFOLD_TRACE_PLUGINS=1`` each call is logged (logger ``fourfold.plugins``)
-    with the component, its plugin, its domain and how long it took.
-    """
-    ctx = component.context
-    if not (ctx is not None and ctx.settings.trace_plugins):
-        try:
-            return getattr(component, method)(*args, **kwargs)
-        except FourfoldError:
-            raise
-        except Exception as exc:
-            raise _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}") from exc
-    started = time.perf_counter()
-    outcome = ""
-    try:
-        return getattr(component, method)(*args, **kwargs)
-    except FourfoldError as exc:
-        outcome = f" raised {type(exc).__name__}"
-        raise
-    except Exception as exc:
-        outcome = f" raised {type(exc).__name__}"
-        raise _component_error(component, f"{method}() raised {type(exc).__name__}: {exc}") from exc
-    finally:
-        took = (time.perf_counter() - started) * 1000
-        log.info(
-            "component %s %s.%s plugin=%s domain=%s took=%.2fms%s",
-            component.kind, component.name, method, ctx.plugin or "-", ctx.domain, took, outcome,
-        )
+__all__ = ["Domain", "call_component"]  # call_component lives in fourfold.calling; importable here as before
 
 
 def _config_key(config: Any) -> str:
@@ -79,39 +50,58 @@ def _config_key(config: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def _component_error(component: Component, message: str) -> ComponentError:
-    ctx = component.context
-    return ComponentError(
-        message,
-        kind=component.kind,
-        name=component.name,
-        plugin=ctx.plugin if ctx else None,
-        domain=ctx.domain if ctx else None,
-    )
-
-
 class Domain:
     """One domain assistant: its manifest, state folder and components.
 
     Components are built lazily and shared by all requests of this domain; a component
     that fails to build raises a :class:`ComponentError` for this domain only.
+
+    :param manifest: a manifest read from a file (bound by
+        :func:`fourfold.manifest.load_manifest`) or built in code (then bound here, with
+        :func:`fourfold.manifest.bind`).
+    :raises ManifestError: a manifest built in code names a component ``host`` lacks, or
+        a ``with:`` its component's ``Config`` refuses.
     """
 
-    def __init__(self, manifest: Manifest, host: "PluginHost", settings: Settings | None = None):
-        self.manifest = manifest
+    def __init__(self, manifest: Manifest, host: PluginHost, settings: Settings | None = None):
+        self.manifest = manifest if manifest.is_bound else bind(manifest, host)
         self.host = host
         self.settings = settings or host.settings
+        self.knowledge_loaders = DomainLoaders(self)
         self._lock = threading.RLock()
         self._instances: dict[int, Component] = {}
         self._shared: dict[tuple[str, str, str], Component] = {}
         self._building: set[tuple[str, str, str]] = set()
 
     @classmethod
-    def from_file(cls, path: str | Path, host: "PluginHost | None" = None, settings: Settings | None = None) -> "Domain":
-        from fourfold.plugins import get_host
+    def from_file(
+        cls,
+        path: str | Path,
+        host: PluginHost | None = None,
+        settings: Settings | None = None,
+        *,
+        remember: bool = False,
+        expect: str | None = None,
+    ) -> "Domain":
+        """The domain of the manifest file ``path``, read and bound to ``host`` (default:
+        the process's host). Every command, the worker and the API open domains here.
 
+        :param remember: record the manifest in the domain registry
+            (:mod:`fourfold.domains`), so that later commands, workers and the API find
+            the domain by its name.
+        :param expect: the domain name the file must define (a manifest the registry
+            recorded for that name).
+        :raises ManifestError: the manifest is invalid (one line per problem).
+        :raises FourfoldError: the file defines another domain than ``expect``.
+        """
         host = host or get_host()
-        return cls(load_manifest(path, host), host, settings)
+        manifest = load_manifest(path, host)
+        if expect is not None and manifest.domain != expect:
+            raise FourfoldError(f"{path}: expected the manifest of domain '{expect}', found domain '{manifest.domain}'")
+        domain = cls(manifest, host, settings)
+        if remember:
+            remember_domain(manifest, domain.settings)
+        return domain
 
     # -- identity ----------------------------------------------------------------
 
@@ -186,11 +176,8 @@ class Domain:
         with self._lock:
             key = id(block)
             if key not in self._instances:
-                config = block.config
-                if config is None:  # manifest built in code, not loaded from a file
-                    spec = self.host.get(block.kind, block.use)
-                    config = spec.cls.Config.model_validate(block.with_) if spec else None
-                self._instances[key] = self.shared(block.kind, block.use, config, where=self._where(block))
+                # block.config: its with: as bound (fourfold.manifest.bind) to this host
+                self._instances[key] = self.shared(block.kind, block.use, block.config, where=self._where(block))
             return self._instances[key]
 
     def identity(self, component: Component) -> dict[str, Any]:
@@ -209,10 +196,7 @@ class Domain:
 
     def _where(self, block: UseBlock) -> str:
         path = next((p for p, b in self.manifest.blocks() if b is block), (block.kind,))
-        file = self.manifest.path or "manifest"
-        doc = self.manifest._doc
-        line = f":{doc.line_of(path)}" if doc is not None else ""
-        return f"{file}{line}: {format_path(path)}"
+        return self.manifest.where(path)
 
     def _component_for_ref(self, ref: Any, kind: str | None, where: str | None) -> Component:
         if not kind:
@@ -230,7 +214,7 @@ class Domain:
         try:
             config = spec.cls.Config.model_validate(ref.with_)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(line.split(": ", 1)[1] for line in validation_problems(exc, "", spec.cls.Config))
             raise ManifestError([f"{nested_where}: with: is not valid for {kind.replace('_', ' ')} '{use}': {problems}"]) from None
         return self.shared(kind, use, config, where=nested_where)
 
@@ -254,8 +238,6 @@ class Domain:
     def loaders(self) -> dict[str, Loader]:
         """Loader instances by file extension (builtins win an extension, then names in
         order), configured from the manifest's ``knowledge.limits``."""
-        from fourfold.knowledge import loaders_for
-
         return loaders_for(self)
 
     def resolve_model(self, ref: str) -> Path:
@@ -263,8 +245,6 @@ class Domain:
         ships its own model (``smollm2``) → that model's folder, converted on first use;
         anything else → a path relative to the manifest."""
         if ref.startswith("artifact:"):
-            from fourfold.artifacts import ArtifactStore
-
             return ArtifactStore(self.settings).model_dir(ref.split(":", 1)[1])
         path = self.context().path(ref)
         if not path.exists():
@@ -286,19 +266,15 @@ class Domain:
         model_path = getattr(self.build("generator", ref, config), "model_path", None)
         return Path(model_path()) if callable(model_path) else None
 
-    def knowledge_documents(self) -> list:
+    def knowledge_documents(self) -> list[LoadedDocument]:
         """The domain's knowledge files, loaded (for trainers and fine-tuners)."""
-        from fourfold.training import knowledge_documents
-
         return knowledge_documents(self)
 
     # -- work ------------------------------------------------------------------------
 
     def answer(self, question: str, history: list | None = None) -> Any:
         """Answer ``question`` through the ``answer_question`` hook (and its wrappers); see
-        :func:`fourfold.runtime.answer` for the errors raised."""
-        from fourfold.runtime import answer
-
+        :func:`fourfold.answering.answer` for the errors raised."""
         return answer(self, question, history=history)
 
     def sample_chunks(self, limit: int = 4000) -> tuple[str, list, int]:
@@ -306,17 +282,13 @@ class Domain:
         return self.index.sample_chunks(limit)
 
     @cached_property
-    def trust(self) -> "DomainTrust":
+    def trust(self) -> DomainTrust:
         """The answerability decision of this domain's index versions."""
-        from fourfold.trust.service import DomainTrust
-
         return DomainTrust(self)
 
     @cached_property
-    def index(self) -> "PublishedIndex":
+    def index(self) -> PublishedIndex:
         """The published index version of this domain, followed across publishes."""
-        from fourfold.index import PublishedIndex
-
         return PublishedIndex(self)
 
     def search(

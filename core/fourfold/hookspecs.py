@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         Trainer,
     )
     from fourfold.index.lifecycle import RefreshReport
-    from fourfold.runtime import AnswerRequest
+    from fourfold.answering import AnswerRequest
     from fourfold.types import Answer
 
 hookspec = pluggy.HookspecMarker("fourfold")

@@ -153,11 +153,6 @@ class PluginHost:
         if self.settings.trace_plugins:
             tracer = _Tracer()
             self.pm.add_hookcall_monitoring(tracer.before, tracer.after)
-        # fourfold's own answer_question implementation, registered like a plugin so
-        # that plugin wrappers wrap it.
-        from fourfold import runtime
-
-        self.pm.register(runtime.CoreAnswering(), name="fourfold-core")
         if load_entry_points:
             self.load_entry_points()
 

@@ -20,10 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fourfold import knowledge as kn
+from fourfold._version import __version__
 from fourfold.artifacts import MODEL_FOLDER, Artifact, ArtifactStore, check_name
+from fourfold.calling import call_component
 from fourfold.components import FineTuner, NullProgress, Progress, Trainer
-from fourfold.errors import FourfoldError, TrainingError
-from fourfold.types import LoadedDocument
+from fourfold.errors import TrainingError
+from fourfold.knowledge import knowledge_documents  # where it lived before; trainers read the knowledge through it
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -58,40 +61,9 @@ class StageRun:
 # -- the domain's knowledge ---------------------------------------------------------------
 
 
-def knowledge_documents(domain: "Domain", progress: Progress | None = None) -> list[LoadedDocument]:
-    """Every readable knowledge file of ``domain``, loaded, in path order. Unreadable
-    files are skipped with a warning in the log, as a refresh does."""
-    from fourfold import knowledge as kn
-
-    if domain.manifest.knowledge is None:
-        raise TrainingError(f"domain '{domain.name}' has no 'knowledge:' block: there is no text to train on")
-    progress = progress or NullProgress()
-    scan = kn.scan_domain(domain)
-    for warning in scan.warnings:
-        log.warning("%s", warning)
-    progress.start("load knowledge", total=len(scan.files))
-    documents = []
-    for file in sorted(scan.files, key=lambda f: f.relpath):
-        try:
-            scan.fetch(file)  # a bucket's or website's document, downloaded
-            doc = kn.load_document(domain, file)
-        except FourfoldError as exc:
-            log.warning("%s: skipped: %s", file.relpath, exc)
-            progress.advance(1)
-            continue
-        doc.metadata.setdefault("source", file.relpath)
-        documents.append(doc)
-        progress.advance(1)
-    if not documents:
-        raise TrainingError(f"domain '{domain.name}': no knowledge file could be read, so there is no text to train on")
-    return documents
-
-
 def knowledge_digest(domain: "Domain") -> dict[str, Any]:
     """Identity of the knowledge base's content: file paths and content hashes (cheap:
     nothing is parsed)."""
-    from fourfold import knowledge as kn
-
     if domain.manifest.knowledge is None:
         return {"files": 0, "sha256": None}
     scan = kn.scan_domain(domain)
@@ -196,9 +168,6 @@ def run_stages(domain: "Domain", progress: Progress | None = None, *, force: boo
 
 
 def _run_stage(domain: "Domain", stage: str, block: Any, progress: Progress, force: bool) -> StageRun:
-    from fourfold import __version__
-    from fourfold.domain import call_component
-
     name = _artifact_name(domain, block)
     component = domain.component(block)
     if not isinstance(component, (Trainer, FineTuner)):

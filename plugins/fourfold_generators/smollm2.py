@@ -83,6 +83,8 @@ def smollm2_checkpoint(models_dir: Path, progress: fourfold.Progress | None = No
             )
             if target.exists():  # a half-finished folder from a crash: replace it
                 shutil.rmtree(target)
+            # A whole folder appears at once by renaming it into place (fourfold.write_atomic
+            # is for single files); readers look for the MARKER file inside it anyway.
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable, Iterable, Mapping
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -172,9 +171,7 @@ class WebSource(fourfold.Source):
             warn(f"{url}: could not be fetched ({exc}); skipped")
             return None
         body_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = body_path.with_name(f".{body_path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(body)
-        os.replace(tmp, body_path)
+        fourfold.write_atomic(body_path, body)
         marker = "web:" + json.dumps({k: v for k, v in found.items() if v}, sort_keys=True, separators=(",", ":"))
         return fourfold.SourceDocument(key=key, marker=marker, size=len(body), url=url)
 

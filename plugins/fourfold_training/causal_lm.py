@@ -99,6 +99,9 @@ class CausalLMTrainer(fourfold.Trainer):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir)
         else:
             tokenizer = train_tokenizer(texts, cfg.vocab_size, cfg.min_frequency, tok_dir.with_name("tokenizer.tmp"))
+            # The tokenizer is a folder of files: it is saved beside its place and renamed into
+            # it whole (fourfold.write_atomic is for single files), so a resumed run finds a
+            # complete tokenizer or none.
             tok_dir.with_name("tokenizer.tmp").rename(tok_dir)
         blocks = token_blocks(texts, tokenizer, cfg.context)
         train_blocks, held_out = split_blocks(blocks, cfg.eval_fraction, cfg.max_eval_blocks)

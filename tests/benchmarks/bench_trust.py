@@ -102,7 +102,7 @@ def percentile(values: list[float], q: float) -> float:
 def run_set(spec: dict, home: Path, generator: str, limit: int | None, verbose: bool) -> dict:
     import fourfold
     from fourfold.index.lifecycle import refresh
-    from fourfold.runtime import stream_answer
+    from fourfold.answering import stream_answer
 
     settings = fourfold.Settings(home=home / "state")
     host = fourfold.PluginHost(settings)

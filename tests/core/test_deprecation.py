@@ -55,3 +55,27 @@ def test_deprecation_warnings_can_be_made_errors():
         warnings.simplefilter("error", fourfold.FourfoldDeprecationWarning)
         with pytest.raises(fourfold.FourfoldDeprecationWarning):
             old_helper()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [("fourfold.runtime", "fourfold.answering", "answer"), ("fourfold.registry", "fourfold.domains", "known_domains")],
+)
+def test_a_renamed_module_still_works_and_warns_where_it_is_used(old, new, name):
+    import importlib
+
+    module = importlib.import_module(old)
+    with pytest.warns(fourfold.FourfoldDeprecationWarning, match=rf"{old}\.{name} is deprecated .* use {new}\.{name} instead") as caught:
+        value = getattr(module, name)  # this line
+    assert value is getattr(importlib.import_module(new), name)
+    assert caught[0].filename == __file__
+    assert set(module.__all__) == set(importlib.import_module(new).__all__)
+
+
+def test_importing_a_name_from_a_renamed_module_warns_at_the_import():
+    with pytest.warns(fourfold.FourfoldDeprecationWarning, match="fourfold.runtime.stream_answer is deprecated") as caught:
+        from fourfold.runtime import stream_answer
+    from fourfold.answering import stream_answer as current
+
+    assert stream_answer is current
+    assert caught[0].filename == __file__

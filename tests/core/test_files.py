@@ -137,6 +137,9 @@ def test_an_index_build_leaves_its_files_readable_and_the_api_token_private(tmp_
     assert current is not None
     assert mode_of(layout.current_file) == 0o644
     assert mode_of(layout.catalog_file(current)) == 0o644
+    # the files others open too: the history the API reads, the locks readers and writers take
+    assert mode_of(layout.history_file) == 0o644
+    assert mode_of(layout.lock_file) == 0o644
 
     tokens = domain_tokens(domain.manifest, domain.settings)
     assert tokens.origin == "generated"

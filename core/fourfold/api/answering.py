@@ -10,7 +10,7 @@ from fourfold import metrics
 from fourfold.api.errors import ApiError, error_body, error_for_exception
 from fourfold.api.observe import note_answer, note_question
 from fourfold.domain import Domain
-from fourfold.runtime import stream_answer
+from fourfold.answering import stream_answer
 from fourfold.types import Answer, GenerationLimits, Message
 
 __all__ = ["check_question", "answer_dict", "answered", "limits_for", "sse", "stream_events"]

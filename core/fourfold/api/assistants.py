@@ -11,9 +11,8 @@ from typing import Callable
 
 from fourfold.domain import Domain
 from fourfold.errors import FourfoldError
-from fourfold.manifest import load_manifest
+from fourfold.domains import known_domains, remember_domain
 from fourfold.plugins import PluginHost, get_host
-from fourfold.registry import known_domains, remember_domain
 from fourfold.settings import Settings, get_settings
 from fourfold.api.tokens import DomainTokens, TokenBook, domain_tokens
 from fourfold.uploads import upload_source
@@ -61,15 +60,16 @@ class Assistants:
         if not targets:
             raise FourfoldError("no domains to serve: give manifest files, e.g. 'fourfold serve deploy/manifests/legal.yaml'")
         for path in targets:
-            manifest = load_manifest(path, host)
+            domain = Domain.from_file(path, host, settings)
+            manifest = domain.manifest
             if manifest.domain in assistants.domains:
                 other = assistants.domains[manifest.domain].manifest.path
                 raise FourfoldError(f"{path}: domain '{manifest.domain}' is also defined by {other}; domain names must be unique")
-            remember_domain(manifest, settings)
+            remember_domain(manifest, settings)  # only once it is known not to clash with another manifest
             write = None
             if upload_source(manifest) is not None:
                 write = domain_tokens(manifest, settings, generate=generate_tokens, write=True)
-            assistants.add(Domain(manifest, host, settings), domain_tokens(manifest, settings, generate=generate_tokens), write)
+            assistants.add(domain, domain_tokens(manifest, settings, generate=generate_tokens), write)
         return assistants
 
     def add(self, domain: Domain, tokens: DomainTokens, write_tokens: DomainTokens | None = None) -> None:

@@ -6,17 +6,17 @@ import functools
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 import fourfold
+from fourfold.domain import Domain
+from fourfold.domains import manifest_path_for
 from fourfold.errors import FourfoldError, ManifestError
-
-if TYPE_CHECKING:
-    from fourfold.domain import Domain
+from fourfold.manifest.models import DOMAIN_PATTERN
 
 __all__ = [
     "app", "console", "err_console", "exit_with", "handle_errors", "is_verbose", "load_domain", "manifest_path", "manifest_paths",
@@ -76,9 +76,6 @@ def manifest_path(target: str | Path) -> Path:
 
     :raises FourfoldError: no such file, or no such domain (naming the known ones).
     """
-    from fourfold.manifest.models import DOMAIN_PATTERN
-    from fourfold.registry import manifest_path_for
-
     text = str(target)
     path = Path(target)
     if path.suffix.lower() in {".yaml", ".yml"} or path.is_file() or "/" in text:
@@ -102,13 +99,7 @@ def load_domain(target: str | Path) -> "Domain":
 
     :raises ManifestError: the manifest is invalid (one line per problem).
     """
-    from fourfold.domain import Domain
-    from fourfold.plugins import get_host
-    from fourfold.registry import remember_domain
-
-    domain = Domain.from_file(manifest_path(target), get_host())
-    remember_domain(domain.manifest, domain.settings)
-    return domain
+    return Domain.from_file(manifest_path(target), remember=True)
 
 
 def _version_callback(value: bool) -> None:

@@ -35,9 +35,9 @@ def _load_manifests(paths: list[Path]):
 
 def _registered_manifests():
     """Every manifest the domain registry knows; broken ones are reported and left out."""
+    from fourfold.domains import known_domains
     from fourfold.manifest import load_manifest
     from fourfold.plugins import get_host
-    from fourfold.registry import known_domains
 
     host = get_host()
     out = []

@@ -211,7 +211,7 @@ def _config_manifest(base: "Manifest", dataset_name: str, config: Configuration)
         "generation": {"use": config.generator, "with": config.generation_with},
     }
     manifest = Manifest.model_validate(data)
-    manifest._path = base.path  # relative paths in with-blocks resolve as in the manifest
+    manifest = manifest.with_path(base.path)  # relative paths in with-blocks resolve as in the manifest
     return manifest
 
 
@@ -371,7 +371,7 @@ def embedder_variants(manifest: "Manifest", models: list[str]) -> list[tuple[str
             settings["model"] = model
         data["embedding"] = {"use": manifest.embedding.use, "with": settings}
         variant = Manifest.model_validate(data)
-        variant._path = manifest.path  # relative model folders resolve as in the manifest
+        variant = variant.with_path(manifest.path)  # relative model folders resolve as in the manifest
         return variant
 
     return [("base", with_model(None))] + [(model, with_model(model)) for model in tuned]

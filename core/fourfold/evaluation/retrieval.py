@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from fourfold.components import NullProgress, Progress
 from fourfold.evaluation.datasets import RetrievalDataset, load_dataset
 from fourfold.evaluation.metrics import evaluate_run, percentile
-from fourfold.files import write_json_atomic
-from fourfold.index.files import remove_tree
+from fourfold.files import remove_tree, write_json_atomic
 from fourfold.index.lifecycle import WRITE_BATCH, embedding_text
 from fourfold.index.lock import WriterLock
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache

@@ -6,7 +6,7 @@
 - :class:`PublishedIndex` serves the published version and follows new publishes.
 """
 
-from fourfold.index.files import copy_tree
+from fourfold.files import copy_tree
 from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
 from fourfold.index.lifecycle import chunk_fingerprint, embedding_text, refresh, rollback
 from fourfold.index.lock import WriterLock

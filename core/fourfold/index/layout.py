@@ -35,13 +35,19 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from fourfold.index.files import append_line, remove_tree, write_atomic, write_json_atomic
+from fourfold.errors import IndexVersionError
+from fourfold.files import append_line, open_shared, remove_tree, write_atomic, write_json_atomic
+from fourfold.index.lock import WriterLock, writer_lock_factory
+
+if TYPE_CHECKING:
+    from fourfold.components import IndexStore
+    from fourfold.domain import Domain
 
 _LAYOUTS: "weakref.WeakKeyDictionary[Any, IndexLayout]" = weakref.WeakKeyDictionary()
 
-__all__ = ["IndexLayout", "Catalog", "DocumentEntry", "VERSION_PATTERN", "version_number", "version_name"]
+__all__ = ["IndexLayout", "Catalog", "DocumentEntry", "VERSION_PATTERN", "servable", "version_number", "version_name"]
 
 VERSION_PATTERN = re.compile(r"^v(\d{6,})$")
 HISTORY_KEPT = 1000
@@ -177,16 +183,13 @@ class IndexLayout:
             try:
                 records = domain.retriever.open_store().shared_records()
             except Exception as exc:  # noqa: BLE001 - said in the error, with the cause
-                from fourfold.errors import IndexVersionError
-
                 raise IndexVersionError(
                     f"domain '{domain.name}': cannot reach the index's store ({type(exc).__name__}: {exc})"
                 ) from exc
         if records is None:
             layout = cls(root, domain.name)
         else:
-            from fourfold.index.lock import writer_lock_factory
-            from fourfold.index.shared import SharedIndexLayout
+            from fourfold.index.shared import SharedIndexLayout  # a subclass of IndexLayout, defined below it
 
             def floor(records=records) -> int:
                 return int((records.get("current") or {}).get("fence") or 0)
@@ -366,14 +369,10 @@ class IndexLayout:
 
     def writer_lock(self, *, wait: bool | float = False) -> Any:
         """The lock one writer of this index holds (a context manager)."""
-        from fourfold.index.lock import WriterLock
-
         return WriterLock(self.lock_file, self.domain, wait=wait)
 
     def writer_holder(self) -> dict[str, Any] | None:
         """The process holding the writer lock now (what it wrote of itself), or None."""
-        from fourfold.index.lock import WriterLock
-
         return WriterLock(self.lock_file, self.domain).current_holder()
 
     def reader_lock(self, name: str) -> Callable[[], None]:
@@ -391,7 +390,7 @@ class IndexLayout:
         path = self.readers_file(name)
         if not self.is_complete(name):
             raise FileNotFoundError(path)
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        fd = open_shared(path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             # A writer renames a version away before deleting it; if that happened while
@@ -417,7 +416,7 @@ class IndexLayout:
         fd = None
         if only_if_unread:
             try:
-                fd = os.open(self.readers_file(name), os.O_RDONLY | os.O_CREAT, 0o644)
+                fd = open_shared(self.readers_file(name), os.O_RDONLY)
             except FileNotFoundError:
                 fd = None
             if fd is not None:
@@ -443,3 +442,16 @@ class IndexLayout:
             yield from (p for p in self.versions_dir.iterdir() if p.name.startswith(".trash-"))
         except FileNotFoundError:
             return
+
+
+def servable(domain: "Domain", layout: IndexLayout, name: str) -> tuple[Catalog, "IndexStore"]:
+    """The catalog of version ``name`` and the store to publish it with, refusing a
+    version the domain's retriever cannot read (built for another store)."""
+    catalog = layout.read_catalog(name)
+    store = domain.retriever.open_store()
+    if catalog.store_id != store.store_id:
+        raise IndexVersionError(
+            f"domain '{domain.name}': version {name} was built for store {catalog.store_id}, but the retriever "
+            f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
+        )
+    return catalog, store

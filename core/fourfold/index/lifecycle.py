@@ -49,11 +49,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import fourfold
+from fourfold._version import __version__
 from fourfold.components import NullProgress, Progress
+from fourfold import knowledge as kn
 from fourfold.errors import FourfoldError, IndexVersionError, KnowledgeError
+from fourfold.files import remove_tree
 from fourfold.index import quality
-from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout
+from fourfold.index.layout import Catalog, DocumentEntry, IndexLayout, servable, version_number
 from fourfold.index.report import RefreshReport
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
 from fourfold.types import Chunk, SourceFile, content_hash
@@ -76,9 +78,7 @@ _HISTORY_WARNINGS = 50  # warnings kept per history line; the version's report k
 def embedding_text(chunk: Chunk) -> str:
     """The text embedded (and BM25-indexed by stores that index text) for ``chunk``:
     the knowledge module's header line of title and heading, then the text."""
-    from fourfold.knowledge import text_for_embedding
-
-    return text_for_embedding(chunk)
+    return kn.text_for_embedding(chunk)
 
 
 def chunk_fingerprint(chunk: Chunk, text: str) -> str:
@@ -219,8 +219,6 @@ class _Refresh:
         rebuild = bool(rebuild_reason)
 
         # 1. scan and hash
-        from fourfold import knowledge as kn
-
         self._stage("scan")
         previous = base.documents if base else {}
         # Sources that ask conditionally (HTTP validators) find their markers here.
@@ -480,7 +478,7 @@ class _Refresh:
             "chunking": knowledge.chunking.model_dump(),
             "limits": knowledge.limits.model_dump(),
             "sources": sources,
-            "fourfold": fourfold.__version__,
+            "fourfold": __version__,
         }
         return content_hash(json.dumps(data, sort_keys=True, default=str))[:32]
 
@@ -502,8 +500,6 @@ class _Refresh:
 
     def _loader_fingerprints(self, documents: dict[str, _Document]) -> dict[str, tuple[str, dict[str, Any] | None]]:
         """Each document's loader fingerprint and identity (``("", None)`` when no loader reads it)."""
-        from fourfold import knowledge as kn
-
         out: dict[str, tuple[str, dict[str, Any] | None]] = {}
         seen: dict[int, tuple[str, dict[str, Any]]] = {}
         for path, doc in documents.items():
@@ -618,8 +614,6 @@ class _Refresh:
         if leftovers:
             _retain(layout, store)
         for trash in layout.trash():
-            from fourfold.index.files import remove_tree
-
             remove_tree(trash)
         for tmp in layout.stray_temporary_files():
             try:
@@ -701,19 +695,6 @@ def _delete_if_unread(layout: IndexLayout, store: "IndexStore", name: str) -> bo
 # -------------------------------------------------------------------------
 
 
-def servable(domain: "Domain", layout: IndexLayout, name: str) -> tuple[Catalog, "IndexStore"]:
-    """The catalog of version ``name`` and the store to publish it with, refusing a
-    version the domain's retriever cannot read (built for another store)."""
-    catalog = layout.read_catalog(name)
-    store = domain.retriever.open_store()
-    if catalog.store_id != store.store_id:
-        raise IndexVersionError(
-            f"domain '{domain.name}': version {name} was built for store {catalog.store_id}, but the retriever "
-            f"'{domain.retriever.name}' now uses {store.store_id}; it cannot be served"
-        )
-    return catalog, store
-
-
 def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = False) -> str:
     """Publish an earlier version again.
 
@@ -729,8 +710,6 @@ def rollback(domain: "Domain", to: str | None = None, *, wait: bool | float = Fa
         if to is None:
             if current is None:
                 raise IndexVersionError(f"domain '{domain.name}' has no published index to roll back")
-            from fourfold.index.layout import version_number
-
             older = [v for v in complete if version_number(v) < version_number(current) and layout.was_published(v)]
             if not older:
                 raise IndexVersionError(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fourfold.errors import IndexVersionError
-from fourfold.index.files import describe_os_error
+from fourfold.files import describe_os_error, open_shared
 
 __all__ = ["WriterLock", "RedisWriterLock", "writer_lock_factory"]
 
@@ -72,7 +72,7 @@ class WriterLock:
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_shared(self.path, os.O_RDWR)
         except OSError as exc:
             raise IndexVersionError(
                 f"{exc.filename or self.path}: cannot open the writer lock of domain '{self.domain}': "

@@ -17,14 +17,16 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from fourfold.errors import IndexVersionError
+from fourfold.calling import call_component, component_error
+from fourfold.errors import IndexVersionError, ManifestError
 from fourfold.index.layout import Catalog, IndexLayout
-from fourfold.manifest.loading import component_refs
+from fourfold.manifest.binding import component_refs
+from fourfold.types import Passage
 
 if TYPE_CHECKING:
     from fourfold.components import IndexStore, Retriever, VersionReader
     from fourfold.domain import Domain
-    from fourfold.types import Chunk, Passage, SearchFilters
+    from fourfold.types import Chunk, SearchFilters
 
 __all__ = ["PublishedIndex", "no_index_message", "retriever_for"]
 
@@ -121,8 +123,6 @@ class PublishedIndex:
         :raises IndexVersionError: nothing is published yet, or the version cannot be
             read by ``retriever``.
         """
-        from fourfold.domain import call_component
-
         retriever = retriever or self._domain.retriever
         for attempt in range(2):
             current = self._acquire()
@@ -271,14 +271,11 @@ class PublishedIndex:
 
 def _check_passages(retriever: "Retriever", passages: Any) -> None:
     """Refuse what a retriever returned unless it is a list of passages, saying what to return."""
-    from fourfold.domain import _component_error
-    from fourfold.types import Passage
-
     if not isinstance(passages, list):
-        raise _component_error(retriever, f"search() returned {type(passages).__name__}; return a list of fourfold.Passage, best first")
+        raise component_error(retriever, f"search() returned {type(passages).__name__}; return a list of fourfold.Passage, best first")
     for p in passages:
         if not isinstance(p, Passage):
-            raise _component_error(
+            raise component_error(
                 retriever,
                 f"search() returned a list containing {type(p).__name__}; return fourfold.Passage(chunk=..., score=...) items, best first",
             )
@@ -300,8 +297,6 @@ def retriever_for(domain: "Domain", name: str) -> "Retriever":
         return domain.retriever
     spec = domain.host.get("retriever", name)
     if spec is None:
-        from fourfold.errors import ManifestError
-
         raise ManifestError([domain.host.missing_component_message("retriever", name)])
     wrapped = _wrapped_retriever(domain, name)
     if wrapped is not None:

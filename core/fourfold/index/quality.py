@@ -32,7 +32,7 @@ import numpy as np
 
 from fourfold.errors import IndexVersionError
 from fourfold.evaluation.questions import EvalQuestion, EvalSet, eval_questions_for, score_ranking
-from fourfold.index.layout import IndexLayout
+from fourfold.index.layout import IndexLayout, servable
 from fourfold.index.vector_cache import VectorCache
 from fourfold.types import content_hash
 
@@ -485,8 +485,6 @@ def publish_held(domain: "Domain", version: str, *, force: bool, reason: str, wa
             raise IndexVersionError(f"domain '{domain.name}': version {name} was held ({why}); publish it with --force and a --reason")
         if not reason.strip():
             raise IndexVersionError(f"domain '{domain.name}': publishing a held version needs --reason (it is recorded in the history)")
-        from fourfold.index.lifecycle import servable  # lifecycle imports this module
-
         catalog, store = servable(domain, layout, name)
         previous = layout.read_current()
         forced = {"reason": reason.strip(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from fourfold.errors import IndexVersionError
+from fourfold.files import remove_tree
 from fourfold.index.layout import HISTORY_KEPT, VERSION_PATTERN, Catalog, IndexLayout, version_name, version_number
 
 if TYPE_CHECKING:
@@ -253,8 +254,6 @@ class SharedIndexLayout(IndexLayout):
         # The number's "alloc/" record stays, marked: it is never handed out again.
         self.records.delete([f"{kind}/{name}" for kind in ("catalog", "report", "quality", "held", "published", "answerability")])
         self.records.put(f"alloc/{name}", {"discarded": True, "time": _now()})
-        from fourfold.index.files import remove_tree
-
         remove_tree(self.version_dir(name))
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fourfold import knowledge as kn
 from fourfold.index.layout import IndexLayout
 from fourfold.index.quality import is_held, read_quality
 from fourfold.index.report import IndexStatus, VersionInfo
@@ -67,8 +68,6 @@ def changed_documents(domain: "Domain") -> list[str] | None:
     refresh's first step does, without loading or embedding anything; None when nothing
     is published. A file that cannot be read counts as changed.
     """
-    from fourfold import knowledge as kn
-
     layout = IndexLayout.for_domain(domain)
     current = layout.read_current()
     if current is None:

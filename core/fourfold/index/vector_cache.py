@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from fourfold.errors import IndexVersionError
-from fourfold.index.files import describe_os_error
+from fourfold.files import describe_os_error
 from fourfold.types import content_hash
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -19,10 +18,7 @@ from fourfold.types import LoadedDocument, Section, SourceFile
 if TYPE_CHECKING:
     from fourfold.domain import Domain
 
-__all__ = ["load_document", "load_records", "loader_for", "loaders_for", "loader_config", "loader_identity"]
-
-_lock = threading.Lock()
-_loaders: "weakref.WeakKeyDictionary[Domain, dict[int | None, dict[str, Loader]]]" = weakref.WeakKeyDictionary()
+__all__ = ["DomainLoaders", "load_document", "load_records", "loader_for", "loaders_for", "loader_config", "loader_identity"]
 
 
 def loader_config(cls: type[Loader], limits: Limits, settings: dict[str, Any] | None = None) -> BaseModel:
@@ -39,47 +35,68 @@ def loader_config(cls: type[Loader], limits: Limits, settings: dict[str, Any] | 
     return cls.Config.model_validate(values)
 
 
-def loaders_for(domain: "Domain", source: int | None = None) -> dict[str, Loader]:
-    """The domain's loaders by extension (lower case, no dot), built once per domain
-    and source.
+class DomainLoaders:
+    """The loaders of one domain by extension (lower case, no dot), built on first use
+    once per source and kept for the domain's life; a :class:`fourfold.Domain` owns one
+    (``domain.knowledge_loaders``).
 
     Builtin loaders win an extension over third-party ones, then names in order. Each
-    is configured from the manifest's ``knowledge.limits`` and, for ``source`` (an index
+    is configured from the manifest's ``knowledge.limits`` and, for a source (an index
     into ``knowledge.sources``), that source's ``loaders:`` settings; a loader named
-    there also wins its extensions for that source. :attr:`fourfold.Domain.loaders`
-    returns the loaders of no particular source.
+    there also wins its extensions for that source.
     """
-    with _lock:
-        cached = _loaders.get(domain, {}).get(source)
-    if cached is not None:
-        return cached
-    knowledge = domain.manifest.knowledge
-    limits = knowledge.limits if knowledge else Limits()
-    chosen: dict[str, dict[str, Any]] = {}
-    if knowledge is not None and source is not None and 0 <= source < len(knowledge.sources):
-        chosen = knowledge.sources[source].loaders
-    specs = domain.host.components("loader")
 
-    def order(item):
-        record = domain.host.plugins.get(item[1].plugin)
-        return (item[0] not in chosen, not (record and record.builtin), item[0])
+    def __init__(self, domain: "Domain"):
+        self._domain = domain
+        self._lock = threading.Lock()
+        self._by_source: dict[int | None, dict[str, Loader]] = {}
 
-    where = f"{domain.manifest.path or 'manifest'}: knowledge.sources[{source}].loaders"
-    out: dict[str, Loader] = {}
-    for name, spec in sorted(specs.items(), key=order):
-        try:
-            config = loader_config(spec.cls, limits, chosen.get(name))
-        except ValueError as exc:
-            raise ManifestError([f"{where}.{name}: {exc}"]) from None
-        loader = domain.build("loader", name, config)
-        for ext in spec.cls.extensions:
-            out.setdefault(ext.lower().lstrip("."), loader)  # type: ignore[arg-type]
-    if knowledge is not None:
-        for name in chosen:
-            if name not in specs:
-                raise ManifestError([f"{where}.{name}: {domain.host.missing_component_message('loader', name)}"])
-    with _lock:
-        return _loaders.setdefault(domain, {}).setdefault(source, out)
+    def for_source(self, source: int | None = None) -> dict[str, Loader]:
+        """The loaders for files of ``source`` (None: of no particular source)."""
+        with self._lock:
+            cached = self._by_source.get(source)
+        if cached is not None:
+            return cached
+        built = self._build(source)
+        with self._lock:
+            return self._by_source.setdefault(source, built)
+
+    def _build(self, source: int | None) -> dict[str, Loader]:
+        domain = self._domain
+        knowledge = domain.manifest.knowledge
+        limits = knowledge.limits if knowledge else Limits()
+        chosen: dict[str, dict[str, Any]] = {}
+        if knowledge is not None and source is not None and 0 <= source < len(knowledge.sources):
+            chosen = knowledge.sources[source].loaders
+        specs = domain.host.components("loader")
+
+        def order(item):
+            record = domain.host.plugins.get(item[1].plugin)
+            return (item[0] not in chosen, not (record and record.builtin), item[0])
+
+        where = f"{domain.manifest.path or 'manifest'}: knowledge.sources[{source}].loaders"
+        out: dict[str, Loader] = {}
+        for name, spec in sorted(specs.items(), key=order):
+            try:
+                config = loader_config(spec.cls, limits, chosen.get(name))
+            except ValueError as exc:
+                raise ManifestError([f"{where}.{name}: {exc}"]) from None
+            loader = domain.build("loader", name, config)
+            for ext in spec.cls.extensions:
+                out.setdefault(ext.lower().lstrip("."), loader)  # type: ignore[arg-type]
+        if knowledge is not None:
+            for name in chosen:
+                if name not in specs:
+                    raise ManifestError([f"{where}.{name}: {domain.host.missing_component_message('loader', name)}"])
+        return out
+
+
+def loaders_for(domain: "Domain", source: int | None = None) -> dict[str, Loader]:
+    """The domain's loaders by extension for ``source`` (an index into
+    ``knowledge.sources``), built once per domain and source: see :class:`DomainLoaders`.
+    :attr:`fourfold.Domain.loaders` returns the loaders of no particular source.
+    """
+    return domain.knowledge_loaders.for_source(source)
 
 
 def loader_for(domain: "Domain", file: SourceFile, source: int | None = None) -> Loader | None:

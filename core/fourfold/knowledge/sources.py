@@ -19,6 +19,7 @@ from pydantic import Field
 
 from fourfold.components import ComponentConfig, Source
 from fourfold.errors import FourfoldError, KnowledgeError
+from fourfold.files import atomic_file
 from fourfold.knowledge.scan import ScanResult, Walk, open_regular_file, scan_folder, source_prefixes
 from fourfold.manifest.models import DEFAULT_INCLUDE
 from fourfold.types import SourceDocument, SourceFile
@@ -110,11 +111,8 @@ def _scan_component(domain: "Domain", index: int, prefix: str, previous: Mapping
     assert knowledge is not None
     spec = knowledge.sources[index]
     where = f"{manifest.path or 'manifest'}: knowledge.sources[{index}]"
-    config = spec.config
-    if config is None:  # a manifest built in code, not loaded from a file
-        registered = domain.host.get("source", spec.use or "")
-        config = registered.cls.Config.model_validate(spec.with_) if registered else None
-    source = domain.shared("source", spec.use or "", config, where=where)
+    # spec.config: its with: as bound (fourfold.manifest.bind) to the domain's host
+    source = domain.shared("source", spec.use or "", spec.config, where=where)
     assert isinstance(source, Source)
     named = f"{where}: source '{source.name}' ({source.location})"
     mine = {_key_of(relpath, prefix): marker for relpath, marker in previous.items() if _key_of(relpath, prefix) is not None}
@@ -178,23 +176,19 @@ def _key_problem(key: str) -> str | None:
 
 def _fetcher(source: Source, document: SourceDocument, file: SourceFile, max_bytes: int, named: str) -> Callable[[], None]:
     def fetch() -> None:
-        path = file.path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            file.path.parent.mkdir(parents=True, exist_ok=True)
             copied = 0
-            with source.open(document) as fh, open(tmp, "wb") as out:
+            # atomic: a loader never reads half a download, and a failed one leaves the old copy
+            with source.open(document) as fh, atomic_file(file.path) as out:
                 while block := fh.read(1 << 20):
                     copied += len(block)
                     if copied > max_bytes:
                         raise KnowledgeError(f"{file.relpath}: over knowledge.limits.max_file_mb ({max_bytes / 1048576:g} MB)")
                     out.write(block)
-            os.replace(tmp, path)
         except KnowledgeError:
-            tmp.unlink(missing_ok=True)
             raise
         except Exception as exc:
-            tmp.unlink(missing_ok=True)
             raise KnowledgeError(f"{file.relpath}: {named} could not give its bytes: {type(exc).__name__}: {exc}") from exc
 
     return fetch

@@ -1,5 +1,6 @@
-"""Domain manifests: read, validate against the installed components, export a schema."""
+"""Domain manifests: read, bind to the installed components, export a schema."""
 
+from fourfold.manifest.binding import bind
 from fourfold.manifest.loading import load_manifest, validate_manifest_file
 from fourfold.manifest.models import (
     Chunking,
@@ -27,6 +28,7 @@ __all__ = [
     "Trust",
     "Source",
     "UseBlock",
+    "bind",
     "load_manifest",
     "manifest_json_schema",
     "parse_duration",

@@ -425,11 +425,40 @@ class Manifest(_Strict):
     _path: Path | None = PrivateAttr(default=None)
     _doc: Any = PrivateAttr(default=None)  # the parsed YAML with line numbers
     _file: str | None = PrivateAttr(default=None)  # the path as the user gave it, for messages
+    _bound: bool = PrivateAttr(default=False)  # every with: validated (fourfold.manifest.bind)
 
     @property
     def path(self) -> Path | None:
-        """The file this manifest was read from."""
+        """The file this manifest was read from (or stands for: :meth:`with_path`)."""
         return self._path
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether :func:`fourfold.manifest.bind` validated every ``with:`` block, so that
+        each block's ``config`` holds its component's configuration."""
+        return self._bound
+
+    def with_path(self, path: str | Path | None, *, file: str | None = None) -> "Manifest":
+        """A copy of this manifest that stands for the file ``path``: relative paths in
+        it resolve against that file's folder, and messages name it (``file`` as the
+        user wrote it, default ``path``). For manifests built in code from another one
+        (a variant with another embedder, an evaluation configuration). The copy is not
+        bound; a :class:`fourfold.Domain` binds it.
+
+        .. versionadded:: 1.3
+        """
+        copy = self.model_copy(deep=True)
+        copy._path = Path(path).resolve() if path is not None else None
+        copy._file = file or (str(path) if path is not None else None)
+        copy._doc = None
+        copy._bound = False
+        return copy
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """``file:line: field.path`` of ``loc`` (no line for a manifest not read from a file)."""
+        where = self._file or self._path or "manifest"
+        line = f":{self._doc.line_of(loc)}" if self._doc is not None else ""
+        return f"{where}{line}: {format_path(loc)}"
 
     @property
     def base_dir(self) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fourfold.evaluation.questions import eval_questions_for
+from fourfold.index.layout import IndexLayout
 from fourfold.trust.answerability import Answerability, Calibration, calibrate
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ class DomainTrust:
 
 
 def _shared_layout(domain: "Domain"):
-    from fourfold.index.layout import IndexLayout
-
     layout = IndexLayout.for_domain(domain)
     return layout if layout.shared else None
 

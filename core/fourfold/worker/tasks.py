@@ -26,8 +26,10 @@ from celery import shared_task
 from celery.exceptions import Ignore
 
 from fourfold import metrics
+from fourfold.domain import Domain
+from fourfold.domains import manifest_path_for
 from fourfold.errors import FourfoldError
-from fourfold.index.files import describe_os_error
+from fourfold.files import describe_os_error
 from fourfold.settings import Settings, get_settings
 from fourfold.worker import client, names
 from fourfold.worker.state import FINAL_STATES, LeaseHolder, WorkerState, open_state
@@ -100,11 +102,6 @@ def domain_for(name: str, settings: Settings | None = None):
     """The :class:`fourfold.Domain` named ``name``, from the manifest the registry
     records for it. Cached while the manifest file is unchanged, so that models are
     loaded once per worker child rather than once per task."""
-    from fourfold.domain import Domain
-    from fourfold.manifest import load_manifest
-    from fourfold.plugins import get_host
-    from fourfold.registry import manifest_path_for
-
     settings = settings or get_settings()
     path = Path(manifest_path_for(name, settings))
     try:
@@ -115,11 +112,7 @@ def domain_for(name: str, settings: Settings | None = None):
     cached = _domains.get(name)
     if cached and cached[0] == key:
         return cached[1]
-    host = get_host()
-    manifest = load_manifest(path, host)
-    if manifest.domain != name:
-        raise FourfoldError(f"{path}: expected the manifest of domain '{name}', found domain '{manifest.domain}'")
-    domain = Domain(manifest, host, settings)
+    domain = Domain.from_file(path, settings=settings, expect=name)
     _domains[name] = (key, domain)
     return domain
 

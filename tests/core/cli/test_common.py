@@ -6,7 +6,7 @@ import pytest
 
 from fourfold.cli.common import load_domain
 from fourfold.errors import FourfoldError
-from fourfold.registry import known_domains
+from fourfold.domains import known_domains
 
 
 def test_a_loaded_manifest_is_recorded_and_found_again_by_name(toy_host, toy_manifest):

@@ -10,7 +10,7 @@ import pytest
 
 import fourfold
 from fourfold.artifacts import ArtifactStore
-from fourfold.runtime import answer
+from fourfold.answering import answer
 from fourfold.testing import tiny_causal_lm
 from fourfold_generators import TransformersGenerator
 

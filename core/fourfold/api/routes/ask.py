@@ -10,7 +10,7 @@ from fourfold.api.answering import answered, check_question, limits_for, sse, st
 from fourfold.api.deps import AssistantsDep, DomainDep
 from fourfold.api.errors import ERROR_RESPONSES
 from fourfold.api.schemas import AnswerOut, AskRequest, sse_schema
-from fourfold.runtime import answer
+from fourfold.answering import answer
 from fourfold.types import Answer, Message, SearchFilters
 
 router = APIRouter(prefix="/v1/domains", tags=["domains"])

@@ -24,7 +24,7 @@ from fourfold.api.answering import answered, check_question, limits_for, sse, st
 from fourfold.api.deps import AllowedDomainsDep, AssistantsDep, check_domain_access
 from fourfold.api.errors import ERROR_RESPONSES, ApiError
 from fourfold.api.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList, sse_schema
-from fourfold.runtime import answer
+from fourfold.answering import answer
 from fourfold.types import Answer, Message
 
 router = APIRouter(prefix="/v1", tags=["openai"])

@@ -1,4 +1,4 @@
-"""The assistant runtime: answers through the answer_question hook, streamed or whole;
+"""Answering: answers through the answer_question hook, streamed or whole;
 failures name the component and plugin; a stream whose listener leaves stops the model."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 import fourfold
 from fourfold.plugins import PluginHost
-from fourfold.runtime import answer, stream_answer
+from fourfold.answering import answer, stream_answer
 from fourfold.settings import Settings
 
 from .core_plugins import streaming_plugin
