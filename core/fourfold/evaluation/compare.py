@@ -2,7 +2,7 @@
 
 Each configuration is a prompt strategy, a retriever (or none) and a generator
 (including fine-tuned artifacts). Every question of the dataset is answered through
-fourfold's own runtime (:func:`fourfold.runtime.answer`, so answer wrappers and citation
+fourfold's own answering pipeline (:func:`fourfold.answering.answer`, so answer wrappers and citation
 checks run as in production), with passages from an index of the dataset's corpus
 built by the retriever's own store. Reported per configuration: the answer metric where
 the dataset has answers (yes/no/maybe accuracy, or token F1), grounding, the share of
@@ -249,7 +249,7 @@ def compare(
     from fourfold.advisor import CorpusProfile, Rates, accelerator as accelerator_preset, describe_machine, embedder_work
     from fourfold.evaluation.retrieval import corpus_chunks, eval_domain, evaluate_retrieval, open_eval_index
     from fourfold.plugins import get_host
-    from fourfold.runtime import answer as run_answer
+    from fourfold.answering import answer as run_answer
 
     options = options or CompareOptions()
     host = host or get_host()
