@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import pytest
 from typer.testing import CliRunner
 
+import fourfold
 from fourfold.cli import app
 from fourfold.scaffold import KIND_OPTIONS, plugin_spec
 from fourfold.testing import make_tiny_causal_lm
@@ -130,10 +131,10 @@ def test_plugins_lists_each_with_the_api_it_targets(scaffolded):
         assert record["status"] == "loaded", record
         assert record["builtin"] is False
         assert record["distribution"] == f"fourfold-{name}" and record["version"] == "0.1.0"
-        assert record["api_version"] == "1.4"
+        assert record["api_version"] == fourfold.PLUGIN_API_VERSION
         assert record["components"] == {kind: [name]}
     table = _fourfold(scaffolded, "plugins")
-    assert "demo-retriever" in table.stdout and "1.3" in table.stdout
+    assert "demo-retriever" in table.stdout and fourfold.PLUGIN_API_VERSION in table.stdout
 
 
 @pytest.fixture(scope="module")
