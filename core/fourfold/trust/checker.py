@@ -31,6 +31,7 @@ _CITATION_VARIANT = re.compile(
 _CITATION_RANGE = re.compile(r"\[\s*(\d{1,3})\s*[-–]\s*(\d{1,3})\s*\]")
 # "The answer is: …", "Answer: …" before the answer itself.
 _LEAD_IN = re.compile(r"^\s*(?:(?:the\s+)?(?:short\s+)?answer(?:\s+to\s+(?:this|your|the)\s+question)?\s+is\s*[:,-]\s*|answer\s*:\s*)", re.I)
+_BARE_VERDICT = re.compile(r"^(?:the )?(?:short )?(?:answer )?(?:to (?:this|your|the) question )?(?:is )?(?:yes|no)(?: it (?:is|isn t|is not|does|doesn t|can|can t))?$")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*$")
 _REFUSAL_RE = re.compile(
     r"^(i m sorry |sorry |unfortunately )?(the )?(provided )?(sources?|documents?|passages?|context|information provided)"
@@ -261,7 +262,10 @@ class AnswerChecker:
             # document's FAQ headings.
             self._count("question-echo-removed" if self._asked and words <= self._asked else "question-removed")
             return ""
-        if plain.rstrip().endswith(":") or not words and not re.search(r"\b(yes|no)\b", plain, re.I):
+        bare_verdict = _BARE_VERDICT.match(_normalise(plain)) is not None
+        if plain.rstrip().endswith(":") or bare_verdict or not words and not re.search(r"\b(yes|no)\b", plain, re.I):
+            # A bare "Yes." / "The answer is no." states nothing a passage could back: it
+            # is shown only with a checked sentence after it, like a lead-in.
             # A lead-in or a bare list mark: shown only with what follows it.
             if plain.strip():
                 self._held += (self._gap if self.text or self._held else "") + lead.replace("\n", "") + body + (trailing or " ")

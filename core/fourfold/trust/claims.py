@@ -290,6 +290,10 @@ def judge(
         if exact is None:
             return Verdict("contradicted", s.passage, s.start, s.end, s.text, reason, cite=[s.passage])
 
+    if backing and _ASSURANCE.search(body) and not any(_ASSURANCE.search(evidence.passages[n - 1].chunk.text) for n in backing):
+        # "It's perfectly fine to …", "it is safe": reassurance is a claim of its own, and
+        # its words are too common to count as support; a passage must give it too.
+        return Verdict("unsupported", reason="a reassurance no passage gives")
     if backing:
         cite = cited_support or [best_n]
         span = _best_sentence(words, evidence, cite)
@@ -298,6 +302,13 @@ def judge(
         return Verdict("supported", cite[0], reason="", cite=cite)
     reason = "a number the passages do not state" if not numbers_backed else f"at most {best_share:.0%} of its words are in a passage"
     return Verdict("unsupported", reason=reason)
+
+
+_ASSURANCE = re.compile(
+    r"\b(?:(?:perfectly|totally|completely|absolutely) )?(?:fine|okay|ok|harmless|no problem|nothing to worry|no need to worry|"
+    r"(?:do not|don't|dont) worry|perfectly normal|completely normal|perfectly safe|safe to|is safe|are safe|acceptable|allowed|permitted|alright|all right)\b",
+    re.I,
+)
 
 
 def _states_numbers(evidence: Evidence, n: int, claim_q) -> bool:

@@ -223,3 +223,22 @@ def test_an_amount_of_another_thing_does_not_answer_the_amount_asked_for():
     assert checker.refused and "no-amount" in checker.flags
     answered = check_answer("What is the liability period?", "Each party's total liability in any 12 month period is limited to the fees paid [1].", [msa])
     assert not answered.refused and "12 month" in answered.text
+
+
+def test_a_reassurance_no_passage_gives_is_removed():
+    salt = passage(1, "Adults should eat less than 6 grams of salt a day. High blood pressure is diagnosed when readings are consistently 140/90 or higher.")
+    checker = check_answer(
+        "I have high blood pressure. Is 10 grams of salt a day fine?",
+        "Yes, it's perfectly fine for you to have a blood pressure reading of 140/90 or higher [1]. Adults should eat less than 6 grams of salt a day [1].",
+        [salt],
+    )
+    assert "perfectly fine" not in checker.text and "less than 6 grams" in checker.text
+    assert any(s.verdict == "unsupported" for s in checker.sentences)
+
+
+def test_a_bare_yes_or_no_is_shown_only_with_a_checked_sentence_after_it():
+    fasting = passage(1, "You usually do not need to fast before a cholesterol test.")
+    alone = check_answer("Should I rinse my mouth after brushing?", "The answer to this question is no.", [fasting])
+    assert "answer to this question is no" not in alone.text.lower()
+    with_reason = check_answer("Do I have to fast before my cholesterol test?", "No. You usually do not need to fast before a cholesterol test [1].", [fasting])
+    assert with_reason.text.startswith("No.") and "do not need to fast" in with_reason.text

@@ -179,10 +179,13 @@ class TestGroundedCitations:
         text, cited, flags = grounded(context, fallback_sentences=1).finish("The answer to this question is:", prompt)
         assert text == "Teenagers (13 to 18 years): 8 to 10 hours [1]." and cited == [1] and "extracted" in flags
 
-    def test_a_short_answer_is_kept_and_a_stated_one_is_given_its_passage(self, context):
+    def test_a_bare_yes_goes_on_in_the_passages_words_and_a_stated_answer_is_given_its_passage(self, context):
         prompt = grounded(context).build("Are thirst and dark urine signs of dehydration?", [FLU, WATER], [])
+        # "Yes." alone states nothing a passage could back: the passage's own sentence is shown.
         text, cited, flags = grounded(context).finish("Yes.", prompt)
-        assert text == "Yes." and cited == [] and "extracted" not in flags
+        assert "Signs include thirst, dark urine and dizziness [2]." in text and cited == [2] and "extracted" in flags
+        text, cited, flags = grounded(context).finish("Yes. Signs include thirst and dark urine [2].", prompt)
+        assert text == "Yes. Signs include thirst and dark urine [2]." and cited == [2]
         text, cited, flags = grounded(context).finish("Thirst and dark urine are signs of dehydration.", prompt)
         assert text == "Thirst and dark urine are signs of dehydration [2]." and cited == [2] and "attributed-citations" in flags
 
