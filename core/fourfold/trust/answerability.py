@@ -34,7 +34,7 @@ from fourfold.trust.offdomain import CALIBRATION_QUESTIONS, MADE_UP_WORDS
 from fourfold.trust.text import content_words, question_words, sentence_spans
 from fourfold.types import Chunk, Passage
 
-__all__ = ["Features", "Calibration", "Answerability", "features", "calibrate", "corpus_frequencies"]
+__all__ = ["Features", "Calibration", "Answerability", "features", "calibrate", "corpus_frequencies", "absent_references"]
 
 FEATURES = ("coverage", "best_coverage", "dense", "agreement", "unknown")
 
@@ -243,6 +243,40 @@ def calibrate(
     return calibration, df
 
 
+# "Smith v Jones", "Northwind Analytics Ltd v. Cirrus Compute Ltd", "R v Brown": a case.
+_CASE = re.compile(r"\b((?:[A-Z][\w&'.-]*\s+){0,4}[A-Z][\w&'.-]*)\s+v\.?\s+((?:[A-Z][\w&'.-]*\s*){1,5})")
+_QUOTED = re.compile(r"[\"“]([^\"”]{6,80})[\"”]")
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def absent_references(question: str, passages: Sequence[Passage]) -> list[str]:
+    """What the question names exactly and no passage does: a case ("A v B") or a quoted
+    title. A question about a named case the documents do not hold is not answered by
+    passages about its parties."""
+    wanted = []
+    for m in _CASE.finditer(question):
+        wanted.append(f"{m.group(1).strip()} v {m.group(2).strip()}")
+    wanted += [m.group(1).strip() for m in _QUOTED.finditer(question)]
+    if not wanted:
+        return []
+    texts = [_squash(f"{p.chunk.title} {p.chunk.heading} {p.chunk.text}") for p in passages]
+    absent = []
+    for ref in wanted:
+        key = _squash(ref)
+        if " v " in f" {key} ":
+            # the parties' first words on each side: "northwind v cirrus"
+            left, right = key.split(" v ", 1)
+            found = any(re.search(rf"\b{re.escape(left.split()[-1])}\b.{{0,80}}\bv\b.{{0,10}}\b{re.escape(right.split()[0])}\b", t) for t in texts)
+        else:
+            found = any(key in t for t in texts)
+        if not found:
+            absent.append(ref)
+    return absent
+
+
 @dataclass
 class Decision:
     answerable: bool
@@ -275,6 +309,11 @@ class Answerability:
             return Decision(False, 0.0, self.threshold, f)
         f = features(question, passages, self.frequencies, self.calibration.corpus_chunks or 1)
         score = self.calibration.score(f)
+        absent = absent_references(question, passages)
+        if absent:
+            # A case, a quoted title: the question is about that one, and no passage names it.
+            f.missing = sorted(set(f.missing) | set(absent))
+            return Decision(False, min(score, self.threshold / 2), self.threshold, f)
         return Decision(score >= self.threshold, score, self.threshold, f)
 
     def to_json(self) -> dict:

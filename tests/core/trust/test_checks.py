@@ -242,3 +242,14 @@ def test_a_bare_yes_or_no_is_shown_only_with_a_checked_sentence_after_it():
     assert "answer to this question is no" not in alone.text.lower()
     with_reason = check_answer("Do I have to fast before my cholesterol test?", "No. You usually do not need to fast before a cholesterol test [1].", [fasting])
     assert with_reason.text.startswith("No.") and "do not need to fast" in with_reason.text
+
+
+def test_a_question_about_a_named_case_no_passage_holds_is_not_answerable():
+    from fourfold.trust.answerability import DEFAULT, Answerability
+
+    parties = passage(1, "Northwind Analytics Ltd is a fictional company. Cirrus Compute Ltd hosts the Northwind Insight platform.")
+    decider = Answerability(DEFAULT, {"northwi": 3, "cirrus": 1}, threshold=0.0)  # would answer anything
+    decision = decider.decide("What did the court decide in Northwind Analytics Ltd v Cirrus Compute Ltd (2023)?", [parties])
+    assert not decision.answerable and "Northwind Analytics Ltd v Cirrus Compute Ltd" in decision.features.missing
+    held = passage(2, "In Northwind Analytics Ltd v. Cirrus Compute Ltd the court held that the cap applied.")
+    assert decider.decide("What did the court decide in Northwind Analytics Ltd v Cirrus Compute Ltd?", [held]).answerable
