@@ -11,8 +11,9 @@ the ``embedder-contrastive`` fine-tuning block that produces it::
 1. takes the domain's evaluation questions (``knowledge.eval``), or, when it has none,
    writes questions from its own documents (:func:`questions_from_chunks`: headings
    phrased as questions, else "What is <title>?");
-2. splits them by a hash into a ``tune`` and a ``check`` half;
-3. pairs each tune question with the chunk of its answering document that the base
+2. splits them by a hash into a ``tune`` and a ``check`` half, and sets a fifth of the
+   tune half aside (by another hash) as the ``weights`` slice, which training never sees;
+3. pairs each other tune question with the chunk of its answering document that the base
    embedder ranks highest (the text the index embeds) and trains the artifact on those
    pairs (the fine-tuner checkpoints, and an artifact whose inputs are unchanged is
    reused, so an interrupted run resumes);
@@ -21,9 +22,20 @@ the ``embedder-contrastive`` fine-tuning block that produces it::
    version, which the quality gate scores on the check half and publishes only when it
    beats the published version by ``margin`` (``knowledge.gate.min_gain``); otherwise it
    is held, and the tuned artifact is removed again so nothing serves with an embedder
-   its index was not built with.
+   its index was not built with;
+6. when the retriever fuses dense and BM25 rankings (``hybrid``), scores the new version
+   with each fusion setting of :data:`FUSION_GRID` on the weights slice (the built index
+   is searched again; nothing is embedded again but the questions) and reports the best
+   as ``Adoption.suggested_fusion``, with its score on the check half. The fusion weights of
+   ``hybrid`` were chosen for the base embedder, whose dense search is weak; a tuned
+   embedder often wants more weight on it.
 
-State lives in ``<state>/domains/<domain>/adoption/`` (the questions' halves, the pairs).
+The gate, and every search afterwards, uses the fusion settings the manifest states;
+the suggested ones serve only once someone writes them there (the command prints the
+line to set), so the weights that serve are always the ones the manifest shows.
+
+State lives in ``<state>/domains/<domain>/adoption/`` (the questions' halves, the pairs,
+``adoption.json``).
 """
 
 from __future__ import annotations
@@ -35,19 +47,28 @@ from typing import TYPE_CHECKING, Any
 
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError, IndexVersionError, TrainingError
+from fourfold.evaluation.datasets import set_aside
 from fourfold.evaluation.questions import EvalQuestion, eval_questions_for, questions_from_chunks, read_eval_questions, split_questions, write_eval_questions
 from fourfold.index.layout import IndexLayout
 from fourfold.index.lifecycle import embedding_text, refresh
-from fourfold.index.quality import QualityGateRefused, measure_published, record_quality
+from fourfold.index.quality import QualityGateRefused, measure, measure_published, record_quality, vector_key
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
     from fourfold.manifest import Manifest
 
-__all__ = ["Adoption", "adopt_embedder", "FINE_TUNER"]
+__all__ = ["Adoption", "adopt_embedder", "fusion_variant", "FINE_TUNER", "FUSION_GRID"]
 
 FINE_TUNER = "embedder-contrastive"
 _CANDIDATES = 20  # passages searched per tune question to find its best chunk
+
+#: The fusion settings (``retrieval.with``) tried on the weights slice: BM25 keeps its
+#: shipped weight and dense search gets from a third of it to over twice it.
+FUSION_GRID: tuple[dict[str, Any], ...] = tuple(
+    [{"fusion": "scores", "dense_weight": w, "sparse_weight": 1.5} for w in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)]
+    + [{"fusion": "rrf", "dense_weight": w, "sparse_weight": 1.5} for w in (1.0, 2.0)]
+)
+_FUSION_KEYS = ("fusion", "dense_weight", "sparse_weight")
 
 
 @dataclass
@@ -67,6 +88,23 @@ class Adoption:
     version: str | None = None
     reasons: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    weights_questions: int = 0
+    #: the manifest's fusion settings and the best of :data:`FUSION_GRID` on the weights
+    #: slice (``retrieval.with`` keys), with their nDCG@10 there; None when the retriever
+    #: fuses nothing or no version was built
+    fusion: dict[str, Any] | None = None
+    suggested_fusion: dict[str, Any] | None = None
+    tuned_ndcg_at_10_suggested: float | None = None  # check half, with suggested_fusion
+
+    def suggestion(self) -> str | None:
+        """The manifest change the weight search suggests, or None when the manifest's
+        settings are (as good as) the best."""
+        if not self.suggested_fusion or not self.fusion:
+            return None
+        change = {k: v for k, v in self.suggested_fusion.items() if k in _FUSION_KEYS and self.fusion.get(k) != v}
+        if not change:
+            return None
+        return ", ".join(f"retrieval.with.{k}: {v}" for k, v in change.items())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,8 +116,20 @@ class Adoption:
             f"nDCG@10 {self.base_ndcg_at_10:.3f} (base) → {tuned} (tuned), margin {self.margin:+.3f}"
         )
         if self.adopted:
-            return f"{head}; adopted, published {self.version}"
-        return f"{head}; not adopted: {'; '.join(self.reasons)}"
+            head = f"{head}; adopted, published {self.version}"
+        else:
+            head = f"{head}; not adopted: {'; '.join(self.reasons)}"
+        change = self.suggestion()
+        if change and self.suggested_fusion:
+            check = "" if self.tuned_ndcg_at_10_suggested is None else f", {self.tuned_ndcg_at_10_suggested:.3f} on the check half"
+            head += (
+                f". Fusion weights chosen on {self.weights_questions} tune questions kept from training: {change} "
+                f"(nDCG@10 {self.suggested_fusion['ndcg_at_10']:.3f} there vs {self.fusion['ndcg_at_10']:.3f} with the "
+                f"manifest's{check}); the manifest's weights serve until it states these"
+            )
+        elif self.fusion:
+            head += f". The manifest's fusion weights are the best of those tried on {self.weights_questions} tune questions kept from training"
+        return head
 
 
 def _variant(manifest: "Manifest", change: dict[str, Any]) -> "Manifest":
@@ -166,10 +216,15 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
         )
     check_file = folder / "check.jsonl"
     write_eval_questions(check_file, check)
+    _, aside = set_aside([q.question for q in tune])
+    kept_aside = set(aside)
+    train = [q for q in tune if q.question not in kept_aside]
+    weights = [q for q in tune if q.question in kept_aside]
+    write_eval_questions(folder / "weights.jsonl", weights)
 
-    # 3. training pairs from the tune half
-    progress.start("pairs", len(tune))
-    pairs = _pairs(base, tune, progress)
+    # 3. training pairs from the tune half, less the weights slice
+    progress.start("pairs", len(train))
+    pairs = _pairs(base, train, progress)
     pairs_file = folder / "pairs.jsonl"
     pairs_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
 
@@ -192,13 +247,16 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
     tuned = Domain(_variant(manifest, {"knowledge.eval": str(check_file), "knowledge.gate": gate}), domain.host, domain.settings)
     result = Adoption(
         domain=domain.name, artifact=name, questions=origin, tune=len(tune), check=len(check), pairs=len(pairs),
-        base_ndcg_at_10=before.ndcg_at_10, margin=margin, seconds=seconds,
+        base_ndcg_at_10=before.ndcg_at_10, margin=margin, seconds=seconds, weights_questions=len(weights),
     )
     try:
         report = refresh(tuned, progress, wait=True)
     except QualityGateRefused as refused:
         result.tuned_ndcg_at_10 = refused.verdict.quality.ndcg_at_10
         result.reasons = list(refused.verdict.reasons)
+        seconds["re-embed and gate"] = time.perf_counter() - t
+        # the held version is searched before its embedder is removed
+        _choose_fusion(tuned, refused.verdict.version, weights, check, result, progress)
         # Nothing may serve queries embedded by a model the published index was not built with.
         ArtifactStore(domain.settings).delete(name)
         result.reasons.append(f"artifact '{name}' removed; version {refused.verdict.version} is held")
@@ -209,7 +267,9 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
         result.version = report.version
         if not report.published:
             result.reasons.append(report.reason or "nothing was published")
-    seconds["re-embed and gate"] = time.perf_counter() - t
+        seconds["re-embed and gate"] = time.perf_counter() - t
+        if report.version:
+            _choose_fusion(tuned, report.version, weights, check, result, progress)
     seconds["total"] = time.perf_counter() - started
     (folder / "adoption.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     IndexLayout.for_domain(domain).append_history(
@@ -217,6 +277,61 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
         tuned=result.tuned_ndcg_at_10, margin=margin, summary=result.summary(),
     )
     return result
+
+
+def fusion_variant(manifest: "Manifest", settings: dict[str, Any]) -> "Manifest":
+    """``manifest`` with its retriever's fusion settings (``retrieval.with`` keys
+    ``fusion``, ``dense_weight``, ``sparse_weight``) replaced by ``settings``."""
+    return _variant(manifest, {f"retrieval.with.{k}": v for k, v in settings.items() if k in _FUSION_KEYS})
+
+
+def _choose_fusion(
+    tuned: "Domain", version: str, weights: list[EvalQuestion], check: list[EvalQuestion], result: Adoption, progress: Progress
+) -> None:
+    """Score the built ``version`` with each setting of :data:`FUSION_GRID` on the weights
+    slice and record the manifest's and the best in ``result``; the best is also scored on
+    the check half. Each setting is a domain variant over the same state: the version is
+    searched as built, only the fusion of its two rankings differs."""
+    from fourfold.domain import Domain
+
+    config = tuned.retriever.config
+    if not weights or not all(hasattr(config, k) for k in _FUSION_KEYS):
+        return  # the retriever fuses nothing (or no question was kept from training)
+    started = time.perf_counter()
+    layout = IndexLayout.for_domain(tuned)
+    key = vector_key(tuned)
+
+    def score(settings: dict[str, Any], questions: list[EvalQuestion]) -> float:
+        variant = Domain(fusion_variant(tuned.manifest, settings), tuned.host, tuned.settings)
+        retriever = variant.retriever
+        reader = retriever.open_store().open_version(layout.store_dir(version))
+        try:
+            quality = measure(
+                variant, lambda q: retriever.search(reader, q, top_k=10), questions, digest="", version=version,
+                retriever=retriever.name, cache=(layout.vector_cache_file, key),
+            )
+        finally:
+            reader.close()
+        return quality.ndcg_at_10
+
+    current = {k: getattr(config, k) for k in _FUSION_KEYS}
+    progress.start("fusion weights", len(FUSION_GRID) + 1)
+    result.fusion = {**current, "ndcg_at_10": score(current, weights)}
+    best = result.fusion
+    for settings in FUSION_GRID:
+        progress.advance(1)
+        if settings == current:
+            continue
+        tried = {**settings, "ndcg_at_10": score(settings, weights)}
+        if tried["ndcg_at_10"] > best["ndcg_at_10"]:  # ties keep the manifest's
+            best = tried
+    progress.advance(1)
+    result.suggested_fusion = best
+    if result.suggestion():
+        result.tuned_ndcg_at_10_suggested = score(best, check)
+    else:
+        result.tuned_ndcg_at_10_suggested = result.tuned_ndcg_at_10
+    result.seconds["fusion weights"] = time.perf_counter() - started
 
 
 def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress) -> list[dict[str, str]]:

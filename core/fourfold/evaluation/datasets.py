@@ -5,7 +5,9 @@
 - ``qrels.tsv``: header ``query-id  corpus-id  score``, one judgement per line.
 
 Queries can be split deterministically into a ``tune`` half (for choosing parameters)
-and a ``check`` half (for reporting), so tuning never sees the questions it is judged on.
+and a ``check`` half (for reporting), so tuning never sees the questions it is judged on;
+:func:`set_aside` keeps a slice of the tune half back from training, for choosing
+settings of the trained result.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from fourfold.errors import FourfoldError
 
-__all__ = ["CorpusDoc", "RetrievalDataset", "load_dataset", "split_queries", "SPLITS"]
+__all__ = ["CorpusDoc", "RetrievalDataset", "load_dataset", "set_aside", "split_queries", "SPLITS"]
 
 SPLITS = ("all", "tune", "check")
 
@@ -52,6 +54,16 @@ def split_queries(ids: list[str], split: str) -> list[str]:
         raise FourfoldError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
     want_tune = split == "tune"
     return [q for q in ids if (hashlib.sha256(f"fourfold-tune|{q}".encode()).digest()[0] < 128) == want_tune]
+
+
+def set_aside(ids: list[str], fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """``(kept, set_aside)``: the ``fraction`` of ``ids`` that sort first by a hash of
+    each id (at least one when ``ids`` has five or more), each part in file order."""
+    count = round(len(ids) * fraction)
+    if len(ids) >= 5:
+        count = max(1, count)
+    chosen = set(sorted(ids, key=lambda q: hashlib.sha256(f"fourfold-aside|{q}".encode()).digest())[:count])
+    return [q for q in ids if q not in chosen], [q for q in ids if q in chosen]
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:

@@ -168,6 +168,7 @@ def evaluate_retrieval(
     progress: Progress | None = None,
     k: int = 10,
     limit: int | None = None,
+    query_ids: Sequence[str] | None = None,
 ) -> RetrievalEvaluation:
     """nDCG@k, Recall@k, MRR@k and end-to-end search latency of each retriever.
 
@@ -175,6 +176,8 @@ def evaluate_retrieval(
     :param split: ``all`` DEV questions, or the ``tune`` / ``check`` half.
     :param manifest: take the embedder and the retriever's settings from this manifest.
     :param limit: evaluate only the first ``limit`` questions of the split.
+    :param query_ids: evaluate only these questions of the split (e.g. a slice set aside
+        by :func:`~fourfold.evaluation.datasets.set_aside`).
     """
     from fourfold.plugins import get_host
 
@@ -182,9 +185,12 @@ def evaluate_retrieval(
     host = host or get_host()
     dataset = load_dataset(dataset_dir)
     domain = eval_domain(dataset, host, manifest)
-    query_ids = dataset.judged_queries(split)
+    ids = dataset.judged_queries(split)
+    if query_ids is not None:
+        wanted = set(query_ids)
+        ids = [q for q in ids if q in wanted]
     if limit is not None:
-        query_ids = query_ids[:limit]
+        ids = ids[:limit]
     evaluation = RetrievalEvaluation(
         dataset=dataset.name, split=split, corpus=len(dataset.corpus), embedder=domain.embedder.model_id
     )
@@ -199,8 +205,8 @@ def evaluate_retrieval(
         latencies: list[float] = []
         try:
             retriever.search(reader, "warm up", top_k=k)  # first call loads models
-            progress.start(f"search {name}", len(query_ids))
-            for qid in query_ids:
+            progress.start(f"search {name}", len(ids))
+            for qid in ids:
                 started = time.perf_counter()
                 passages = retriever.search(reader, dataset.queries[qid], top_k=k)
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -208,7 +214,7 @@ def evaluate_retrieval(
                 progress.advance(1)
         finally:
             reader.close()
-        metrics = evaluate_run(run, {q: dataset.qrels[q] for q in query_ids}, k)
+        metrics = evaluate_run(run, {q: dataset.qrels[q] for q in ids}, k)
         evaluation.results.append(
             RetrieverResult(
                 retriever=name,

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from fourfold.evaluation import evaluate_run, mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from fourfold.evaluation.datasets import load_dataset, split_queries
+from fourfold.evaluation.datasets import load_dataset, set_aside, split_queries
 
 
 def test_ndcg_binary_and_graded():
@@ -55,6 +55,14 @@ def test_splits_are_disjoint_stable_halves():
     assert not set(tune) & set(check) and len(tune) + len(check) == 1000
     assert 400 < len(tune) < 600
     assert split_queries(ids, "tune") == tune
+
+
+def test_a_fifth_is_set_aside_stably_and_at_least_one_of_five():
+    ids = [f"q{i}" for i in range(1000)]
+    kept, aside = set_aside(ids)
+    assert len(aside) == 200 and sorted(kept + aside) == sorted(ids) and not set(kept) & set(aside)
+    assert set_aside(ids) == (kept, aside) and kept == [q for q in ids if q in set(kept)]  # file order
+    assert len(set_aside(ids[:5])[1]) == len(set_aside(ids[:6])[1]) == 1 and set_aside(ids[:2])[1] == []
 
 
 def test_dataset_errors_name_file_and_line(tmp_path):

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from fourfold.adoption import adopt_embedder
+from fourfold.adoption import FUSION_GRID, Adoption, adopt_embedder
 from fourfold.artifacts import ArtifactStore
 from fourfold.domain import Domain
 from fourfold.index import IndexLayout
@@ -70,6 +70,13 @@ def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(c
     assert len(layout.complete_versions()) == 2  # the base version serving, the tuned one held
     assert ArtifactStore(domain.settings).find("clinic-embedder") is None  # nothing serves with it
     assert layout.history()[-1]["event"] == "adoption" and not layout.history()[-1]["adopted"]
+    # the fusion weights were tried on tune questions kept from training, on the held version
+    assert refused.weights_questions >= 1 and refused.pairs <= refused.tune - refused.weights_questions
+    assert refused.fusion == {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": refused.fusion["ndcg_at_10"]}
+    assert refused.suggested_fusion is not None and refused.suggested_fusion["ndcg_at_10"] >= refused.fusion["ndcg_at_10"]
+    assert refused.tuned_ndcg_at_10_suggested is not None
+    recorded = json.loads((domain.state_dir / "adoption" / "adoption.json").read_text())
+    assert recorded["suggested_fusion"] == refused.suggested_fusion
 
     adopted = adopt_embedder(Domain.from_file(clinic, host), margin=-1.0)
     assert adopted.adopted and adopted.version != base_version
@@ -77,3 +84,18 @@ def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(c
     assert layout.read_catalog(adopted.version).embedder != layout.read_catalog(base_version).embedder
     passages, version = Domain.from_file(clinic, host).search("Why do I crave ice?", top_k=1)
     assert version == adopted.version and passages[0].chunk.source == "anaemia.md"
+
+
+def test_the_summary_names_the_fusion_weights_to_write_only_when_they_beat_the_manifests():
+    result = Adoption(domain="clinic", artifact="clinic-embedder", questions="knowledge.eval", tune=40, check=40, pairs=30,
+                      base_ndcg_at_10=0.6, tuned_ndcg_at_10=0.65, adopted=True, version="v000002", weights_questions=8)
+    result.fusion = {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": 0.61}
+    result.suggested_fusion = {**FUSION_GRID[4], "ndcg_at_10": 0.7}  # dense_weight 3
+    result.tuned_ndcg_at_10_suggested = 0.68
+    assert result.suggestion() == "retrieval.with.dense_weight: 3.0"
+    assert "retrieval.with.dense_weight: 3.0" in result.summary() and "0.680 on the check half" in result.summary()
+    assert "the manifest's weights serve until it states these" in result.summary()
+
+    result.suggested_fusion = result.fusion
+    assert result.suggestion() is None and "dense_weight" not in result.summary()
+    assert "fusion weights are the best of those tried on 8 tune questions" in result.summary()
