@@ -400,21 +400,6 @@ class AnswerChecker:
 AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount"})
 
 
-def asks_amount(question: str) -> bool:
-    """Whether ``question`` asks for an amount: a duration, age, frequency, count, dose,
-    rate, fee, limit…"""
-    return answer_kind(question) in AMOUNT_KINDS
-
-
-def has_amount(text: str, question: str | None = None) -> bool:
-    """Whether ``text`` states the amount ``question`` asks for (any amount when no
-    question is given)."""
-    kind = answer_kind(question) if question else None
-    if kind in AMOUNT_KINDS:
-        return states_answer_kind(text, kind)
-    return any(states_answer_kind(text, k) for k in AMOUNT_KINDS)
-
-
 def _carries(sentence: str, payload: str) -> bool:
     if payload.isupper():
         return re.search(rf"(?<![A-Za-z0-9]){re.escape(payload)}(?![A-Za-z0-9])", sentence) is not None

@@ -274,7 +274,7 @@ _ASKS = [
     (
         "amount",
         re.compile(
-            r"\bhow (?:many|much|often|far|big|large|high|low|strong)\b"
+            r"\bhow (?:many|much|far|big|large|high|low|strong)\b"
             r"|\bwhat (?:is the |are the )?(?:dose|dosage|percentage|temperature|amount|fee|fees|rate|number|limit|maximum|minimum|price|cost|"
             r"threshold|turnover|cap|penalty|fine|capital|leverage|ratio|level|value|salary|interest)\b|\bat what (?:temperature|point|level)\b"
             r"|\bwhat (?:is|are) (?:the |a |an )?(?:[\w-]+ ){1,2}(?:fee|fees|price|cost|charge|penalty|fine|rate|limit|cap|threshold)s?\b"
@@ -316,7 +316,7 @@ _WHO_TEXT = re.compile(
     re.I,
 )
 _PLACE_TEXT = re.compile(
-    r"\b(?:laws?|courts?|state|province|republic|kingdom|commonwealth|jurisdiction|courts)\s+(?:of|in)\s+(?:the\s+)?[A-Z][A-Za-z]+"
+    r"\b(?:laws?|courts?|state|province|republic|kingdom|commonwealth|jurisdiction)\s+(?:of|in)\s+(?:the\s+)?[A-Z][A-Za-z]+"
     r"|\bgoverned by (?:the\s+)?(?:laws? of\s+)?(?:the\s+)?[A-Z][A-Za-z]+|\b(?:based|located|registered|incorporated|hosted|stored) in (?:the\s+)?[A-Z][A-Za-z]+",
 )
 _ORGANISATION_TEXT = re.compile(
