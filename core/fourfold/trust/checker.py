@@ -85,7 +85,8 @@ class CheckPolicy:
     :ivar require_amount: a question that asks for an amount ("how long", "how many",
         "what dose") is answered only by sentences of which one states an amount; an
         answer without one is refused (flag ``no-amount``), and nothing is shown until
-        such a sentence comes.
+        such a sentence comes. The same holds for a question asking which country or
+        state: a sentence must name one (flag ``no-place``).
     """
 
     no_answer: str = REFUSAL
@@ -141,8 +142,9 @@ class AnswerChecker:
         self._asked = content_words(question)
         kind = answer_kind(question) if self.policy.require_amount else None
         # Durations, ages, frequencies and amounts are stated in a form the checks can
-        # recognise in any wording; who, which place and which company are not.
-        self._kind = kind if kind in AMOUNT_KINDS else None
+        # recognise in any wording, and so is the country or state a question asks for
+        # ("the laws of the State of New York"); who, which court and which company are not.
+        self._kind = kind if kind in AMOUNT_KINDS or (kind == "place" and _NAMED_PLACE_ASKED.search(question)) else None
         self._amount_asked = self._kind is not None
         self._focus = answer_focus(question) if self._kind else set()
         self._needs_amount = self._amount_asked
@@ -190,7 +192,7 @@ class AnswerChecker:
             out.append(self._quote_evidence())
         if self._pending:
             self._pending = ""
-            self.flags.append("no-amount")
+            self.flags.append("no-place" if self._kind == "place" else "no-amount")
             for sentence in self.sentences:
                 if sentence.verdict not in ("refusal",):
                     sentence.note = sentence.note or "withheld: states no amount, and the question asks for one"
@@ -398,6 +400,7 @@ class AnswerChecker:
 
 # The answer kinds (fourfold.trust.text.answer_kind) an answer must state to be shown.
 AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount"})
+_NAMED_PLACE_ASKED = re.compile(r"\bwhich (?:country|countries|state|city)\b", re.I)
 
 
 def _carries(sentence: str, payload: str) -> bool:

@@ -316,8 +316,18 @@ _WHO_TEXT = re.compile(
     re.I,
 )
 _PLACE_TEXT = re.compile(
-    r"\b(?:laws?|courts?|state|province|republic|kingdom|commonwealth|jurisdiction)\s+(?:of|in)\s+(?:the\s+)?[A-Z][A-Za-z]+"
-    r"|\bgoverned by (?:the\s+)?(?:laws? of\s+)?(?:the\s+)?[A-Z][A-Za-z]+|\b(?:based|located|registered|incorporated|hosted|stored) in (?:the\s+)?[A-Z][A-Za-z]+",
+    r"(?:\b(?:laws?|courts?|state|province|republic|kingdom|commonwealth|jurisdiction)\s+(?:of|in)\s+(?:the\s+)?[A-Z][A-Za-z]+"
+    r"|\bgoverned by (?:the\s+)?(?:laws? of\s+)?(?:the\s+)?[A-Z][A-Za-z]+|\b(?:based|located|registered|incorporated|hosted|stored) in (?:the\s+)?[A-Z][A-Za-z]+"
+    r"|\b(?!(?:Governing|Applicable|Common|Case|Contract|Company|Employment|Data|Privacy|Civil|Criminal|Statute|Statutory|The|This|"
+    r"These|Such|Any|Local|Federal|State|National|International|Mandatory|Consumer|Competition|Standard)\b)[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?\s+(?:law|courts)\b)"
+    # "the law of Northwind's home jurisdiction": a party's jurisdiction, not a place named
+    r"(?![A-Za-z]*\s*['’]s\b)",
+)
+# A reference to a rule, section or rulebook: its numbers are not amounts.
+_REFERENCE = re.compile(
+    r"\b(?:(?i:rules?|sections?|articles?|paragraphs?|chapters?|parts?|schedules?|clauses?|regulations?|annex|appendix|"
+    r"appendices|items?|no\.?|nos\.?)\s+|(?!(?:USD|EUR|GBP|AED|CHF|JPY|CNY|INR|SGD|HKD|AUD|CAD)\b)[A-Z]{2,6}\s+)"
+    r"\d+(?:\.\d+)*(?:\s*\([A-Za-z0-9]{1,4}\))*",
 )
 _ORGANISATION_TEXT = re.compile(
     r"\b[A-Z][\w&'.-]*(?:\s+[A-Z][\w&'.-]*)*\s+(?:Ltd|Limited|Inc|LLC|L\.L\.C\.|GmbH|plc|PLC|Corp|Corporation|LLP|S\.A\.|SA|AG|B\.V\.|BV|Pty|Co\.)(?![A-Za-z])"
@@ -361,6 +371,7 @@ def states_answer_kind(text: str, kind: str | None) -> bool:
     if kind == "time":
         return states_answer_kind(body, "duration") or _TIME_TEXT.search(body) is not None
     if kind == "amount":
+        body = _REFERENCE.sub(" ", body)  # "COBS 23", "Rule 7.1.2": where a rule is, not an amount
         return any(q.unit != "year" for q in quantities(body)) or _COUNT_WORDS.search(body) is not None
     if kind == "frequency":
         return any(q.unit in _TIME_FAMILIES or q.unit == "times" for q in quantities(body)) or _FREQUENCY_WORDS.search(body) is not None
@@ -373,22 +384,34 @@ def states_answer_kind(text: str, kind: str | None) -> bool:
     return True
 
 
+# The amounts a question names by a noun that a sentence stating them uses too: "the
+# exercise *price*", "the notification *fee*", "the maximum *leverage*". (A period, a
+# rate or a limit is often stated without the word: "on 30 days' notice".)
+_NAMED_AMOUNTS = r"(?:fee|price|cost|charge|penalty|fine|leverage|commission|salary|premium|deposit|dividend|royalty|royalties)s?"
 _FOCUS = [
     re.compile(
-        r"\bwhat (?:is|are) (?:the |a |an )?(?P<focus>(?:[\w-]+ ){1,2})(?:fee|fees|price|cost|charge|penalty|fine|rate|limit|cap|threshold|period|deadline|time limit|term)s?\b",
+        rf"\bwhat (?:is|are) (?:the |a |an )?(?P<focus>(?:[\w-]+ ){{1,2}})(?P<named>{_NAMED_AMOUNTS})\b"
+        r"|\bwhat (?:is|are) (?:the |a |an )?(?P<focus2>(?:[\w-]+ ){1,2})(?:rate|limit|cap|threshold|period|deadline|time limit|term)s?\b",
         re.I,
     ),
     re.compile(r"\bwhat (?P<focus>(?:[\w-]+ ){1,2})(?:damages|compensation|penalty|penalties|fee|fees|fine|fines) (?:is |are )?(?:payable|charged|due|applies|apply)\b", re.I),
+    re.compile(rf"\bhow much (?:is|are) (?:the |a |an )?(?P<near>(?:[\w-]+ ){{0,2}})(?P<named>{_NAMED_AMOUNTS})\b", re.I),
+    re.compile(rf"\bwhat (?:is|are) (?:the |a |an )?(?P<named>{_NAMED_AMOUNTS})\b", re.I),
 ]
 
 
 def answer_focus(question: str) -> set[str]:
-    """The words naming *which* amount a question asks for: "exercise" in "what is the
-    exercise price …", "limitation" in "what is the limitation period …". A sentence
-    stating another price or period does not answer it (compare with
-    :func:`content_words` of the sentence)."""
+    """The words naming *which* amount a question asks for: "exercise" and "price" in
+    "what is the exercise price …", "notification" and "fee" in "how much is the
+    notification fee …", "limitation" in "what is the limitation period …" (a period is
+    often stated without the word). A sentence stating another price or period does not
+    answer it (compare with :func:`content_words` of the sentence)."""
     for pattern in _FOCUS:
         m = pattern.search(question)
         if m:
-            return content_words(m.group("focus"))
+            groups = m.groupdict()
+            named = groups.get("named") or ""
+            # "how much is the FSRA notification fee": the word before the noun says which
+            near = (groups.get("near") or "").split()[-1:]
+            return content_words(" ".join(g for g in (groups.get("focus"), groups.get("focus2"), *near, named) if g))
     return set()

@@ -225,6 +225,43 @@ def test_an_amount_of_another_thing_does_not_answer_the_amount_asked_for():
     assert not answered.refused and "12 month" in answered.text
 
 
+def test_a_price_or_fee_asked_by_name_is_answered_only_by_a_sentence_naming_it():
+    # "the exercise price": a sentence about exercising options that states another
+    # number ("two founders", "12 percent") does not answer it.
+    sha = passage(1, "The parties are the two founders and any employee who holds shares following the exercise of options. The pool is capped at 12 percent.")
+    assert fourfold.answer_focus("What is the exercise price of the options?") == fourfold.content_words("exercise price")
+    assert fourfold.answer_focus("How much is the FSRA notification fee?") == fourfold.content_words("notification fee")
+    checker = check_answer(
+        "What is the exercise price of the options?",
+        "The parties are the two founders and any employee who holds shares following the exercise of options [1]. The pool is capped at 12 percent [1].",
+        [sha],
+    )
+    assert checker.refused and "no-amount" in checker.flags
+    priced = passage(2, "The exercise price of each option is USD 1.20 per share.")
+    answered = check_answer("What is the exercise price of the options?", "The exercise price of each option is USD 1.20 per share [1].", [priced])
+    assert not answered.refused and "1.20" in answered.text
+
+
+def test_the_number_of_a_rule_is_not_an_amount():
+    assert not fourfold.states_answer_kind("The requirements contained in COBS 23 protect retail clients.", "amount")
+    assert not fourfold.states_answer_kind("Fees are calculated under Rule 7.1.2 for each sub-fund.", "amount")
+    assert fourfold.states_answer_kind("The fee is USD 5,000 under Rule 7.1.2.", "amount")
+    assert fourfold.states_answer_kind("Leverage is capped at 30 times.", "amount")
+
+
+def test_a_question_asking_which_country_is_refused_when_no_sentence_names_one():
+    guide = passage(1, "Our contracts are governed by the law of Northwind's home jurisdiction, with exclusive jurisdiction of its courts.")
+    checker = check_answer(
+        "Which country is Northwind's home jurisdiction?",
+        "Our contracts are governed by the law of Northwind's home jurisdiction, with exclusive jurisdiction of its courts [1].",
+        [guide],
+    )
+    assert checker.refused and "no-place" in checker.flags
+    nda = passage(2, "This Agreement is governed by the laws of the State of Massachusetts.")
+    answered = check_answer("Which state's law governs the NDA?", "This Agreement is governed by the laws of the State of Massachusetts [1].", [nda])
+    assert not answered.refused and "Massachusetts" in answered.text
+
+
 def test_a_reassurance_no_passage_gives_is_removed():
     salt = passage(1, "Adults should eat less than 6 grams of salt a day. High blood pressure is diagnosed when readings are consistently 140/90 or higher.")
     checker = check_answer(
