@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -325,10 +326,12 @@ class TransformersGenerator(fourfold.Generator):
         no_answer = prompt.metadata.get("no_answer") or "The documents of this assistant do not answer this question."
         if not prompt.passages:
             return no_answer
-        chosen = sorted(self._quoter.select(prompt), key=lambda c: (c.n, c.position))
+        # Best first, as extractive would quote them: a small model leans on the first.
+        chosen = list(self._quoter.select(prompt))
         if not chosen:
             return no_answer
         quotes = "\n".join(f"[{c.n}] {c.text}" for c in chosen)
+        metadata = {**prompt.metadata, "quotes": [(c.n, c.text) for c in chosen]}
         messages = [
             fourfold.Message(
                 "system",
@@ -338,19 +341,38 @@ class TransformersGenerator(fourfold.Generator):
             ),
             fourfold.Message("user", f"Quotes:\n{quotes}\n\nQuestion: {prompt.question}"),
         ]
-        return dataclasses.replace(prompt, messages=messages)
+        return dataclasses.replace(prompt, messages=messages, metadata=metadata)
 
     def stream(self, prompt: fourfold.Prompt, limits: fourfold.GenerationLimits) -> Iterator[str]:
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
         if self.config.answer_from == "quotes":
             rewritten = self.from_quotes(prompt)
             if isinstance(rewritten, str):
                 yield rewritten
                 yield fourfold.GeneratedText("", fourfold.GenerationUsage(0, 0, False))
                 return
-            prompt = rewritten
+            keeper = QuoteKeeper(rewritten.metadata["quotes"], rewritten.metadata.get("no_answer") or "")
+            for piece in self._stream_model(rewritten, limits):
+                if isinstance(piece, fourfold.GeneratedText) and not piece:
+                    rest = keeper.close()
+                    if rest:
+                        yield rest
+                    yield piece
+                    continue
+                shown = keeper.feed(piece)
+                if shown:
+                    yield shown
+                if keeper.done:
+                    rest = keeper.close()
+                    if rest:
+                        yield rest
+                    return  # the quotes stand in for the rest: the model is stopped
+            return
+        yield from self._stream_model(prompt, limits)
+
+    def _stream_model(self, prompt: fourfold.Prompt, limits: fourfold.GenerationLimits) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
         local = self.loaded()
         opts = self.options(limits)
         inputs = self._inputs(prompt, local, opts.max_new_tokens)
@@ -399,3 +421,111 @@ class TransformersGenerator(fourfold.Generator):
             worker.join(timeout=opts.timeout_s + 30)
         if failure:
             raise failure[0]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[[\d,\s]+\])?[\"'”’)]*\s+")
+_MARKS = re.compile(r"\s*\[[\d,\s]+\]")
+_LABEL = re.compile(r"^\s*(?:quotes?|answer)\s*:\s*", re.I)
+# Numbers in figures or words ("two to four weeks", "a few weeks"): a sentence that drops
+# or changes one no longer states what its quote states.
+_DIGITS = re.compile(
+    r"\d+(?:[.,/]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|few|several|half|once|twice|dozen)\b",
+    re.I,
+)
+_REFUSES = re.compile(r"\b(?:do|does|did) not (?:answer|cover|contain|say|mention|provide)\b|\bi (?:do not|don't|cannot|can't) (?:know|find|answer)\b", re.I)
+
+
+class QuoteKeeper:
+    """A small model's answer held to the quotes it read (``answer_from: quotes``).
+
+    Fed the model's text as it comes, it passes on each finished sentence that states
+    what one quote states: at least ``min_share`` of its content words in that quote,
+    no number the quote lacks, and every number of the quote kept. Any other sentence is
+    replaced by the quote closest to it (each quote at most once); the quotes it used
+    in neither way follow what it said, best first. When the model says
+    the quotes do not answer before saying anything else, the quotes themselves are the
+    answer: they were chosen because they answer (:attr:`done` then tells the caller to
+    stop the model). What it passes on is checked against the passages like any answer.
+    """
+
+    def __init__(self, quotes: list[tuple[int, str]], no_answer: str = "", *, min_share: float = 0.75):
+        self.quotes = [(n, text, fourfold.content_words(_MARKS.sub("", text)), {d.lower() for d in _DIGITS.findall(text)}) for n, text in quotes]
+        self.no_answer = " ".join(no_answer.lower().split())
+        self.min_share = min_share
+        self.used: set[int] = set()  # indexes of quotes shown
+        self.kept = self.replaced = 0
+        self.done = False
+        self._buffer = ""
+        self._said = False
+
+    def feed(self, piece: str) -> str:
+        if self.done:
+            return ""
+        self._buffer += piece
+        out = []
+        while not self.done:
+            m = _SENTENCE_END.search(self._buffer)
+            if m is None:
+                break
+            sentence, self._buffer = self._buffer[: m.end()], self._buffer[m.end() :]
+            out.append(self._sentence(sentence))
+        return "".join(out)
+
+    def close(self) -> str:
+        rest, self._buffer = self._buffer, ""
+        shown = "" if self.done or not rest.strip() else self._sentence(rest)
+        if not self.done:
+            # The quotes were chosen because they answer: those the model neither phrased
+            # nor stood in for follow what it said, best first.
+            rest = self._all_quotes().rstrip()
+            if rest:
+                shown = (shown.rstrip() + " " if shown.strip() else "") + rest
+        self.done = True
+        return shown
+
+    @staticmethod
+    def _cite(text: str, n: int) -> str:
+        body = text.rstrip()
+        end = len(body.rstrip(".!?…\"'”’)"))
+        return f"{body[:end]} [{n}]{body[end:]}"
+
+    def _all_quotes(self) -> str:
+        """The quotes not shown yet, best first."""
+        shown = [self._cite(text, n) for i, (n, text, _, _) in enumerate(self.quotes) if i not in self.used]
+        self.used.update(range(len(self.quotes)))
+        return " ".join(shown) + " " if shown else ""
+
+    def _sentence(self, raw: str) -> str:
+        raw = _LABEL.sub("", raw)  # "Quotes:", "Answer:" echoed from the prompt
+        if not self._said:
+            raw = raw.lstrip()
+        plain = _MARKS.sub("", raw).strip()
+        if not re.search(r"\w", plain):
+            return ""  # a citation mark or punctuation left alone
+        normal = " ".join(plain.lower().split())
+        if _REFUSES.search(plain) or (self.no_answer and self.no_answer[:40] in normal):
+            if not self._said:
+                self.done = True
+                self.replaced += len(self.quotes)
+                return self._all_quotes()
+            return ""  # a refusal after an answer adds nothing
+        self._said = True
+        words = fourfold.content_words(plain)
+        if not words:
+            # "Yes." and the like: the answer's checks decide; a stray "10." says nothing
+            return raw if re.match(r"^(?:yes|no)\b", plain, re.I) else ""
+        best, share = max(
+            ((i, len(words & qw) / len(words)) for i, (_, _, qw, _) in enumerate(self.quotes)), key=lambda item: item[1]
+        )
+        n, text, _, digits = self.quotes[best]
+        said_digits = {d.lower() for d in _DIGITS.findall(plain)}
+        if share >= self.min_share and said_digits <= digits and digits <= said_digits:
+            self.kept += 1
+            self.used.add(best)
+            return raw if _MARKS.search(raw) else self._cite(plain, n) + " "
+        self.replaced += 1
+        if best in self.used:
+            return ""
+        self.used.add(best)
+        return self._cite(text, n) + " "
