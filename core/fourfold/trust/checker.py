@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
 from fourfold.instructions import looks_like_instruction
-from fourfold.trust.claims import Evidence, Verdict, judge
+from fourfold.trust.claims import ClaimVerifier, Evidence, Verdict, judge, verifier_contradiction
 from fourfold.trust.text import answer_focus, answer_kind, content_words, quantities, sentence_spans, states_answer_kind, strip_citations
 from fourfold.types import Passage
 
@@ -86,6 +86,11 @@ class CheckPolicy:
         "what dose") is answered only by sentences of which one states an amount; an
         answer without one is refused (flag ``no-amount``), and nothing is shown until
         such a sentence comes.
+    :ivar verify: a trained claim verifier (:data:`fourfold.trust.claims.ClaimVerifier`),
+        or None: the rules alone decide contradictions.
+    :ivar verifier_mode: who decides that a passage contradicts a sentence: the
+        ``rules``, the ``verifier`` (the rules still decide support), or ``both``
+        (contradicted when either says so). Without ``verify``: the rules.
     """
 
     no_answer: str = REFUSAL
@@ -96,6 +101,8 @@ class CheckPolicy:
     payloads: set[str] = field(default_factory=set)
     is_instruction: Callable[[str], bool] | None = looks_like_instruction
     require_amount: bool = True
+    verify: ClaimVerifier | None = None
+    verifier_mode: Literal["rules", "verifier", "both"] = "rules"
 
 
 @dataclass
@@ -281,7 +288,10 @@ class AnswerChecker:
             # the answer to the question; so it is checked as the question with it ("how
             # long should I pinch my nose … 24 hours"), not as any passage's "24 hours".
             claim = f"{strip_citations(self.question).strip().rstrip('?').strip()} {body}"
-        verdict = judge(claim, self.evidence, numbers, min_support=self.policy.min_support)
+        mode = self.policy.verifier_mode if self.policy.verify is not None else "rules"
+        verdict = judge(claim, self.evidence, numbers, min_support=self.policy.min_support, contradictions=mode != "verifier")
+        if mode != "rules" and verdict.label in ("supported", "unsupported") and self.policy.verify is not None:
+            verdict = verifier_contradiction(claim, self.evidence, self.policy.verify, numbers) or verdict
         if verdict.label == "contradicted":
             self._count("contradiction-removed")
             key = (verdict.passage or 0, verdict.start or 0)
