@@ -14,6 +14,7 @@ from fourfold.artifacts import ArtifactStore
 from fourfold.cli import app
 from fourfold_training.verifier import (
     LABELS,
+    claim_input,
     build_pairs,
     change_number,
     document_sentences,
@@ -64,6 +65,12 @@ class TestPerturbations:
     def test_a_leading_clause_is_dropped_as_a_rewording(self):
         assert drop_leading_clause(SENTENCES["doses"][2]) == "The fever will increase during the first three days of illness."
         assert drop_leading_clause(SENTENCES["doses"][0]) is None
+
+
+def test_the_verifier_reads_the_words_a_claim_adds_and_drops():
+    evidence = "Dogs are kept under observation for 45 days."
+    assert claim_input(evidence, "Dogs are not kept under observation for 12 days.").endswith("| added: not 12 | dropped: 45")
+    assert claim_input(evidence, evidence) == f"{evidence} | added: - | dropped: -"
 
 
 def test_pairs_hold_all_three_labels_and_unsupported_claims_come_from_other_documents():
