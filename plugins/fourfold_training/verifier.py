@@ -4,7 +4,8 @@ own sentences.
 Every sentence of the knowledge base becomes an *evidence* sentence, paired with claims
 made from it:
 
-- **supported**: the sentence itself, or a light rewording (its leading clause dropped);
+- **supported**: the sentence itself, or a light rewording (its leading or trailing
+  clause dropped, a lead-in such as "Note that" added);
 - **contradicted**: a negation inserted or removed, a number changed, a known opposite
   swapped (increase/decrease, before/after, minimum/maximum, …);
 - **unsupported**: a sentence of another document that shares some of its words.
@@ -70,7 +71,7 @@ class ClaimPair:
     """A claim to judge against one evidence sentence.
 
     :ivar label: ``supported``, ``contradicted`` or ``unsupported``.
-    :ivar how: the perturbation that made the claim (``same``, ``clause-dropped``,
+    :ivar how: the perturbation that made the claim (``same``, ``clause-dropped``, ``lead-in``,
         ``negation-added``, ``negation-removed``, ``number``, ``opposite``,
         ``other-passage``).
     :ivar group: the document the evidence comes from (held-out pairs are whole documents).
@@ -144,6 +145,25 @@ def drop_leading_clause(sentence: str) -> str | None:
     return rest[0].upper() + rest[1:]
 
 
+_LEAD_INS = ("Generally, ", "Note that ", "In general, ", "Also, ", "Importantly, ", "As a rule, ")
+
+
+def add_lead_in(sentence: str, rng: random.Random) -> str:
+    """``sentence`` after a connective that adds nothing to what it states ("Note that
+    …"), as answers often begin."""
+    lead = rng.choice(_LEAD_INS)
+    return lead + (sentence if sentence[:2].isupper() else sentence[0].lower() + sentence[1:])
+
+
+def drop_trailing_clause(sentence: str) -> str | None:
+    """``sentence`` without its last clause ("…, which is common in children."), when
+    what is left still says something."""
+    m = re.match(r"^(.{20,}?)[,;]\s+[^,;]{3,80}[.!?]$", sentence)
+    if m is None or len(m.group(1).split()) < 5:
+        return None
+    return m.group(1) + "."
+
+
 def _tidy(text: str) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
@@ -187,11 +207,13 @@ def build_pairs(sentences: dict[str, list[str]], *, seed: int = 0, limit: int | 
     unsupported: list[ClaimPair] = []
     for group in sorted(sentences):
         for sentence in sentences[group]:
-            reworded = drop_leading_clause(sentence)
-            if reworded and rng.random() < 0.5:
-                supported.append(ClaimPair(sentence, reworded, "supported", "clause-dropped", group))
-            else:
-                supported.append(ClaimPair(sentence, sentence, "supported", "same", group))
+            # What an answer does to a sentence it repeats: words left out, a lead-in added.
+            rewordings = [(sentence, "same"), (add_lead_in(sentence, rng), "lead-in")]
+            for reworded, how in ((drop_leading_clause(sentence), "clause-dropped"), (drop_trailing_clause(sentence), "clause-dropped")):
+                if reworded:
+                    rewordings.append((reworded, how))
+            reworded, how = rng.choice(rewordings)
+            supported.append(ClaimPair(sentence, reworded, "supported", how, group))
             made = []
             flipped = flip_negation(sentence)
             if flipped:

@@ -23,9 +23,28 @@ false contradictions on true sentences and on unrelated ones, and p50 time per s
     python tests/benchmarks/bench_verifier.py                    # kb-medical
     python tests/benchmarks/bench_verifier.py --set kb-legal --max-pairs 1500
 
-Measured (kb-medical, 2 CPU threads, verifier: 1200 pairs, 1 epoch, seed 0):
+Measured (kb-medical: 55 documents train, 75 held out; the verifier's defaults, 1016
+training pairs, one epoch, trained in 6 minutes on 2 shared CPU cores; held-out accuracy
+on its own kind of pairs 1.0):
 
-    FIGURES
+    mode        contradiction recall    false contr. (true)  false contr. (unrelated)  p50 ms
+    rules            67.2% (117/174)           1.3% (2/150)              2.0% (3/150)     1.9
+    verifier         81.0% (141/174)           5.3% (8/150)              0.7% (1/150)    48.1
+    both             81.0% (141/174)           6.0% (9/150)              2.7% (4/150)    31.6
+
+    recall by kind: negation-added  negation-removed  number  opposite  trap
+    rules      87.9% (94/107)   50.0% (2/4)   37.5% (3/8)   58.1% (18/31)    0.0% (0/24)
+    verifier   91.6% (98/107)  100.0% (4/4)   87.5% (7/8)  100.0% (31/31)    4.2% (1/24)
+    both       91.6% (98/107)  100.0% (4/4)   87.5% (7/8)  100.0% (31/31)    4.2% (1/24)
+
+The verifier's gain is on the perturbations it was trained to recognise (on unseen
+documents); on the hand-written trap phrases neither catches more than one in 24
+("you should get the EEE vaccine" against "there is no vaccine"), and it replaces four
+times as many true sentences as the rules, at 25 times their time. So ``rules`` stays
+the default. Two earlier versions of the verifier measured worse: reading the two raw
+sentences (no added/dropped words) it caught 0 of 174, never telling contradicted from
+supported; trained without lead-ins among its supported claims it called 65% of the
+reworded true sentences contradicted.
 """
 
 from __future__ import annotations

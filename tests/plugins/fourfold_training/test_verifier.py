@@ -14,11 +14,13 @@ from fourfold.artifacts import ArtifactStore
 from fourfold.cli import app
 from fourfold_training.verifier import (
     LABELS,
+    add_lead_in,
     claim_input,
     build_pairs,
     change_number,
     document_sentences,
     drop_leading_clause,
+    drop_trailing_clause,
     flip_negation,
     split_by_document,
     swap_opposite,
@@ -62,9 +64,11 @@ class TestPerturbations:
         assert swap_opposite(SENTENCES["doses"][2]) == "In most cases, the fever will decrease during the first three days of illness."
         assert swap_opposite("The vaccine is given before travel to the area.") == "The vaccine is given after travel to the area."
 
-    def test_a_leading_clause_is_dropped_as_a_rewording(self):
+    def test_rewordings_drop_a_clause_or_add_a_lead_in(self):
         assert drop_leading_clause(SENTENCES["doses"][2]) == "The fever will increase during the first three days of illness."
         assert drop_leading_clause(SENTENCES["doses"][0]) is None
+        assert drop_trailing_clause("The rash fades within a week, although it may itch at first.") == "The rash fades within a week."
+        assert add_lead_in(SENTENCES["doses"][0], random.Random(0)).endswith(", adults should take 500 mg of the medicine twice a day with food.")
 
 
 def test_the_verifier_reads_the_words_a_claim_adds_and_drops():
