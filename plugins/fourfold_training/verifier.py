@@ -269,7 +269,8 @@ def split_by_document(pairs: Sequence[ClaimPair], fraction: float) -> tuple[list
 
 class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
     """A three-class cross-encoder (supported / contradicted / unsupported) fine-tuned
-    from MiniLM on perturbations of the domain's own sentences."""
+    from MiniLM on perturbations of the domain's own sentences. A run takes minutes, so
+    it keeps no checkpoints: an interrupted run starts over."""
 
     name = "verifier-cross-encoder"
     produces = "claim-verifier"
@@ -479,7 +480,7 @@ class CrossEncoderVerifier:
 
         record_path = model_dir / RECORD
         if not record_path.is_file():
-            raise fourfold.ConfigError(f"{model_dir} is not a claim verifier: it has no {RECORD} (train one with fine-tuner 'verifier-cross-encoder')")
+            raise ValueError(f"{model_dir} is not a claim verifier: it has no {RECORD} (train one with fine-tuner 'verifier-cross-encoder')")
         record = json.loads(record_path.read_text(encoding="utf-8"))
         self.labels = tuple(record["labels"])
         self.max_tokens = int(record.get("max_tokens", 128))

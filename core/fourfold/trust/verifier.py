@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fourfold.artifacts import ARTIFACT_FILE
-from fourfold.errors import ConfigError
+from fourfold.errors import ManifestError
 from fourfold.trust.claims import ClaimVerifier
 
 if TYPE_CHECKING:
@@ -25,28 +25,32 @@ __all__ = ["load_claim_verifier"]
 def load_claim_verifier(domain: "Domain") -> ClaimVerifier:
     """The verifier of ``trust.verifier``, loaded (once per call: cache the result).
 
-    :raises ConfigError: naming the manifest setting, when the folder does not exist or
-        no installed fine-tuner loads it.
+    :raises ManifestError: naming the manifest setting (file and line), when the folder
+        does not exist, no installed fine-tuner loads it, or loading it fails.
     """
     ref = domain.manifest.trust.verifier
-    where = f"{domain.manifest.path}: trust.verifier"
+    where = domain.manifest.where(("trust", "verifier"))
     if not ref:
-        raise ConfigError(f"{where}: trust.verifier_mode '{domain.manifest.trust.verifier_mode}' needs a verifier; none is named")
+        raise ManifestError([f"{where}: trust.verifier_mode '{domain.manifest.trust.verifier_mode}' needs a verifier; none is named"])
     folder = Path(domain.resolve_model(ref))
     if not folder.is_dir():
-        raise ConfigError(f"{where}: '{ref}' resolved to {folder}, which does not exist; train it with fine-tuner 'verifier-cross-encoder'")
+        raise ManifestError([f"{where}: '{ref}' resolved to {folder}, which does not exist; train it with fine-tuner 'verifier-cross-encoder'"])
     name = _producer(folder)
     candidates = [n for n, spec in domain.host.components("fine_tuner").items() if getattr(spec.cls, "produces", None) == "claim-verifier"]
     if name is None:
         if len(candidates) != 1:
             found = ", ".join(sorted(candidates)) or "none"
-            raise ConfigError(f"{where}: cannot tell which fine-tuner loads {folder}; fine-tuners that produce claim verifiers: {found}")
+            raise ManifestError([f"{where}: cannot tell which fine-tuner loads {folder}; fine-tuners that produce claim verifiers: {found}"])
         name = candidates[0]
     if domain.host.get("fine_tuner", name) is None:
-        raise ConfigError(f"{where}: {folder} was saved by fine-tuner '{name}', which is not installed")
-    verifier = domain.build("fine_tuner", name, where=where).claim_verifier(folder)  # type: ignore[attr-defined]
+        raise ManifestError([f"{where}: {folder} was saved by fine-tuner '{name}', which is not installed"])
+    tuner = domain.build("fine_tuner", name, where=where)
+    try:
+        verifier = tuner.claim_verifier(folder)  # type: ignore[attr-defined]
+    except Exception as exc:  # a folder that is no verifier, a model that fails to load
+        raise ManifestError([f"{where}: fine-tuner '{name}' could not load the verifier in {folder}: {type(exc).__name__}: {exc}"]) from exc
     if verifier is None:
-        raise ConfigError(f"{where}: fine-tuner '{name}' does not load claim verifiers (it produces {getattr(domain.host.get('fine_tuner', name).cls, 'produces', '?')})")
+        raise ManifestError([f"{where}: fine-tuner '{name}' does not load claim verifiers (it produces {getattr(type(tuner), 'produces', '?')})"])
     return verifier
 
 

@@ -194,3 +194,18 @@ def test_the_verifier_returns_a_label_and_probability_per_pair(verifier_home):
     out = verify([(PASSAGE, CLAIM), (PASSAGE, PASSAGE)])
     assert len(out) == 2 and all(label in LABELS and 1 / 3 <= prob <= 1 for label, prob in out)
     assert verify([]) == []
+
+
+def test_a_folder_that_is_no_verifier_is_reported_at_the_setting(tmp_path):
+    from fourfold.domain import Domain
+
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "a.md").write_text("# A\n\nSome text about cats.\n")
+    (tmp_path / "not-a-model").mkdir()
+    manifest = tmp_path / "clinic.yaml"
+    manifest.write_text(manifest_text(extra="trust: {verifier: not-a-model, verifier_mode: both}\n"))
+    domain = Domain.from_file(manifest)
+    with pytest.raises(fourfold.ManifestError) as failed:
+        domain.trust.claim_verifier()
+    message = str(failed.value)
+    assert "clinic.yaml:" in message and "trust.verifier" in message and "is not a claim verifier" in message
