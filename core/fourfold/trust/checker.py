@@ -1,7 +1,8 @@
 """Checking an answer sentence by sentence, as it is generated.
 
 :class:`AnswerChecker` is fed the answer text as it grows. Each sentence, once
-complete, is checked against the passages (:func:`fourfold.trust.claims.judge`) and
+complete, is checked against the passages (:func:`fourfold.trust.claims.judge`, and
+:func:`fourfold.trust.claims.verifier_contradiction` when the policy has a verifier) and
 then kept (with citations that point at a passage that states it), replaced by the
 passage's own sentence (when the passage contradicts it) or removed (when no passage
 states it). What :meth:`AnswerChecker.feed` and :meth:`AnswerChecker.close` return
