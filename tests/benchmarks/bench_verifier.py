@@ -37,11 +37,25 @@ on its own kind of pairs 1.0):
     verifier   91.6% (98/107)  100.0% (4/4)   87.5% (7/8)  100.0% (31/31)    4.2% (1/24)
     both       91.6% (98/107)  100.0% (4/4)   87.5% (7/8)  100.0% (31/31)    4.2% (1/24)
 
+And kb-legal (its 11 text documents: 5 train, 6 held out; 1004 training pairs, 6
+minutes):
+
+    mode        contradiction recall    false contr. (true)  false contr. (unrelated)  p50 ms
+    rules            70.1% (122/174)         10.7% (16/150)              2.7% (4/150)     3.2
+    verifier         87.4% (152/174)         43.3% (65/150)              0.7% (1/150)    73.9
+    both             87.9% (153/174)         45.3% (68/150)              3.3% (5/150)    59.0
+
+    recall by kind: negation-added  negation-removed  number  opposite  trap
+    rules      90.2% (74/82)  100.0% (10/10)   63.2% (24/38)   70.0% (14/20)    0.0% (0/24)
+    verifier   96.3% (79/82)  100.0% (10/10)  100.0% (38/38)  100.0% (20/20)   20.8% (5/24)
+    both       97.6% (80/82)  100.0% (10/10)  100.0% (38/38)  100.0% (20/20)   20.8% (5/24)
+
 The verifier's gain is on the perturbations it was trained to recognise (on unseen
-documents); on the hand-written trap phrases neither catches more than one in 24
-("you should get the EEE vaccine" against "there is no vaccine"), and it replaces four
-times as many true sentences as the rules, at 25 times their time. So ``rules`` stays
-the default. Two earlier versions of the verifier measured worse: reading the two raw
+documents); of the hand-written trap phrases ("you should get the EEE vaccine" against
+"there is no vaccine") it catches 1 of 24 on kb-medical and 5 of 24 on kb-legal, the
+rules none; and it calls four times as many true sentences contradicted as the rules
+(43% of them on the long sentences of kb-legal), at 20-25 times their time. So
+``rules`` stays the default. Two earlier versions of the verifier measured worse: reading the two raw
 sentences (no added/dropped words) it caught 0 of 174, never telling contradicted from
 supported; trained without lead-ins among its supported claims it called 65% of the
 reworded true sentences contradicted.
