@@ -69,6 +69,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -229,6 +230,7 @@ def main() -> int:
     print(f"\n{'mode':<9} {'contradiction recall':>22} {'false contr. (true)':>22} {'false contr. (unrelated)':>25} {'p50 ms':>7}")
     for name, row in rows.items():
         print(f"{name:<9} {rate(row, 'contradicted'):>22} {rate(row, 'true'):>22} {rate(row, 'unrelated'):>25} {row['p50_ms']:7.1f}")
+    shutil.rmtree(model_dir, ignore_errors=True)
     kinds = sorted(k for k in rows["rules"] if k.startswith("contradicted:"))
     print("\nrecall by kind: " + "  ".join(f"{k.split(':')[1]}" for k in kinds))
     for name, row in rows.items():
