@@ -67,7 +67,7 @@ from fourfold.sizing import EmbeddingWork, GenerationWork, ModelShape, TrainingW
 from fourfold.uploads import UploadedDocument, UploadStore, check_document_path, upload_store
 from fourfold.trust import AnswerChecker, CheckPolicy, check_answer
 from fourfold.trust.checker import normalise_citation_forms
-from fourfold.trust.text import answer_focus, answer_kind, content_words, states_answer_kind
+from fourfold.trust.text import answer_focus, answer_kind, content_words, sentence_spans, states_answer_kind
 from fourfold.types import (
     Answer,
     Chunk,
@@ -158,6 +158,7 @@ __all__ = [
     "check_answer",
     "check_document_path",
     "content_words",
+    "sentence_spans",
     "answer_kind",
     "answer_focus",
     "states_answer_kind",

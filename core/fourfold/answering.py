@@ -309,6 +309,9 @@ def _policy(domain: "Domain", strategy, prompt) -> CheckPolicy:
         policy.unsupported = trust.unsupported
     if trust.min_support is not None:
         policy.min_support = trust.min_support
+    if trust.verifier_mode != "rules":
+        policy.verify = domain.trust.claim_verifier()
+        policy.verifier_mode = trust.verifier_mode
     return policy
 
 

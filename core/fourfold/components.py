@@ -603,7 +603,8 @@ class Trainer(Component):
     saves as an artifact (see :class:`fourfold.ArtifactStore`). A run is skipped and
     the artifact reused while the config, :meth:`inputs` and the text are unchanged.
 
-    :cvar produces: what the saved model is: ``"causal-lm"`` or ``"embedder"``.
+    :cvar produces: what the saved model is: ``"causal-lm"``, ``"embedder"`` or
+        ``"claim-verifier"`` (see :meth:`claim_verifier`).
     """
 
     kind = "trainer"
@@ -665,7 +666,8 @@ class FineTuner(Component):
     with ``self.context.path(...)`` (relative to the manifest) and, when it derives
     examples from the knowledge base, ``self.context.knowledge_documents()``.
 
-    :cvar produces: what the saved model is: ``"causal-lm"`` or ``"embedder"``.
+    :cvar produces: what the saved model is: ``"causal-lm"``, ``"embedder"`` or
+        ``"claim-verifier"`` (see :meth:`claim_verifier`).
     """
 
     kind = "fine_tuner"
@@ -710,6 +712,18 @@ class FineTuner(Component):
         .. versionadded:: 1.4
         """
         return []
+
+    def claim_verifier(self, model_dir: Path) -> Callable[[Sequence[tuple[str, str]]], list[tuple[str, float]]] | None:
+        """For a fine-tuner whose models check answer claims (``produces =
+        "claim-verifier"``): load the model it saved in ``model_dir`` as a function of
+        (evidence sentence, claim) pairs that returns each pair's label
+        (``supported``, ``contradicted`` or ``unsupported``) and its probability, all
+        pairs in one call. fourfold loads it once per domain when the manifest names it
+        in ``trust.verifier``. None (the default): the fine-tuner makes no verifier.
+
+        .. versionadded:: 1.4
+        """
+        return None
 
     @abstractmethod
     def fine_tune(self, output_dir: Path, progress: Progress, *, work_dir: Path | None = None) -> TrainingResult:

@@ -42,7 +42,7 @@ embedding:
   with: {}
 retrieval: {use: hybrid, with: {top_k: 4}}
 generation: {use: extractive}
-trust: {answerability: 0.4, unsupported: mark}
+trust: {answerability: 0.4, unsupported: mark, verifier: "artifact:notes-verifier", verifier_mode: both}
 """
 
 
@@ -133,6 +133,7 @@ MISTAKES = {
     "wrong manifest version": ("fourfold: 1", "fourfold: 2"),
     "bad enum value": ("unsupported: mark", "unsupported: hide"),
     "bad enum value or number": ("answerability: 0.4", "answerability: sometimes"),
+    "bad verifier mode": ("verifier_mode: both", "verifier_mode: always"),
     "domain name not matching its pattern": ("domain: notes", "domain: My Notes"),
     "artifact name not matching its pattern": ("artifact: notes-base", "artifact: Notes_Base"),
     "unknown component": ("use: hybrid", "use: nosuch"),
@@ -148,3 +149,19 @@ def test_each_kind_of_mistake_is_rejected_by_the_schema_and_by_validate(exported
     code, err = _validate(valid_manifest)
     assert code == 1 and "error:" in err, err
     assert _schema_problems(exported_schema, yaml.safe_load(valid_manifest.read_text())), "the schema accepts it"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("verifier_mode: both", "verifier_mode: always", "'rules', 'verifier' or 'both'"),
+        ('verifier: "artifact:notes-verifier", ', "", "needs trust.verifier"),
+    ],
+    ids=["unknown mode", "mode without a verifier"],
+)
+def test_validate_names_the_verifier_mode_setting(valid_manifest, old, new, expected):
+    text = valid_manifest.read_text()
+    assert old in text
+    valid_manifest.write_text(text.replace(old, new, 1))
+    code, err = _validate(valid_manifest)
+    assert code == 1 and "trust.verifier_mode" in err and expected in err, err

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 __all__ = [
     "Manifest",
@@ -366,6 +366,16 @@ class Trust(_Strict):
         description="JSONL file (relative to the manifest) of questions the documents answer, one {\"question\": …} a "
         "line: used beside generated questions to calibrate answerability (default: knowledge.eval).",
     )
+    verifier: str | None = Field(
+        None,
+        description="A trained claim verifier: 'artifact:NAME' or a folder relative to the manifest, saved by fine-tuner "
+        "'verifier-cross-encoder'. Loaded (once per domain) only when verifier_mode is not 'rules'.",
+    )
+    verifier_mode: Literal["rules", "verifier", "both"] = Field(
+        "rules",
+        description="Who decides that a passage contradicts an answer sentence: 'rules' (negation, opposites, numbers), "
+        "'verifier' (the trained verifier; the rules still decide support) or 'both' (contradicted when either says so).",
+    )
     refusal: str = Field(
         "The documents of this assistant do not cover this question.",
         min_length=1,
@@ -380,6 +390,13 @@ class Trust(_Strict):
         # the threshold 0.0: said `off`, meant off.
         if isinstance(value, bool):
             return "calibrated" if value else "off"
+        return value
+
+    @field_validator("verifier_mode")
+    @classmethod
+    def _verifier_named(cls, value: str, info: ValidationInfo) -> str:
+        if value != "rules" and not info.data.get("verifier"):
+            raise ValueError(f"verifier_mode '{value}' needs trust.verifier (an 'artifact:NAME' or a folder); with none, use 'rules'")
         return value
 
     @field_validator("answerability")

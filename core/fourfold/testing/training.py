@@ -86,7 +86,10 @@ def _check_result(component: Component, result: Any, output_dir: Path, progress:
 def _check_declarations(component: Component) -> None:
     __tracebackhide__ = True
     produces = getattr(type(component), "produces", "causal-lm")
-    expect(produces in ("causal-lm", "embedder"), f"{label(component)}: produces = {produces!r}; declare 'causal-lm' or 'embedder'")
+    expect(
+        produces in ("causal-lm", "embedder", "claim-verifier"),
+        f"{label(component)}: produces = {produces!r}; declare 'causal-lm', 'embedder' or 'claim-verifier'",
+    )
     inputs = call(component, "inputs", fix="inputs() returns a JSON-serialisable dict") if hasattr(component, "inputs") else {}
     try:
         json.dumps(inputs)

@@ -4,6 +4,8 @@
   documents answer a question (calibrated per domain and index version);
 - :mod:`fourfold.trust.claims` judges each answer sentence against the passages:
   supported, unsupported or contradicted;
+- :mod:`fourfold.trust.verifier` loads the trained claim verifier a manifest names
+  (``trust.verifier``), which judges contradictions beside or instead of the rules;
 - :mod:`fourfold.trust.checker` applies those verdicts sentence by sentence, so that a
   stream shows only checked text.
 """

@@ -1,7 +1,8 @@
 """Checking an answer sentence by sentence, as it is generated.
 
 :class:`AnswerChecker` is fed the answer text as it grows. Each sentence, once
-complete, is checked against the passages (:func:`fourfold.trust.claims.judge`) and
+complete, is checked against the passages (:func:`fourfold.trust.claims.judge`, and
+:func:`fourfold.trust.claims.verifier_contradiction` when the policy has a verifier) and
 then kept (with citations that point at a passage that states it), replaced by the
 passage's own sentence (when the passage contradicts it) or removed (when no passage
 states it). What :meth:`AnswerChecker.feed` and :meth:`AnswerChecker.close` return
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
 from fourfold.instructions import looks_like_instruction
-from fourfold.trust.claims import Evidence, Verdict, judge
+from fourfold.trust.claims import ClaimVerifier, Evidence, Verdict, judge, verifier_contradiction
 from fourfold.trust.text import answer_focus, answer_kind, content_words, quantities, sentence_spans, states_answer_kind, strip_citations
 from fourfold.types import Passage
 
@@ -87,6 +88,11 @@ class CheckPolicy:
         answer without one is refused (flag ``no-amount``), and nothing is shown until
         such a sentence comes. The same holds for a question asking which country or
         state: a sentence must name one (flag ``no-place``).
+    :ivar verify: a trained claim verifier (:data:`fourfold.trust.claims.ClaimVerifier`),
+        or None: the rules alone decide contradictions.
+    :ivar verifier_mode: who decides that a passage contradicts a sentence: the
+        ``rules``, the ``verifier`` (the rules still decide support), or ``both``
+        (contradicted when either says so). Without ``verify``: the rules.
     """
 
     no_answer: str = REFUSAL
@@ -97,6 +103,8 @@ class CheckPolicy:
     payloads: set[str] = field(default_factory=set)
     is_instruction: Callable[[str], bool] | None = looks_like_instruction
     require_amount: bool = True
+    verify: ClaimVerifier | None = None
+    verifier_mode: Literal["rules", "verifier", "both"] = "rules"
 
 
 @dataclass
@@ -283,7 +291,10 @@ class AnswerChecker:
             # the answer to the question; so it is checked as the question with it ("how
             # long should I pinch my nose … 24 hours"), not as any passage's "24 hours".
             claim = f"{strip_citations(self.question).strip().rstrip('?').strip()} {body}"
-        verdict = judge(claim, self.evidence, numbers, min_support=self.policy.min_support)
+        mode = self.policy.verifier_mode if self.policy.verify is not None else "rules"
+        verdict = judge(claim, self.evidence, numbers, min_support=self.policy.min_support, contradictions=mode != "verifier")
+        if mode != "rules" and verdict.label in ("supported", "unsupported") and self.policy.verify is not None:
+            verdict = verifier_contradiction(claim, self.evidence, self.policy.verify, numbers) or verdict
         if verdict.label == "contradicted":
             self._count("contradiction-removed")
             key = (verdict.passage or 0, verdict.start or 0)

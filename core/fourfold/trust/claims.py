@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 from fourfold.trust.text import (
     Quantity,
@@ -28,9 +28,13 @@ from fourfold.trust.text import (
 )
 from fourfold.types import Passage
 
-__all__ = ["Verdict", "Evidence", "EvidenceSentence", "judge"]
+__all__ = ["Verdict", "Evidence", "EvidenceSentence", "judge", "verifier_contradiction", "ClaimVerifier"]
 
 Label = Literal["supported", "unsupported", "contradicted", "neutral"]
+
+# A trained claim verifier: (evidence sentence, claim) pairs in, each pair's label
+# ("supported", "contradicted" or "unsupported") and its probability out.
+ClaimVerifier = Callable[[Sequence[tuple[str, str]]], list[tuple[str, float]]]
 
 # Verbs that name the same act of doing something to something ("apply ice", "use ice",
 # "put ice on"): a prohibition of one is a prohibition of the others.
@@ -213,12 +217,15 @@ def judge(
     cited: Sequence[int] = (),
     *,
     min_support: float = 0.5,
+    contradictions: bool = True,
 ) -> Verdict:
     """Judge ``sentence`` against ``evidence``.
 
     :param cited: the passage numbers the sentence cites (already checked to exist).
     :param min_support: share of the sentence's content words one passage must hold
         for it to count as stating the sentence.
+    :param contradictions: whether the rules look for contradictions (False when a
+        trained verifier alone decides them, :func:`verifier_contradiction`).
     """
     body = strip_citations(sentence).strip()
     words = content_words(body)
@@ -255,7 +262,7 @@ def judge(
     scored.sort(key=lambda item: -item[0])
 
     contradiction: tuple[EvidenceSentence, str] | None = None
-    for share, s in scored[:12]:
+    for share, s in scored[:12] if contradictions else ():
         reason = _number_conflict(claim_q, words, s) if share >= 0.3 or s.passage in cited_set else None
         if reason is None:
             for cc in claim_clauses:
@@ -302,6 +309,45 @@ def judge(
         return Verdict("supported", cite[0], reason="", cite=cite)
     reason = "a number the passages do not state" if not numbers_backed else f"at most {best_share:.0%} of its words are in a passage"
     return Verdict("unsupported", reason=reason)
+
+
+def verifier_contradiction(
+    sentence: str,
+    evidence: Evidence,
+    verify: ClaimVerifier,
+    cited: Sequence[int] = (),
+    *,
+    candidates: int = 4,
+    min_probability: float = 0.5,
+) -> Verdict | None:
+    """Ask a trained verifier whether an evidence sentence contradicts ``sentence``:
+    the ``candidates`` sentences sharing most of its content words (a cited passage's
+    first), judged in one call. Returns the contradicted verdict with the sentence the
+    verifier is surest of, or None (also for a sentence that is one of the passages'
+    sentences word for word; a part of one is judged: "give aspirin to children" is
+    in "do not give aspirin to children")."""
+    body = strip_citations(sentence).strip()
+    words = content_words(body)
+    if len(words) < 2:
+        return None
+    quoted = _norm(body)
+    if any(quoted == _norm(s.text) for s in evidence.sentences):
+        return None
+    cited_set = set(cited)
+    scored = []
+    for s in evidence.sentences:
+        shared = len(words & s.words)
+        if shared and (s.passage in cited_set or shared / len(words) >= 0.3):
+            scored.append((s.passage not in cited_set, -shared, s.passage, s.start, s))
+    scored.sort(key=lambda item: item[:4])
+    chosen = [item[-1] for item in scored[:candidates]]
+    if not chosen:
+        return None
+    found = [(prob, s) for (label, prob), s in zip(verify([(s.text, body) for s in chosen]), chosen) if label == "contradicted" and prob >= min_probability]
+    if not found:
+        return None
+    prob, s = max(found, key=lambda item: item[0])
+    return Verdict("contradicted", s.passage, s.start, s.end, s.text, f"verifier ({prob:.0%}): the passage says '{s.text}'", cite=[s.passage])
 
 
 _ASSURANCE = re.compile(

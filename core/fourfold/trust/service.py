@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from fourfold.evaluation.questions import eval_questions_for
 from fourfold.index.layout import IndexLayout
 from fourfold.trust.answerability import Answerability, Calibration, calibrate
+from fourfold.trust.claims import ClaimVerifier
+from fourfold.trust.verifier import load_claim_verifier
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
@@ -72,12 +74,22 @@ def calibrate_domain(domain: "Domain", *, save: bool = True) -> tuple[str, Answe
 
 
 class DomainTrust:
-    """The answerability decision of a domain's versions, loaded or calibrated on demand."""
+    """The answerability decision of a domain's versions, loaded or calibrated on demand,
+    and the domain's claim verifier."""
 
     def __init__(self, domain: "Domain", *, persist: bool = True):
         self._domain = domain
         self._persist = persist
         self._by_version: dict[str, Answerability] = {}
+        self._verifier: ClaimVerifier | None = None
+        self._verifier_lock = threading.Lock()
+
+    def claim_verifier(self) -> ClaimVerifier:
+        """The trained claim verifier of ``trust.verifier``, loaded on first use."""
+        with self._verifier_lock:
+            if self._verifier is None:
+                self._verifier = load_claim_verifier(self._domain)
+            return self._verifier
 
     @staticmethod
     def path_for(domain: "Domain", version: str) -> Path:

@@ -18,7 +18,9 @@ import pytest
 
 from fourfold.plugins import PluginHost
 from fourfold.settings import Settings
+from fourfold.types import LoadedDocument, Section
 from fourfold.testing import (
+    SAMPLE_DOCUMENTS,
     EmbedderContract,
     FineTunerContract,
     GeneratorContract,
@@ -81,6 +83,7 @@ CONFIGS: dict[tuple[str, str], Callable[[Path], dict[str, Any]]] = {
             {"question": "How is green tea brewed?", "answer": "With water at eighty degrees for two minutes [1].", "sources": ["faq/tea.txt"]},
         ]),
     },
+    ("fine_tuner", "verifier-cross-encoder"): lambda base: {"max_pairs": 24, "epochs": 1, "batch_size": 8, "max_tokens": 48, "eval_fraction": 0.2},
 }
 
 # Kinds and components whose contract runs load or train models.
@@ -161,6 +164,12 @@ def openai_server(tmp_path_factory):
 
 
 _minilm: Any = None
+
+
+def _sample_documents() -> list[LoadedDocument]:
+    """The sample corpus as loaded documents, for fine-tuners that read the knowledge base."""
+    return [LoadedDocument(title, [Section(text, (heading,))]) for _, title, heading, _, text in SAMPLE_DOCUMENTS]
+
 _instances: dict[tuple[str, str, str], Any] = {}
 
 
@@ -186,7 +195,7 @@ class Builtin:
 
     @pytest.fixture
     def component_context(self, tmp_path, embedder, shared_home):
-        return make_context(tmp_path, home=shared_home, embedder=lambda: embedder)
+        return make_context(tmp_path, home=shared_home, embedder=lambda: embedder, knowledge_documents=lambda: _sample_documents)
 
     @pytest.fixture
     def component_config(self, component_class_under_test, component_context, request):
