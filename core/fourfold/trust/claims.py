@@ -74,6 +74,25 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9%']+", text.lower()))
 
 
+# Words that, just before a quoted stretch, turn it round: "do *not* give aspirin …".
+_NEGATING_BEFORE = frozenset(
+    "not never no nor don't doesn't didn't cannot can't won't shouldn't mustn't isn't aren't avoid without".split()
+)
+
+
+def _holds_unnegated(passage: str, quoted: str) -> bool:
+    """Whether normalised ``passage`` holds ``quoted`` word for word, and not only right
+    after a negation: "give aspirin to children under 16" is a stretch of "do not give
+    aspirin to children under 16", but it is not what the passage says."""
+    start = passage.find(quoted)
+    while start != -1:
+        before = passage[max(0, start - 40) : start].split()[-3:]
+        if not _NEGATING_BEFORE & set(before):
+            return True
+        start = passage.find(quoted, start + 1)
+    return False
+
+
 def _plain_words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
@@ -243,7 +262,7 @@ def judge(
     if len(quoted) >= 20:
         order = [n for n in cited if 1 <= n <= len(evidence.passages)] + [n for n in range(1, len(evidence.passages) + 1) if n not in cited_set]
         for n in order:
-            if quoted in evidence.normalised[n - 1]:
+            if _holds_unnegated(evidence.normalised[n - 1], quoted):
                 span = _best_sentence(words, evidence, [n])
                 if span is not None:
                     return Verdict("supported", n, span.start, span.end, span.text, "", cite=[n])

@@ -3,6 +3,7 @@ what to fix (run as a plugin author would: pytest in a subprocess)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -140,6 +141,8 @@ def report(tmp_path_factory) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "--rootdir", str(folder), str(folder / "test_wrong.py")],
         capture_output=True, text=True, cwd=folder, timeout=300,
+        # the outer run's options (--durations, -v, …) would add test names to the report
+        env={k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"},
     )
     assert result.returncode == 1, result.stdout + result.stderr
     return result.stdout

@@ -262,6 +262,16 @@ def test_a_question_asking_which_country_is_refused_when_no_sentence_names_one()
     assert not answered.refused and "Massachusetts" in answered.text
 
 
+def test_a_stretch_of_a_negated_sentence_is_not_a_quote_of_it():
+    # Word for word inside the passage, but the passage says the opposite.
+    aspirin = passage(1, "Do not give aspirin to children under 16 years old. Paracetamol is suitable for children.")
+    checker = check_answer("Can I give my child aspirin?", "Give aspirin to children under 16 years old [1].", [aspirin])
+    assert "Give aspirin to children" not in checker.text
+    assert any(s.verdict in ("replaced", "contradicted") for s in checker.sentences)
+    quoted = check_answer("Can I give my child aspirin?", "Do not give aspirin to children under 16 years old [1].", [aspirin])
+    assert quoted.sentences[0].verdict == "supported" and "Do not give aspirin" in quoted.text
+
+
 def test_a_reassurance_no_passage_gives_is_removed():
     salt = passage(1, "Adults should eat less than 6 grams of salt a day. High blood pressure is diagnosed when readings are consistently 140/90 or higher.")
     checker = check_answer(

@@ -138,7 +138,7 @@ def test_a_tiny_fine_tune_saves_a_verifier_artifact_with_its_record(verifier_hom
 
 PASSAGE = "Do not give aspirin to children under 16 years old. Give paracetamol for a fever instead."
 CLAIM = "Aspirin can be given to children under 16 years old [1]."
-RULES_MISS = "Give aspirin to children under 16 years old [1]."
+RULES_MISS = "Paracetamol should be avoided for a fever [1]."
 
 
 @pytest.mark.parametrize("mode", ["verifier", "both"])
@@ -169,13 +169,14 @@ def test_the_checks_use_the_trained_verifier_named_in_the_manifest(verifier_home
         said = loaded(calls[0]) if calls else []  # deterministic: what the checker heard
         return sentence, any(label == "contradicted" and prob >= 0.5 for label, prob in said)
 
-    # Part of the passage's prohibition, without its "do not": the rules take it for a
-    # quote, so the verifier decides, in one call over at most 8 evidence sentences.
+    # Advice turned round in words the rules have no table for ("should be avoided"
+    # against "give … instead"): they find its words in the passage and call it
+    # supported, so the verifier decides, in one call over at most 8 evidence sentences.
     sentence, verifier_contradicts = check(RULES_MISS)
     assert calls and len(calls[0]) <= 8 and all(claim == RULES_MISS.replace(" [1]", "") for _, claim in calls[0])
     assert (sentence.verdict == "replaced") == verifier_contradicts
     if verifier_contradicts:
-        assert sentence.note.startswith("verifier") and sentence.text.startswith("Do not give aspirin")
+        assert sentence.note.startswith("verifier") and sentence.text.replace(" [1]", "") in PASSAGE
 
     # The prohibition turned into advice: the rules see it (negation).
     sentence, verifier_contradicts = check(CLAIM)
