@@ -87,7 +87,8 @@ class CheckPolicy:
         "what dose") is answered only by sentences of which one states an amount; an
         answer without one is refused (flag ``no-amount``), and nothing is shown until
         such a sentence comes. The same holds for a question asking which country or
-        state: a sentence must name one (flag ``no-place``).
+        state: a sentence must name one (flag ``no-place``), and for one asking how
+        something is calculated: a sentence must say how (flag ``no-calculation``).
     :ivar verify: a trained claim verifier (:data:`fourfold.trust.claims.ClaimVerifier`),
         or None: the rules alone decide contradictions.
     :ivar verifier_mode: who decides that a passage contradicts a sentence: the
@@ -200,7 +201,7 @@ class AnswerChecker:
             out.append(self._quote_evidence())
         if self._pending:
             self._pending = ""
-            self.flags.append("no-place" if self._kind == "place" else "no-amount")
+            self.flags.append({"place": "no-place", "calculation": "no-calculation"}.get(self._kind or "", "no-amount"))
             for sentence in self.sentences:
                 if sentence.verdict not in ("refusal",):
                     sentence.note = sentence.note or "withheld: states no amount, and the question asks for one"
@@ -410,7 +411,7 @@ class AnswerChecker:
 
 
 # The answer kinds (fourfold.trust.text.answer_kind) an answer must state to be shown.
-AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount"})
+AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount", "calculation"})
 _NAMED_PLACE_ASKED = re.compile(r"\bwhich (?:country|countries|state|city)\b", re.I)
 
 

@@ -267,6 +267,10 @@ _ASKS = [
         "time",
         re.compile(r"\bwhen (?:does|do|will|would|is|are|should|must)\b.*\b(?:develop|start|begin|appear|expire|end|lapse|take effect|come into force|due|apply)s?\b", re.I),
     ),
+    (
+        "calculation",
+        re.compile(r"\bhow (?:is|are|was|were|will|would|do you|do we|does one) (?:[\w'-]+ ){0,7}?(?:calculated|computed|worked out|determined|calculate|compute|work out)\b", re.I),
+    ),
     ("frequency", re.compile(r"\bhow (?:often|frequently)\b|\bhow many times\b|\bat what intervals?\b", re.I)),
     ("who", re.compile(r"\bwho (?:is|are) (?:most |more )?(?:likely|at risk|affected|most affected)\b|\bwho (?:gets|get|can get|is prone)\b", re.I)),
     ("place", re.compile(r"\bwhich (?:state|country|countries|jurisdiction|court|courts|city|law|laws)\b|\bwhose law\b|\bwhere (?:is|are)\b.*\b(?:based|located|registered|hosted|stored|incorporated)\b", re.I)),
@@ -329,6 +333,11 @@ _REFERENCE = re.compile(
     r"appendices|items?|no\.?|nos\.?)\s+|(?!(?:USD|EUR|GBP|AED|CHF|JPY|CNY|INR|SGD|HKD|AUD|CAD)\b)[A-Z]{2,6}\s+)"
     r"\d+(?:\.\d+)*(?:\s*\([A-Za-z0-9]{1,4}\))*",
 )
+_CALCULATION_TEXT = re.compile(
+    r"\b(?:calculat\w*|comput\w*|based on|by reference to|equal to|equals|multipl\w*|divided|formula|percent(?:age)?|per cent|"
+    r"proportion(?:al|ate)?|pro[ -]rata|sum of|total of|rate of|per (?:hour|day|week|month|year|unit|share))\b|%",
+    re.I,
+)
 _ORGANISATION_TEXT = re.compile(
     r"\b[A-Z][\w&'.-]*(?:\s+[A-Z][\w&'.-]*)*\s+(?:Ltd|Limited|Inc|LLC|L\.L\.C\.|GmbH|plc|PLC|Corp|Corporation|LLP|S\.A\.|SA|AG|B\.V\.|BV|Pty|Co\.)(?![A-Za-z])"
 )
@@ -337,7 +346,8 @@ _ORGANISATION_TEXT = re.compile(
 def answer_kind(question: str) -> str | None:
     """The kind of answer ``question`` asks for: ``"duration"`` ("how long …"),
     ``"deadline"`` ("how soon …"), ``"time"`` ("when does it start"), ``"dose"``,
-    ``"age"``, ``"frequency"`` ("how often"), ``"amount"`` (a count,
+    ``"age"``, ``"frequency"`` ("how often"), ``"calculation"`` ("how is the fee
+    calculated"), ``"amount"`` (a count,
     dose, fee, rate, limit…),
     ``"who"`` (who is most likely …), ``"place"`` (which state's law …),
     ``"organisation"`` (which company …), or None (anything else)."""
@@ -351,8 +361,9 @@ def states_answer_kind(text: str, kind: str | None) -> bool:
     """Whether ``text`` states an answer of ``kind`` (see :func:`answer_kind`): a
     duration ("about 10 minutes", "within 28 days", "immediately"), an age ("under 13
     years of age"), an amount (a number with or without a unit), who (an "is most common
-    in …"), a place ("the laws of the State of …") or an organisation ("Cirrus Compute
-    Ltd"). True for ``kind`` None."""
+    in …"), a place ("the laws of the State of …"), an organisation ("Cirrus Compute
+    Ltd") or a calculation ("10% of the monthly fee", "based on …"). True for ``kind``
+    None."""
     if kind is None:
         return True
     body = strip_citations(text)
@@ -373,6 +384,8 @@ def states_answer_kind(text: str, kind: str | None) -> bool:
     if kind == "amount":
         body = _REFERENCE.sub(" ", body)  # "COBS 23", "Rule 7.1.2": where a rule is, not an amount
         return any(q.unit != "year" for q in quantities(body)) or _COUNT_WORDS.search(body) is not None
+    if kind == "calculation":
+        return _CALCULATION_TEXT.search(body) is not None
     if kind == "frequency":
         return any(q.unit in _TIME_FAMILIES or q.unit == "times" for q in quantities(body)) or _FREQUENCY_WORDS.search(body) is not None
     if kind == "who":

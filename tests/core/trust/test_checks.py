@@ -196,6 +196,7 @@ def test_a_stream_that_goes_on_with_the_passages_words_still_equals_the_final_te
         ("Which state's law governs the NDA?", "place", "It is governed by the laws of the State of Massachusetts.", "Data Boiler Technologies, LLC."),
         ("Which company hosts the platform?", "organisation", "Cirrus Compute Ltd | Cloud hosting", "Hosting is in the cloud."),
         ("When does the syndrome usually develop after starting the drug?", "time", "It develops within the first 2 weeks.", "It is a serious disorder."),
+        ("How are service credits calculated?", "calculation", "Service credits are 10% of the monthly fee.", "It applies to the Business plan and above."),
     ],
 )
 def test_the_kind_of_answer_a_question_asks_for_is_recognised_in_an_answer(question, kind, stated, not_stated):
