@@ -18,6 +18,7 @@ from fourfold.advisor.recommend import recommend
 from fourfold.advisor.resolve import NotSized, block_config, cost_profile, resolve_model
 from fourfold.advisor.serving import DEFAULT_ANSWER_TOKENS, ServingPlan, per_1000, per_day
 from fourfold.advisor import stages
+from fourfold.components import RetrieverConfig
 from fourfold.errors import FourfoldError
 from fourfold.sizing import ModelShape, TrainingWork
 
@@ -111,7 +112,7 @@ def manifest_plan(domain: "Domain") -> ServingPlan:
         generator=m.generation.use,
         prompt_config=block_config(domain, m.prompt),
         generator_config=block_config(domain, m.generation),
-        top_k=int(getattr(retrieval_config, "top_k", 5) or 5),
+        top_k=retrieval_config.top_k if isinstance(retrieval_config, RetrieverConfig) else 5,
     )
 
 

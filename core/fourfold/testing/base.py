@@ -259,3 +259,17 @@ def build(cls: type[Component], config: dict[str, Any], context: ComponentContex
             "a component must build from any config its Config accepts"
         ) from exc
 
+
+
+def check_cost_profile(component: Any, work_type: type) -> None:
+    """``cost_profile()`` (plugin API 1.4) returns a ``work_type`` that ``fourfold advise``
+    sizes the component by, or None: it cannot be sized, and the advice says so. It must
+    not raise (a failure there would hide the component from the advice)."""
+    __tracebackhide__ = True
+    if not hasattr(component, "cost_profile"):
+        return  # written for plugin API < 1.4: the advice lists it as not sized
+    work = call(component, "cost_profile", fix=f"return a fourfold.{work_type.__name__} describing one run, or None when it cannot be sized")
+    expect(
+        work is None or isinstance(work, work_type),
+        f"{label(component)}: cost_profile() returned {type_name(work)}; return a fourfold.{work_type.__name__} or None",
+    )

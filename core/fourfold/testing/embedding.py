@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from fourfold.components import Embedder, Loader
-from fourfold.testing.base import ComponentContract, call, expect, label, type_name
+from fourfold.sizing import EmbeddingWork
+from fourfold.testing.base import ComponentContract, call, check_cost_profile, expect, label, type_name
 from fourfold.testing.corpus import SAMPLE_DOCUMENTS
 from fourfold.testing.samples import SAMPLE_FORMATS, SAMPLE_SENTENCE, write_broken_sample, write_sample
 from fourfold.types import LoadedDocument, Section, SourceFile
@@ -51,6 +52,9 @@ class EmbedderContract(ComponentContract):
         )
         expect(vectors.dtype == np.float32, f"{label(component)}: embed_documents() returned {vectors.dtype} vectors; return float32")
         return vectors
+
+    def test_describes_its_cost_or_none(self, component):
+        check_cost_profile(component, EmbeddingWork)
 
     def test_identity_is_declared(self, component):
         expect(

@@ -9,7 +9,8 @@ from typing import ClassVar
 import pytest
 
 from fourfold.components import Generator, PromptStrategy
-from fourfold.testing.base import ComponentContract, call, expect, label, type_name
+from fourfold.sizing import GenerationWork
+from fourfold.testing.base import ComponentContract, call, check_cost_profile, expect, label, type_name
 from fourfold.testing.corpus import SAMPLE_QUESTION, sample_passages
 from fourfold.types import GenerationLimits, Message, Passage, Prompt
 
@@ -165,6 +166,9 @@ class GeneratorContract(ComponentContract):
         text = call(component, "generate", prompt, limits, fix="generate() must return the answer text (str)")
         expect(isinstance(text, str), f"{label(component)}: generate() returned {type_name(text)}; return the answer as a str")
         return text
+
+    def test_describes_its_cost_or_none(self, component):
+        check_cost_profile(component, GenerationWork)
 
     def test_generate_returns_text(self, component, prompt):
         text = self.generate(component, prompt, GenerationLimits(max_tokens=64))

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from fourfold.components import Component
-from fourfold.testing.base import ComponentContract, call, expect, label, type_name
+from fourfold.sizing import TrainingWork
+from fourfold.testing.base import ComponentContract, call, check_cost_profile, expect, label, type_name
 from fourfold.testing.corpus import SAMPLE_DOCUMENTS
 from fourfold.testing.models import tiny_causal_lm
 from fourfold.types import TrainingResult
@@ -127,6 +128,9 @@ class TrainerContract(ComponentContract):
     def test_declares_what_it_produces_and_its_inputs(self, component):
         _check_declarations(component)
 
+    def test_describes_its_cost_or_none(self, component):
+        check_cost_profile(component, TrainingWork)
+
     def test_training_without_text_raises(self, component, tmp_path):
         try:
             result = component.train([], tmp_path / "empty", RecordingProgress(), work_dir=tmp_path / "work")
@@ -162,6 +166,9 @@ class FineTunerContract(ComponentContract):
             fix="fine_tune() with a work_dir left by an earlier run must resume from it or start over, not fail",
         )
         _check_result(component, again, tmp_path / "tuned-again", RecordingProgress.any(), "fine_tune")
+
+    def test_describes_its_cost_or_none(self, component):
+        check_cost_profile(component, TrainingWork)
 
     def test_declares_what_it_produces_and_its_inputs(self, component):
         _check_declarations(component)
