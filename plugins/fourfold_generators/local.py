@@ -423,7 +423,6 @@ class TransformersGenerator(fourfold.Generator):
             raise failure[0]
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[[\d,\s]+\])?[\"'”’)]*\s+")
 _MARKS = re.compile(r"\s*\[[\d,\s]+\]")
 _LABEL = re.compile(r"^\s*(?:quotes?|answer)\s*:\s*", re.I)
 # Numbers in figures or words ("two to four weeks", "a few weeks"): a sentence that drops
@@ -454,7 +453,6 @@ class QuoteKeeper:
         self.no_answer = " ".join(no_answer.lower().split())
         self.min_share = min_share
         self.used: set[int] = set()  # indexes of quotes shown
-        self.kept = self.replaced = 0
         self.done = False
         self._buffer = ""
         self._said = False
@@ -464,12 +462,14 @@ class QuoteKeeper:
             return ""
         self._buffer += piece
         out = []
-        while not self.done:
-            m = _SENTENCE_END.search(self._buffer)
-            if m is None:
+        spans = fourfold.sentence_spans(self._buffer, final=False)  # finished sentences only
+        consumed = 0
+        for start, end in spans:
+            if self.done:
                 break
-            sentence, self._buffer = self._buffer[: m.end()], self._buffer[m.end() :]
-            out.append(self._sentence(sentence))
+            out.append(self._sentence(self._buffer[start:end]))
+            consumed = end
+        self._buffer = self._buffer[consumed:]
         return "".join(out)
 
     def close(self) -> str:
@@ -507,7 +507,6 @@ class QuoteKeeper:
         if _REFUSES.search(plain) or (self.no_answer and self.no_answer[:40] in normal):
             if not self._said:
                 self.done = True
-                self.replaced += len(self.quotes)
                 return self._all_quotes()
             return ""  # a refusal after an answer adds nothing
         self._said = True
@@ -521,10 +520,8 @@ class QuoteKeeper:
         n, text, _, digits = self.quotes[best]
         said_digits = {d.lower() for d in _DIGITS.findall(plain)}
         if share >= self.min_share and said_digits <= digits and digits <= said_digits:
-            self.kept += 1
             self.used.add(best)
             return raw if _MARKS.search(raw) else self._cite(plain, n) + " "
-        self.replaced += 1
         if best in self.used:
             return ""
         self.used.add(best)

@@ -153,7 +153,7 @@ class AnswerChecker:
         # Durations, ages, frequencies and amounts are stated in a form the checks can
         # recognise in any wording, and so is the country or state a question asks for
         # ("the laws of the State of New York"); who, which court and which company are not.
-        self._kind = kind if kind in AMOUNT_KINDS or (kind == "place" and _NAMED_PLACE_ASKED.search(question)) else None
+        self._kind = kind if kind in STATED_KINDS or (kind == "place" and _NAMED_PLACE_ASKED.search(question)) else None
         self._amount_asked = self._kind is not None
         self._focus = answer_focus(question) if self._kind else set()
         self._needs_amount = self._amount_asked
@@ -410,8 +410,9 @@ class AnswerChecker:
         return out
 
 
-# The answer kinds (fourfold.trust.text.answer_kind) an answer must state to be shown.
-AMOUNT_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount", "calculation"})
+# The answer kinds (fourfold.trust.text.answer_kind) an answer must state to be shown:
+# amounts of every kind, and how something is calculated.
+STATED_KINDS = frozenset({"duration", "deadline", "dose", "age", "frequency", "amount", "calculation"})
 _NAMED_PLACE_ASKED = re.compile(r"\bwhich (?:country|countries|state|city)\b", re.I)
 
 

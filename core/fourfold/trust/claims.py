@@ -74,20 +74,14 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9%']+", text.lower()))
 
 
-# Words that, just before a quoted stretch, turn it round: "do *not* give aspirin …".
-_NEGATING_BEFORE = frozenset(
-    "not never no nor don't doesn't didn't cannot can't won't shouldn't mustn't isn't aren't avoid without".split()
-)
-
-
 def _holds_unnegated(passage: str, quoted: str) -> bool:
     """Whether normalised ``passage`` holds ``quoted`` word for word, and not only right
     after a negation: "give aspirin to children under 16" is a stretch of "do not give
     aspirin to children under 16", but it is not what the passage says."""
     start = passage.find(quoted)
     while start != -1:
-        before = passage[max(0, start - 40) : start].split()[-3:]
-        if not _NEGATING_BEFORE & set(before):
+        before = " ".join(passage[max(0, start - 40) : start].split()[-3:])
+        if not is_negated(before):  # "do *not* give aspirin …"
             return True
         start = passage.find(quoted, start + 1)
     return False
