@@ -212,6 +212,8 @@ class TrainingWork:
         ``sequence_tokens``, padded per batch; LoRA when ``adapter_rank`` is set) or
         ``"contrastive"`` (an encoder trained on (question, passage) pairs with in-batch
         negatives; passages at most ``sequence_tokens``).
+    :ivar negatives_per_example: passages each example adds to its batch besides its own
+        (``contrastive`` with hard negatives; at most this many).
     :ivar batch_size: sequences (examples, pairs) per optimiser step.
     :ivar sequence_tokens: tokens per sequence (``pretrain``), else the most an example
         or passage keeps.
@@ -247,6 +249,7 @@ class TrainingWork:
     max_held_out: int = 64
     adapter_rank: int | None = None
     save_every: int | None = None
+    negatives_per_example: int = 0
 
 
 @dataclass(frozen=True)

