@@ -14,9 +14,10 @@ the ``embedder-contrastive`` fine-tuning block that produces it::
 2. splits them by a hash into a ``tune`` and a ``check`` half, and sets a fifth of the
    tune half aside (by another hash) as the ``weights`` slice, which training never sees;
 3. pairs each other tune question with the chunk of its answering document that the base
-   embedder ranks highest (the text the index embeds) and trains the artifact on those
-   pairs (the fine-tuner checkpoints, and an artifact whose inputs are unchanged is
-   reused, so an interrupted run resumes);
+   retriever ranks highest (the text the index embeds) and with the chunks of other
+   documents it ranks highest (hard negatives: what the tuned embedder must learn to
+   rank lower), and trains the artifact on those pairs (the fine-tuner checkpoints, and
+   an artifact whose inputs are unchanged is reused, so an interrupted run resumes);
 4. scores the published version (built with the base embedder) on the check half;
 5. refreshes the index with the tuned embedder: every chunk is embedded again into a new
    version, which the quality gate scores on the check half and publishes only when it
@@ -24,13 +25,17 @@ the ``embedder-contrastive`` fine-tuning block that produces it::
    is held, and the tuned artifact is removed again so nothing serves with an embedder
    its index was not built with;
 6. when the retriever fuses dense and BM25 rankings (``hybrid``), scores the new version
-   with each fusion setting of :data:`FUSION_GRID` on the weights slice (the built index
-   is searched again; nothing is embedded again but the questions) and reports the best
-   as ``Adoption.suggested_fusion``, with its score on the check half. The fusion weights of
-   ``hybrid`` were chosen for the base embedder, whose dense search is weak; a tuned
-   embedder often wants more weight on it.
+   on the weights slice with the fusion settings of :data:`FUSION_GRID`, the depths of
+   :data:`CANDIDATES` and the BM25 title weights of :data:`TITLE_WEIGHTS`
+   (:func:`choose_settings`; the built index is searched again, and each other title
+   weight is written once into a scratch index from the version's chunks and cached
+   vectors; nothing is embedded again but the questions), and reports the best as
+   ``Adoption.suggested_fusion``, with its score on the check half. The fusion weights
+   of ``hybrid`` were chosen for the base embedder, whose dense search is weak; a tuned
+   embedder often wants more weight on it, and how much titles should count in BM25
+   depends on the domain's documents.
 
-The gate, and every search afterwards, uses the fusion settings the manifest states;
+The gate, and every search afterwards, uses the retrieval settings the manifest states;
 the suggested ones serve only once someone writes them there (the command prints the
 line to set), so the weights that serve are always the ones the manifest shows.
 
@@ -43,24 +48,30 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from fourfold.components import NullProgress, Progress
 from fourfold.errors import FourfoldError, IndexVersionError, TrainingError
 from fourfold.evaluation.datasets import set_aside
 from fourfold.evaluation.questions import EvalQuestion, eval_questions_for, questions_from_chunks, read_eval_questions, split_questions, write_eval_questions
+from fourfold.files import remove_tree
 from fourfold.index.layout import IndexLayout
-from fourfold.index.lifecycle import embedding_text, refresh
+from fourfold.index.lifecycle import embedding_text, refresh, write_version
+from fourfold.index.vector_cache import VectorCache, embed_with_cache
 from fourfold.index.quality import QualityGateRefused, measure, measure_published, record_quality, vector_key
 
 if TYPE_CHECKING:
     from fourfold.domain import Domain
     from fourfold.manifest import Manifest
 
-__all__ = ["Adoption", "adopt_embedder", "fusion_variant", "FINE_TUNER", "FUSION_GRID"]
+__all__ = ["Adoption", "adopt_embedder", "choose_settings", "fusion_variant", "FINE_TUNER", "FUSION_GRID", "CANDIDATES", "TITLE_WEIGHTS"]
 
 FINE_TUNER = "embedder-contrastive"
 _CANDIDATES = 20  # passages searched per tune question to find its best chunk
+#: Hard negatives written per training pair: the fine-tuner's ``hard_negatives`` setting
+#: decides how many it uses.
+HARD_NEGATIVES = 3
 
 #: The fusion settings (``retrieval.with``) tried on the weights slice: BM25 keeps its
 #: shipped weight and dense search gets from a third of it to over five times it (a
@@ -69,7 +80,16 @@ FUSION_GRID: tuple[dict[str, Any], ...] = tuple(
     [{"fusion": "scores", "dense_weight": w, "sparse_weight": 1.5} for w in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)]
     + [{"fusion": "rrf", "dense_weight": w, "sparse_weight": 1.5} for w in (1.0, 2.0)]
 )
+#: Passages each of dense and BM25 search hands to the fusion (``retrieval.with.candidates``):
+#: a tuned embedder finds answers BM25 ranks past 50, and the reverse.
+CANDIDATES = (50, 200)
+#: How much a word of a title or heading counts in BM25 (``retrieval.with.title_weight``):
+#: titles help where they name the topic and hurt where every passage of a rulebook
+#: carries its name (obliqa scores best at 0, policyqa at 2 to 3). It is stored in the
+#: index, so each weight is tried on a scratch copy of the version.
+TITLE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0)
 _FUSION_KEYS = ("fusion", "dense_weight", "sparse_weight")
+_SETTING_KEYS = (*_FUSION_KEYS, "candidates", "title_weight")
 
 
 @dataclass
@@ -90,19 +110,21 @@ class Adoption:
     reasons: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     weights_questions: int = 0
-    #: the manifest's fusion settings and the best of :data:`FUSION_GRID` on the weights
-    #: slice (``retrieval.with`` keys), with their nDCG@10 there; None when the retriever
-    #: fuses nothing or no version was built
+    #: the manifest's retrieval settings (``retrieval.with`` keys: fusion, weights,
+    #: candidates, BM25 title weight) and the best :func:`choose_settings` found on the
+    #: weights slice, with their nDCG@10 there; None when the retriever fuses nothing or
+    #: no version was built
     fusion: dict[str, Any] | None = None
     suggested_fusion: dict[str, Any] | None = None
     tuned_ndcg_at_10_suggested: float | None = None  # check half, with suggested_fusion
+    settings_tried: int = 0  # retrieval settings scored on the weights slice
 
     def suggestion(self) -> str | None:
         """The manifest change the weight search suggests, or None when the manifest's
         settings are (as good as) the best."""
         if not self.suggested_fusion or not self.fusion:
             return None
-        change = {k: v for k, v in self.suggested_fusion.items() if k in _FUSION_KEYS and self.fusion.get(k) != v}
+        change = {k: v for k, v in self.suggested_fusion.items() if k in _SETTING_KEYS and self.fusion.get(k) != v}
         if not change:
             return None
         return ", ".join(f"retrieval.with.{k}: {v}" for k, v in change.items())
@@ -124,12 +146,12 @@ class Adoption:
         if change and self.suggested_fusion:
             check = "" if self.tuned_ndcg_at_10_suggested is None else f", {self.tuned_ndcg_at_10_suggested:.3f} on the check half"
             head += (
-                f". Fusion weights chosen on {self.weights_questions} tune questions kept from training: {change} "
+                f". Retrieval settings chosen on {self.weights_questions} tune questions kept from training: {change} "
                 f"(nDCG@10 {self.suggested_fusion['ndcg_at_10']:.3f} there vs {self.fusion['ndcg_at_10']:.3f} with the "
-                f"manifest's{check}); the manifest's weights serve until it states these"
+                f"manifest's{check}); the manifest's settings serve until it states these"
             )
         elif self.fusion:
-            head += f". The manifest's fusion weights are the best of those tried on {self.weights_questions} tune questions kept from training"
+            head += f". The manifest's retrieval settings are the best of those tried on {self.weights_questions} tune questions kept from training"
         return head
 
 
@@ -281,18 +303,64 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
 
 
 def fusion_variant(manifest: "Manifest", settings: dict[str, Any]) -> "Manifest":
-    """``manifest`` with its retriever's fusion settings (``retrieval.with`` keys
-    ``fusion``, ``dense_weight``, ``sparse_weight``) replaced by ``settings``."""
-    return _variant(manifest, {f"retrieval.with.{k}": v for k, v in settings.items() if k in _FUSION_KEYS})
+    """``manifest`` with its retriever's fusion and BM25 settings (``retrieval.with`` keys
+    ``fusion``, ``dense_weight``, ``sparse_weight``, ``candidates``, ``title_weight``)
+    replaced by those ``settings`` holds."""
+    return _variant(manifest, {f"retrieval.with.{k}": v for k, v in settings.items() if k in _SETTING_KEYS})
+
+
+def choose_settings(score: Callable[[dict[str, Any]], float], current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The retrieval settings that score best, found by a coordinate search from
+    ``current`` (``retrieval.with`` keys): each fusion setting of :data:`FUSION_GRID`,
+    then each depth of :data:`CANDIDATES`, then each BM25 title weight of
+    :data:`TITLE_WEIGHTS`, and when the title weight changed, the fusion settings and
+    depths again. Only the keys ``current`` holds are varied; a setting replaces the best
+    only when it scores higher, so ties keep ``current``.
+
+    :param score: nDCG@10 of a complete setting (each one is scored once).
+    :returns: ``current`` and the best, each with its ``ndcg_at_10``.
+    """
+    scored: dict[tuple, float] = {}
+
+    def value(settings: dict[str, Any]) -> float:
+        key = tuple(sorted(settings.items()))
+        if key not in scored:
+            scored[key] = score(settings)
+        return scored[key]
+
+    best, best_score = dict(current), value(current)
+
+    def sweep(changes) -> None:
+        nonlocal best, best_score
+        for change in changes:
+            if not set(change) <= set(current):
+                continue
+            trial = {**best, **change}
+            if (trial_score := value(trial)) > best_score:
+                best, best_score = trial, trial_score
+
+    def fusion_and_depth() -> None:
+        sweep(FUSION_GRID)
+        sweep({"candidates": c} for c in CANDIDATES)
+
+    fusion_and_depth()
+    title_weight = best.get("title_weight")
+    sweep({"title_weight": w} for w in TITLE_WEIGHTS)
+    if best.get("title_weight") != title_weight:
+        fusion_and_depth()
+    return {**current, "ndcg_at_10": value(current)}, {**best, "ndcg_at_10": best_score}
 
 
 def _choose_fusion(
     tuned: "Domain", version: str, weights: list[EvalQuestion], check: list[EvalQuestion], result: Adoption, progress: Progress
 ) -> None:
-    """Score the built ``version`` with each setting of :data:`FUSION_GRID` on the weights
-    slice and record the manifest's and the best in ``result``; the best is also scored on
-    the check half. Each setting is a domain variant over the same state: the version is
-    searched as built, only the fusion of its two rankings differs."""
+    """Score the built ``version`` with the settings :func:`choose_settings` tries on the
+    weights slice and record the manifest's and the best in ``result``; the best is also
+    scored on the check half. Fusion settings and depths are domain variants over the
+    same version (only the fusion of its two rankings differs); another BM25 title
+    weight needs its own sparse vectors, so the version's chunks and cached vectors are
+    written once per weight into a scratch index under the adoption folder, removed
+    afterwards."""
     from fourfold.domain import Domain
 
     config = tuned.retriever.config
@@ -301,11 +369,41 @@ def _choose_fusion(
     started = time.perf_counter()
     layout = IndexLayout.for_domain(tuned)
     key = vector_key(tuned)
+    current = {k: getattr(config, k) for k in _SETTING_KEYS if hasattr(config, k)}
+    if not hasattr(config, "engine"):
+        current.pop("title_weight", None)  # no local engine to write a scratch index with
+    scratch_root = tuned.state_dir / "adoption" / "scratch"
+    scratch: dict[Any, tuple[Any, Path]] = {}  # title weight → (store, location)
+
+    def variant_for(settings: dict[str, Any]) -> "Domain":
+        change = {f"retrieval.with.{k}": v for k, v in settings.items() if k in _SETTING_KEYS}
+        if settings.get("title_weight") != current.get("title_weight"):
+            # a scratch index is local whatever the domain serves from: nothing is written to a shared server
+            change["retrieval.with.engine"] = "edge"
+        return Domain(_variant(tuned.manifest, change), tuned.host, tuned.settings)
+
+    def index_for(variant: "Domain", settings: dict[str, Any]) -> tuple[Any, Path]:
+        title_weight = settings.get("title_weight")
+        if title_weight == current.get("title_weight"):
+            return variant.retriever.open_store(), layout.store_dir(version)
+        if title_weight not in scratch:
+            store = variant.retriever.open_store()
+            location = scratch_root / f"title-weight-{title_weight}" / "v000001" / "store"
+            remove_tree(location.parent.parent)
+            location.parent.mkdir(parents=True)
+            chunks = _version_chunks(tuned, layout.store_dir(version))
+            embedder = variant.embedder
+            with VectorCache(layout.vector_cache_file, key, embedder.dimension) as cache:
+                vectors = embed_with_cache(embedder, [embedding_text(c) for c in chunks], cache)
+            write_version(store, location, chunks, vectors)
+            scratch[title_weight] = (store, location)
+        return scratch[title_weight]
 
     def score(settings: dict[str, Any], questions: list[EvalQuestion]) -> float:
-        variant = Domain(fusion_variant(tuned.manifest, settings), tuned.host, tuned.settings)
+        variant = variant_for(settings)
         retriever = variant.retriever
-        reader = retriever.open_store().open_version(layout.store_dir(version))
+        store, location = index_for(variant, settings)
+        reader = store.open_version(location)
         try:
             quality = measure(
                 variant, lambda q: retriever.search(reader, q, top_k=10), questions, digest="", version=version,
@@ -313,37 +411,52 @@ def _choose_fusion(
             )
         finally:
             reader.close()
+        progress.advance(1)
         return quality.ndcg_at_10
 
-    current = {k: getattr(config, k) for k in _FUSION_KEYS}
-    progress.start("fusion weights", len(FUSION_GRID) + 1)
-    result.fusion = {**current, "ndcg_at_10": score(current, weights)}
-    best = result.fusion
-    for settings in FUSION_GRID:
-        progress.advance(1)
-        if settings == current:
-            continue
-        tried = {**settings, "ndcg_at_10": score(settings, weights)}
-        if tried["ndcg_at_10"] > best["ndcg_at_10"]:  # ties keep the manifest's
-            best = tried
-    progress.advance(1)
-    result.suggested_fusion = best
-    if result.suggestion():
-        result.tuned_ndcg_at_10_suggested = score(best, check)
-    else:
-        result.tuned_ndcg_at_10_suggested = result.tuned_ndcg_at_10
+    def on_weights(settings: dict[str, Any]) -> float:
+        result.settings_tried += 1
+        return score(settings, weights)
+
+    progress.start("retrieval settings", None)
+    try:
+        result.fusion, best = choose_settings(on_weights, current)
+        result.suggested_fusion = best
+        if result.suggestion():
+            result.tuned_ndcg_at_10_suggested = score({k: v for k, v in best.items() if k != "ndcg_at_10"}, check)
+        else:
+            result.tuned_ndcg_at_10_suggested = result.tuned_ndcg_at_10
+    finally:
+        for store, location in scratch.values():
+            try:
+                store.delete_version(location)
+            except Exception:  # noqa: BLE001 - the folder goes below either way
+                pass
+        remove_tree(scratch_root)
     result.seconds["fusion weights"] = time.perf_counter() - started
 
 
-def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress) -> list[dict[str, str]]:
-    """(question, passage) pairs: each tune question with the chunk of an answering
-    document that the base embedder ranks highest, as the index embeds it."""
+def _version_chunks(domain: "Domain", location: Path) -> list:
+    """Every chunk of the version at ``location``."""
+    reader = domain.retriever.open_store().open_version(location)
+    try:
+        return list(reader.chunks())
+    finally:
+        reader.close()
+
+
+def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress) -> list[dict[str, Any]]:
+    """(question, passage, negatives) triples: each tune question with the chunk of an
+    answering document that the base retriever ranks highest, as the index embeds it,
+    and the :data:`HARD_NEGATIVES` chunks of other documents it ranks highest (what the
+    tuned embedder must learn to rank lower)."""
     pairs = []
     for q in tune:
         passages, _ = base.search(q.question, top_k=_CANDIDATES)
         best = next((p.chunk for p in passages if q.is_answer(p.chunk.source, p.chunk.text)), None)
         if best is not None:
-            pairs.append({"question": q.question, "passage": embedding_text(best)})
+            negatives = [embedding_text(p.chunk) for p in passages if p.chunk.source not in q.sources][:HARD_NEGATIVES]
+            pairs.append({"question": q.question, "passage": embedding_text(best), "negatives": negatives})
         progress.advance(1)
     if len(pairs) < 2:
         raise FourfoldError(

@@ -329,7 +329,7 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
         return train_verifier(pairs, self._base_folder(), Path(output_dir), self.config, progress, settings=self.context.settings if self.context else None)
 
     def claim_verifier(self, model_dir: Path) -> "CrossEncoderVerifier":
-        return CrossEncoderVerifier(Path(model_dir))
+        return CrossEncoderVerifier(Path(model_dir), torch_threads=self.context.settings.torch_threads if self.context else None)
 
 
 def train_verifier(pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg: Any, progress: fourfold.Progress, *, settings=None) -> fourfold.TrainingResult:
@@ -466,9 +466,14 @@ class CrossEncoderVerifier:
     """A saved verifier, loaded once: called with (evidence, claim) pairs, it returns
     each pair's label and that label's probability, in one batched forward pass."""
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, *, torch_threads: int | None = None):
+        """:param torch_threads: threads torch may use (the ``torch_threads`` setting);
+        None leaves torch's count as the process set it."""
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if torch_threads and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
 
         record_path = model_dir / RECORD
         if not record_path.is_file():

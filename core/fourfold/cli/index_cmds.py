@@ -204,8 +204,9 @@ def adopt_embedder_cmd(
     The manifest names the artifact in [bold]embedding.with.model[/bold] (artifact:NAME) and an
     [bold]embedder-contrastive[/bold] fine_tuning block producing it. Re-running resumes: the
     fine-tuner checkpoints, and vectors already embedded are cached. For [bold]hybrid[/bold], it
-    also tries other fusion weights on tune questions kept from training and prints the
-    retrieval.with settings to write when they score better; the manifest's serve until then.
+    also tries other fusion weights, candidate depths and BM25 title weights on tune questions
+    kept from training and prints the retrieval.with settings to write when they score
+    better; the manifest's serve until then.
     """
     from fourfold.adoption import adopt_embedder
     from fourfold.cli.progress import RichProgress
@@ -219,7 +220,7 @@ def adopt_embedder_cmd(
         colour = "green" if result.adopted else "yellow"
         console.print(f"[{colour}]{escape(result.summary())}[/{colour}]")
         if change := result.suggestion():
-            console.print(f"set {escape(change)} in {escape(str(manifest))} to serve with the weights chosen on held-out tune questions")
+            console.print(f"set {escape(change)} in {escape(str(manifest))} to serve with the settings chosen on held-out tune questions")
     if not result.adopted:
         raise typer.Exit(1)
 

@@ -19,7 +19,7 @@ from fourfold.components import NullProgress, Progress
 from fourfold.evaluation.datasets import RetrievalDataset, load_dataset
 from fourfold.evaluation.metrics import evaluate_run, percentile
 from fourfold.files import remove_tree, write_json_atomic
-from fourfold.index.lifecycle import WRITE_BATCH, embedding_text
+from fourfold.index.lifecycle import embedding_text, write_version
 from fourfold.index.lock import WriterLock
 from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cache
 from fourfold.types import Chunk, content_hash
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from fourfold.manifest import Manifest
     from fourfold.plugins import PluginHost
 
-__all__ = ["RetrieverResult", "RetrievalEvaluation", "evaluate_retrieval", "eval_domain", "corpus_chunks", "open_eval_index"]
+__all__ = ["RetrieverResult", "RetrievalEvaluation", "evaluate_retrieval", "eval_domain", "corpus_chunks", "open_eval_index", "search_run"]
 
 _NAMESPACE = uuid.UUID("0c8d5f7a-2b1e-4c3d-9a8b-7f6e5d4c3b2a")
 
@@ -127,19 +127,7 @@ def open_eval_index(
                     with VectorCache(cache_file, embedder.model_id, embedder.dimension) as cache:
                         vectors = embed_with_cache(embedder, [embedding_text(c) for c in chunks], cache, progress=progress, stats=stats)
                 embed_s = time.perf_counter() - started
-                progress.start("write", len(chunks))
-                writer = store.create_version(location, None)
-                try:
-                    for i in range(0, len(chunks), WRITE_BATCH):
-                        part = chunks[i : i + WRITE_BATCH]
-                        writer.upsert(part, None if vectors is None else vectors[i : i + len(part)])
-                        progress.advance(len(part))
-                    progress.start("optimize")
-                    writer.commit()
-                except BaseException:
-                    writer.abort()
-                    raise
-                store.publish(location)
+                write_version(store, location, chunks, vectors, progress)
                 write_json_atomic(
                     done,
                     {
@@ -156,6 +144,43 @@ def open_eval_index(
         info.update({"built": False})
     info["location"] = str(location)
     return store.open_version(location)
+
+
+def search_run(
+    domain: "Domain",
+    retriever_name: str,
+    dataset: RetrievalDataset,
+    query_ids: Sequence[str],
+    *,
+    k: int = 10,
+    progress: Progress | None = None,
+    info: dict[str, Any] | None = None,
+    latencies: list[float] | None = None,
+) -> dict[str, list[str]]:
+    """The passage ids ``retriever_name`` ranks first for each of ``query_ids``, best
+    first, at most ``k`` each (the index is built on first use, as for scoring).
+
+    :param latencies: when given, each search's milliseconds are appended.
+    """
+    from fourfold.index.published import retriever_for
+
+    progress = progress or NullProgress()
+    retriever = retriever_for(domain, retriever_name)
+    reader = open_eval_index(domain, retriever, dataset, progress=progress, info=info)
+    run: dict[str, list[str]] = {}
+    try:
+        retriever.search(reader, "warm up", top_k=k)  # first call loads models
+        progress.start(f"search {retriever_name}", len(query_ids))
+        for qid in query_ids:
+            started = time.perf_counter()
+            passages = retriever.search(reader, dataset.queries[qid], top_k=k)
+            if latencies is not None:
+                latencies.append((time.perf_counter() - started) * 1000)
+            run[qid] = list(dict.fromkeys(p.chunk.source for p in passages))
+            progress.advance(1)
+    finally:
+        reader.close()
+    return run
 
 
 def evaluate_retrieval(
@@ -194,26 +219,11 @@ def evaluate_retrieval(
     evaluation = RetrievalEvaluation(
         dataset=dataset.name, split=split, corpus=len(dataset.corpus), embedder=domain.embedder.model_id
     )
-    from fourfold.index.published import retriever_for
-
     for name in retrievers:
-        retriever = retriever_for(domain, name)
         info: dict[str, Any] = {}
-        reader = open_eval_index(domain, retriever, dataset, progress=progress, info=info)
-        evaluation.index[name] = info
-        run: dict[str, list[str]] = {}
         latencies: list[float] = []
-        try:
-            retriever.search(reader, "warm up", top_k=k)  # first call loads models
-            progress.start(f"search {name}", len(ids))
-            for qid in ids:
-                started = time.perf_counter()
-                passages = retriever.search(reader, dataset.queries[qid], top_k=k)
-                latencies.append((time.perf_counter() - started) * 1000)
-                run[qid] = list(dict.fromkeys(p.chunk.source for p in passages))
-                progress.advance(1)
-        finally:
-            reader.close()
+        run = search_run(domain, name, dataset, ids, k=k, progress=progress, info=info, latencies=latencies)
+        evaluation.index[name] = info
         metrics = evaluate_run(run, {q: dataset.qrels[q] for q in ids}, k)
         evaluation.results.append(
             RetrieverResult(

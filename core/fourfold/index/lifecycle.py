@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -61,10 +62,12 @@ from fourfold.index.vector_cache import EmbedStats, VectorCache, embed_with_cach
 from fourfold.types import Chunk, SourceFile, content_hash
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from fourfold.components import Embedder, IndexStore
     from fourfold.domain import Domain
 
-__all__ = ["refresh", "rollback", "RefreshReport", "embedding_text", "chunk_fingerprint", "WRITE_BATCH"]
+__all__ = ["refresh", "rollback", "RefreshReport", "embedding_text", "chunk_fingerprint", "write_version", "WRITE_BATCH"]
 
 log = logging.getLogger("fourfold.index")
 
@@ -86,6 +89,28 @@ def chunk_fingerprint(chunk: Chunk, text: str) -> str:
     (embedded text) would change; a chunk is reused only when this is equal."""
     payload = json.dumps(chunk.payload(), sort_keys=True, separators=(",", ":"), default=str)
     return content_hash(payload + "\x00" + text)[:_FINGERPRINT_CHARS]
+
+
+def write_version(
+    store: "IndexStore", location: Path, chunks: Sequence[Chunk], vectors: "np.ndarray | None", progress: Progress | None = None
+) -> None:
+    """Write ``chunks`` (with ``vectors``, row for row, when the store keeps them) as a
+    new version at ``location`` from scratch, outside any domain's lifecycle: an index
+    to evaluate on. A failure aborts the version."""
+    progress = progress or NullProgress()
+    progress.start("write", len(chunks))
+    writer = store.create_version(location, None)
+    try:
+        for i in range(0, len(chunks), WRITE_BATCH):
+            part = chunks[i : i + WRITE_BATCH]
+            writer.upsert(part, None if vectors is None else vectors[i : i + len(part)])
+            progress.advance(len(part))
+        progress.start("optimize")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    store.publish(location)
 
 
 # -------------------------------------------------------------------------

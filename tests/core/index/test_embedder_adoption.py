@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from fourfold.adoption import FUSION_GRID, Adoption, adopt_embedder
+from fourfold.adoption import CANDIDATES, FUSION_GRID, TITLE_WEIGHTS, Adoption, adopt_embedder, choose_settings
 from fourfold.artifacts import ArtifactStore
 from fourfold.domain import Domain
 from fourfold.index import IndexLayout
@@ -72,11 +72,25 @@ def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(c
     assert layout.history()[-1]["event"] == "adoption" and not layout.history()[-1]["adopted"]
     # the fusion weights were tried on tune questions kept from training, on the held version
     assert refused.weights_questions >= 1 and refused.pairs <= refused.tune - refused.weights_questions
-    assert refused.fusion == {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": refused.fusion["ndcg_at_10"]}
+    assert refused.fusion == {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "candidates": 50, "title_weight": 1.0,
+                              "ndcg_at_10": refused.fusion["ndcg_at_10"]}
+    # every fusion setting, depth and BM25 title weight was scored (each other title weight on a scratch index,
+    # gone afterwards)
+    assert refused.settings_tried >= len(FUSION_GRID) + len(CANDIDATES) + len(TITLE_WEIGHTS) - 2
+    assert not (domain.state_dir / "adoption" / "scratch").exists()
     assert refused.suggested_fusion is not None and refused.suggested_fusion["ndcg_at_10"] >= refused.fusion["ndcg_at_10"]
     assert refused.tuned_ndcg_at_10_suggested is not None
     recorded = json.loads((domain.state_dir / "adoption" / "adoption.json").read_text())
     assert recorded["suggested_fusion"] == refused.suggested_fusion
+    # each pair carries hard negatives: passages the base search ranked high from other documents
+    topic_of = dict(QUESTIONS)
+    pairs = [json.loads(line) for line in (domain.state_dir / "adoption" / "pairs.jsonl").read_text().splitlines()]
+    assert len(pairs) == refused.pairs
+    for pair in pairs:
+        own = TOPICS[topic_of[pair["question"]]]
+        assert own in pair["passage"]
+        assert 1 <= len(pair["negatives"]) <= 3 and not any(own in n for n in pair["negatives"])
+        assert all(any(text in n for text in TOPICS.values()) for n in pair["negatives"])
 
     adopted = adopt_embedder(Domain.from_file(clinic, host), margin=-1.0)
     assert adopted.adopted and adopted.version != base_version
@@ -86,16 +100,41 @@ def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(c
     assert version == adopted.version and passages[0].chunk.source == "anaemia.md"
 
 
-def test_the_summary_names_the_fusion_weights_to_write_only_when_they_beat_the_manifests():
+def test_the_summary_names_the_settings_to_write_only_when_they_beat_the_manifests():
     result = Adoption(domain="clinic", artifact="clinic-embedder", questions="knowledge.eval", tune=40, check=40, pairs=30,
                       base_ndcg_at_10=0.6, tuned_ndcg_at_10=0.65, adopted=True, version="v000002", weights_questions=8)
-    result.fusion = {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": 0.61}
-    result.suggested_fusion = {**FUSION_GRID[4], "ndcg_at_10": 0.7}  # dense_weight 3
+    manifests = {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "candidates": 50, "title_weight": 1.0}
+    result.fusion = {**manifests, "ndcg_at_10": 0.61}
+    result.suggested_fusion = {**manifests, **FUSION_GRID[4], "title_weight": 0.0, "ndcg_at_10": 0.7}  # dense_weight 3
     result.tuned_ndcg_at_10_suggested = 0.68
-    assert result.suggestion() == "retrieval.with.dense_weight: 3.0"
-    assert "retrieval.with.dense_weight: 3.0" in result.summary() and "0.680 on the check half" in result.summary()
-    assert "the manifest's weights serve until it states these" in result.summary()
+    assert result.suggestion() == "retrieval.with.dense_weight: 3.0, retrieval.with.title_weight: 0.0"
+    assert "retrieval.with.dense_weight: 3.0, retrieval.with.title_weight: 0.0" in result.summary()
+    assert "0.680 on the check half" in result.summary() and "the manifest's settings serve until it states these" in result.summary()
 
     result.suggested_fusion = result.fusion
     assert result.suggestion() is None and "dense_weight" not in result.summary()
-    assert "fusion weights are the best of those tried on 8 tune questions" in result.summary()
+    assert "retrieval settings are the best of those tried on 8 tune questions" in result.summary()
+
+
+def test_the_settings_search_moves_one_setting_at_a_time_and_searches_fusion_again_after_a_new_title_weight():
+    """A made-up score: titles hurt (best at title weight 0), and once they are off, dense
+    search deserves twice BM25's weight and the deeper candidate lists."""
+    tried = []
+
+    def score(s):
+        tried.append(dict(s))
+        value = 0.60 - 0.02 * s["title_weight"] + (0.01 if s["candidates"] == 200 else 0.0)
+        if s["title_weight"] == 0.0 and s["fusion"] == "scores" and s["dense_weight"] == 2.0:
+            value += 0.03
+        return round(value, 6)
+
+    current = {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "candidates": 50, "title_weight": 1.0}
+    before, best = choose_settings(score, current)
+    assert before == {**current, "ndcg_at_10": 0.58}
+    assert best == {"fusion": "scores", "dense_weight": 2.0, "sparse_weight": 1.5, "candidates": 200, "title_weight": 0.0, "ndcg_at_10": 0.64}
+    assert len(tried) == len({tuple(sorted(t.items())) for t in tried})  # each setting scored once
+    assert {t["title_weight"] for t in tried} == set(TITLE_WEIGHTS) and {t["candidates"] for t in tried} == set(CANDIDATES)
+
+    # ties keep the current settings, and a key the retriever does not have is never varied
+    flat_before, flat_best = choose_settings(lambda s: 0.5, {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5})
+    assert flat_best == flat_before == {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": 0.5}

@@ -197,6 +197,23 @@ def test_the_verifier_returns_a_label_and_probability_per_pair(verifier_home):
     assert verify([]) == []
 
 
+def test_the_verifier_keeps_to_the_torch_threads_setting(verifier_home):
+    import torch
+
+    from fourfold_training.verifier import CrossEncoderVerifier
+
+    _, artifact = verifier_home
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        CrossEncoderVerifier(artifact.model_dir, torch_threads=1)
+        assert torch.get_num_threads() == 1
+        CrossEncoderVerifier(artifact.model_dir)  # unset: the process's count stands
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_folder_that_is_no_verifier_is_reported_at_the_setting(tmp_path):
     from fourfold.domain import Domain
 
