@@ -138,3 +138,29 @@ def test_the_settings_search_moves_one_setting_at_a_time_and_searches_fusion_aga
     # ties keep the current settings, and a key the retriever does not have is never varied
     flat_before, flat_best = choose_settings(lambda s: 0.5, {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5})
     assert flat_best == flat_before == {"fusion": "scores", "dense_weight": 1.0, "sparse_weight": 1.5, "ndcg_at_10": 0.5}
+
+
+@pytest.mark.slow
+def test_on_a_qdrant_server_the_title_weights_are_tried_on_local_scratch_indexes(clinic, monkeypatch, qdrant_server_url):
+    """The other BM25 title weights need other sparse vectors; on a server they would land
+    in the domain's own collection, next to the versions it serves. They are written to
+    local edge indexes instead, and the server holds the two versions' points only."""
+    import uuid
+
+    from fourfold import settings as settings_module
+    from fourfold.plugins import get_host
+    from fourfold_qdrant.server import client_for
+
+    monkeypatch.setenv("FOURFOLD_QDRANT_URL", qdrant_server_url)
+    monkeypatch.setenv("FOURFOLD_NAMESPACE", f"fftest-{uuid.uuid4().hex[:8]}")
+    settings_module.get_settings(fresh=True)
+    domain = Domain.from_file(clinic, get_host(fresh=True))
+    result = adopt_embedder(domain, margin=-1.0)
+    assert result.adopted and result.settings_tried >= len(FUSION_GRID) + len(CANDIDATES) + len(TITLE_WEIGHTS) - 2
+    store = domain.retriever.open_store()
+    assert type(store).__name__ == "ServerStore"
+    points = client_for(qdrant_server_url, None).count(store.collection).count
+    assert points == 2 * len(TOPICS)  # one point per document in the base version and in the tuned one
+    assert not (domain.state_dir / "adoption" / "scratch").exists()
+    passages, version = Domain.from_file(clinic, get_host(fresh=True)).search("Why do I crave ice?", top_k=1)
+    assert version == result.version and passages[0].chunk.source == "anaemia.md"
