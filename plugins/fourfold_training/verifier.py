@@ -291,6 +291,7 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
         learning_rate: float = Field(1e-4, gt=0, lt=1)
         max_tokens: int = Field(160, ge=16, le=512, description="Tokens of evidence and claim (with its differences) together.")
         eval_fraction: float = Field(0.1, ge=0, le=0.5, description="Share of documents whose pairs are held out for accuracy.")
+        save_every: int = Field(25, ge=1, description="Steps between checkpoints (resume points).")
         seed: int = 0
 
     @property
@@ -311,6 +312,7 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
         return fourfold.TrainingWork(
             method="contrastive", batch_size=cfg.batch_size, sequence_tokens=cfg.max_tokens, steps=steps, max_minutes=cfg.max_minutes,
             epochs=cfg.epochs, base_model=cfg.base, max_examples=cfg.max_pairs, held_out_fraction=cfg.eval_fraction,
+            save_every=cfg.save_every,
         )
 
     def _base_folder(self) -> Path:
@@ -326,19 +328,34 @@ class VerifierCrossEncoderFineTuner(fourfold.FineTuner):
     def fine_tune(self, output_dir: Path, progress: fourfold.Progress, *, work_dir: Path | None = None) -> fourfold.TrainingResult:
         progress.start("make pairs", total=None)
         pairs = self.pairs()
-        return train_verifier(pairs, self._base_folder(), Path(output_dir), self.config, progress, settings=self.context.settings if self.context else None)
+        return train_verifier(
+            pairs, self._base_folder(), Path(output_dir), self.config, progress,
+            settings=self.context.settings if self.context else None, work_dir=work_dir,
+        )
 
     def claim_verifier(self, model_dir: Path) -> "CrossEncoderVerifier":
         return CrossEncoderVerifier(Path(model_dir), torch_threads=self.context.settings.torch_threads if self.context else None)
 
 
-def train_verifier(pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg: Any, progress: fourfold.Progress, *, settings=None) -> fourfold.TrainingResult:
+def train_verifier(
+    pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg: Any, progress: fourfold.Progress, *, settings=None,
+    work_dir: Path | None = None,
+) -> fourfold.TrainingResult:
     """Fine-tune the encoder in ``base`` on ``pairs`` and save the classifier with its
-    record in ``output_dir``."""
+    record in ``output_dir``.
+
+    Every ``cfg.save_every`` steps the model, optimiser and schedule are saved in
+    ``work_dir`` (the run's staging folder when the trainer runs it); a run killed
+    midway resumes there, with the same batches it would have seen. Without a
+    ``work_dir`` the checkpoints go to ``output_dir`` and are removed at the end.
+    """
+    import shutil
+
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .hf import select_device
+    from .contrastive import CHECKPOINT, _save_checkpoint
+    from .hf import WORK_FOLDER, select_device
 
     device = select_device(settings)
     torch.manual_seed(cfg.seed)
@@ -356,31 +373,48 @@ def train_verifier(pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
+    own_work_dir = work_dir is None
+    work_dir = Path(work_dir) if work_dir is not None else output_dir / WORK_FOLDER
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = work_dir / CHECKPOINT
+    step, elapsed_before, losses, resumed_from = 0, 0.0, [], 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device.torch_device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, elapsed_before, losses = state["step"], state["elapsed_s"], state["losses"]
+        resumed_from = step
     progress.start("fine-tune", total=total_steps)
+    progress.advance(step)
     model.train()
-    rng = random.Random(cfg.seed)
     started = time.perf_counter()
-    step, losses, stopped_by_budget = 0, [], False
-    while step < total_steps and not stopped_by_budget:
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        for k in range(0, len(order), cfg.batch_size):
-            batch = [train[i] for i in order[k : k + cfg.batch_size]]
-            encoded = _encode(tokenizer, [(p.evidence, p.claim) for p in batch], cfg.max_tokens, device.torch_device)
-            labels = torch.tensor([LABELS.index(p.label) for p in batch], device=device.torch_device)
-            loss = model(**encoded, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            losses.append([step, round(float(loss.detach()), 4)])
-            progress.advance(1)
-            if cfg.max_minutes is not None and time.perf_counter() - started >= cfg.max_minutes * 60:
-                stopped_by_budget = True
-            if step >= total_steps or stopped_by_budget:
-                break
+    stopped_by_budget = False
+    orders: dict[int, list[int]] = {}
+    while step < total_steps:
+        epoch, offset = divmod(step, steps_per_epoch)
+        if epoch not in orders:  # each epoch's order from its own seed: a resumed run sees the same batches
+            order = list(range(len(train)))
+            random.Random(cfg.seed + epoch).shuffle(order)
+            orders = {epoch: order}
+        batch = [train[i] for i in orders[epoch][offset * cfg.batch_size : (offset + 1) * cfg.batch_size]]
+        encoded = _encode(tokenizer, [(p.evidence, p.claim) for p in batch], cfg.max_tokens, device.torch_device)
+        labels = torch.tensor([LABELS.index(p.label) for p in batch], device=device.torch_device)
+        loss = model(**encoded, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append([step, round(float(loss.detach()), 4)])
+        progress.advance(1)
+        spent = elapsed_before + time.perf_counter() - started
+        stopped_by_budget = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
+        if step % cfg.save_every == 0 or stopped_by_budget:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, step, spent, losses)
+        if stopped_by_budget:
+            break
     train_seconds = time.perf_counter() - started
     model.eval()
     progress.start("evaluate", total=None)
@@ -398,6 +432,8 @@ def train_verifier(pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg
         "pairs_by_kind": _counts(pairs),
     }
     fourfold.write_json_atomic(output_dir / RECORD, record)
+    if own_work_dir:
+        shutil.rmtree(work_dir, ignore_errors=True)
     every = max(1, len(losses) // 50)
     return fourfold.TrainingResult(
         output_dir=output_dir,
@@ -409,6 +445,7 @@ def train_verifier(pairs: Sequence[ClaimPair], base: Path, output_dir: Path, cfg
             **{k: v for k, v in record.items() if k not in ("fine_tuner", "labels")},
             "base_folder": str(base),
             "final_step": step,
+            "resumed_from_step": resumed_from,
             "stopped_by_time_budget": stopped_by_budget,
             "train_seconds": round(train_seconds, 2),
             "device": device.describe(),

