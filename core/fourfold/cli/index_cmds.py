@@ -203,10 +203,11 @@ def adopt_embedder_cmd(
 
     The manifest names the artifact in [bold]embedding.with.model[/bold] (artifact:NAME) and an
     [bold]embedder-contrastive[/bold] fine_tuning block producing it. Re-running resumes: the
-    fine-tuner checkpoints, and vectors already embedded are cached. For [bold]hybrid[/bold], it
-    also tries other fusion weights, candidate depths and BM25 title weights on tune questions
-    kept from training and prints the retrieval.with settings to write when they score
-    better; the manifest's serve until then.
+    fine-tuner checkpoints, and vectors already embedded are cached.
+    For [bold]hybrid[/bold], it also tries other fusion weights, candidate depths
+    and BM25 title weights on tune questions kept from training and prints
+    the retrieval.with settings to write when they score better; the
+    manifest's serve until then.
     """
     from fourfold.adoption import adopt_embedder
     from fourfold.cli.progress import RichProgress
