@@ -140,16 +140,9 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
         )
-        step, elapsed_before, losses = 0, 0.0, []
-        resumed_from = 0
         checkpoint = work_dir / CHECKPOINT
-        if checkpoint.is_file():
-            state = torch.load(checkpoint, map_location=device.torch_device, weights_only=False)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            step, elapsed_before, losses = state["step"], state["elapsed_s"], state["losses"]
-            resumed_from = step
+        step, elapsed_before, losses = _load_checkpoint(checkpoint, model, optimizer, scheduler, device.torch_device)
+        resumed_from = step
 
         progress.start("fine-tune", total=total_steps)
         progress.advance(step)
@@ -164,20 +157,12 @@ class EmbedderContrastiveFineTuner(fourfold.FineTuner):
                 epoch_batches = {epoch: batches_for_epoch(train, cfg.batch_size, cfg.seed + epoch, cfg.group_by_length)}
             batch = epoch_batches[epoch][offset]
             loss = in_batch_loss(encoder, batch, cfg)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
+            losses.append([step, optimise(loss, model, optimizer, scheduler)])
             queries_seen += len(batch)
-            losses.append([step, round(float(loss.detach()), 4)])
             progress.advance(1)
             spent = elapsed_before + time.perf_counter() - started
-            out_of_time = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
-            if step % cfg.save_every == 0 or out_of_time:
-                _save_checkpoint(checkpoint, model, optimizer, scheduler, step, spent, losses)
-            if out_of_time:
+            if checkpoint_when_due(checkpoint, model, optimizer, scheduler, step, spent, losses, cfg):
                 stopped_by_budget = True
                 break
         train_seconds = time.perf_counter() - started
@@ -321,6 +306,41 @@ def evaluate(encoder: _Encoder, relevant: dict[str, set[int]], passages: list[st
     qrels = {question: {str(i): 1 for i in relevant[question]} for question in questions}
     metrics = fourfold.evaluate_run(run, qrels, k=10)
     return {name: round(metrics[name], 4) for name in ("ndcg@10", "recall@10", "mrr@10")}
+
+
+def optimise(loss, model, optimizer, scheduler) -> float:
+    """One optimiser step on ``loss``, gradients clipped to norm 1; the loss, rounded."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return round(float(loss.detach()), 4)
+
+
+def checkpoint_when_due(path: Path, model, optimizer, scheduler, step: int, spent: float, losses: list, cfg) -> bool:
+    """Save a checkpoint every ``cfg.save_every`` steps and when ``cfg.max_minutes`` is
+    spent; returns whether it is (the run stops there)."""
+    out_of_time = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
+    if step % cfg.save_every == 0 or out_of_time:
+        _save_checkpoint(path, model, optimizer, scheduler, step, spent, losses)
+    return out_of_time
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, device) -> tuple[int, float, list]:
+    """Restore model, optimiser and schedule from ``path`` when it exists; returns the
+    step reached, the seconds spent and the loss curve so far (0, 0.0, [] without one)."""
+    import torch
+
+    if not path.is_file():
+        return 0, 0.0, []
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state["step"], state["elapsed_s"], state["losses"]
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, elapsed: float, losses: list) -> None:

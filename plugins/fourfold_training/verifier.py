@@ -354,7 +354,7 @@ def train_verifier(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .contrastive import CHECKPOINT, _save_checkpoint
+    from .contrastive import CHECKPOINT, _load_checkpoint, checkpoint_when_due, optimise
     from .hf import WORK_FOLDER, select_device
 
     device = select_device(settings)
@@ -377,14 +377,8 @@ def train_verifier(
     work_dir = Path(work_dir) if work_dir is not None else output_dir / WORK_FOLDER
     work_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = work_dir / CHECKPOINT
-    step, elapsed_before, losses, resumed_from = 0, 0.0, [], 0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device.torch_device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, elapsed_before, losses = state["step"], state["elapsed_s"], state["losses"]
-        resumed_from = step
+    step, elapsed_before, losses = _load_checkpoint(checkpoint, model, optimizer, scheduler, device.torch_device)
+    resumed_from = step
     progress.start("fine-tune", total=total_steps)
     progress.advance(step)
     model.train()
@@ -400,20 +394,11 @@ def train_verifier(
         batch = [train[i] for i in orders[epoch][offset * cfg.batch_size : (offset + 1) * cfg.batch_size]]
         encoded = _encode(tokenizer, [(p.evidence, p.claim) for p in batch], cfg.max_tokens, device.torch_device)
         labels = torch.tensor([LABELS.index(p.label) for p in batch], device=device.torch_device)
-        loss = model(**encoded, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
-        losses.append([step, round(float(loss.detach()), 4)])
+        losses.append([step, optimise(model(**encoded, labels=labels).loss, model, optimizer, scheduler)])
         progress.advance(1)
         spent = elapsed_before + time.perf_counter() - started
-        stopped_by_budget = cfg.max_minutes is not None and spent >= cfg.max_minutes * 60
-        if step % cfg.save_every == 0 or stopped_by_budget:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, step, spent, losses)
-        if stopped_by_budget:
+        if stopped_by_budget := checkpoint_when_due(checkpoint, model, optimizer, scheduler, step, spent, losses, cfg):
             break
     train_seconds = time.perf_counter() - started
     model.eval()
