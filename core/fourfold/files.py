@@ -19,6 +19,7 @@ library), so any module may use it; plugins get :func:`write_atomic` and
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import os
 import shutil
@@ -183,15 +184,16 @@ def _copy_file_sparse(src: Path, dst: Path) -> None:
 
 def copy_tree(src: Path, dst: Path, *, skip: Iterable[str] = ()) -> None:
     """Copy the folder ``src`` to ``dst`` (which must not exist), keeping sparse files
-    sparse. ``skip`` names top-level entries of ``src`` to leave out."""
+    sparse. ``skip`` names top-level entries of ``src`` to leave out, as names or shell
+    patterns (``.atomicwrite*``)."""
     src, dst = Path(src), Path(dst)
-    skipped = set(skip)
+    skipped = tuple(skip)
     dst.mkdir(parents=True)
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         if rel == Path("."):
-            dirs[:] = [d for d in dirs if d not in skipped]
-            files = [f for f in files if f not in skipped]
+            dirs[:] = [d for d in dirs if not any(fnmatch.fnmatchcase(d, pattern) for pattern in skipped)]
+            files = [f for f in files if not any(fnmatch.fnmatchcase(f, pattern) for pattern in skipped)]
         for d in dirs:
             (dst / rel / d).mkdir(exist_ok=True)
         for f in files:

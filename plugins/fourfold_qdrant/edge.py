@@ -38,7 +38,9 @@ from fourfold_qdrant.store import DENSE, PAYLOAD_INDEXES, SPARSE, Probe, QdrantR
 
 __all__ = ["EdgeStore", "EdgeWriter", "EdgeReader"]
 
-_SKIP_ON_COPY = ("edge_config.json",)
+# edge_config.json is rewritten by every load, through a transient ".atomicwrite*" folder
+# that a reader loading the shard may create and remove while the copy walks it.
+_SKIP_ON_COPY = ("edge_config.json", ".atomicwrite*")
 _STORE_INFO = "fourfold-store.json"
 
 

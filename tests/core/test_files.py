@@ -185,3 +185,21 @@ def test_this_machines_temporary_folder_is_a_local_disk(tmp_path):
     from fourfold.files import network_disk_problem
 
     assert network_disk_problem(tmp_path, "the task records") is None
+
+
+def test_copy_tree_leaves_out_top_level_entries_by_name_or_pattern(tmp_path):
+    from fourfold.files import copy_tree
+
+    src = tmp_path / "src"
+    (src / ".atomicwrite1x2y").mkdir(parents=True)
+    (src / ".atomicwrite1x2y" / "tmpfile.tmp").write_text("half written")
+    (src / "segments" / ".atomicwrite9").mkdir(parents=True)
+    (src / "segments" / ".atomicwrite9" / "kept").write_text("deeper entries are copied")
+    (src / "edge_config.json").write_text("{}")
+    (src / "data.bin").write_bytes(b"\0" * 10 + b"x")
+    copy_tree(src, tmp_path / "dst", skip=("edge_config.json", ".atomicwrite*"))
+    dst = tmp_path / "dst"
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == [
+        "data.bin", "segments", "segments/.atomicwrite9", "segments/.atomicwrite9/kept",
+    ]
+    assert (dst / "data.bin").read_bytes() == b"\0" * 10 + b"x"
