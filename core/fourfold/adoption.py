@@ -14,9 +14,9 @@ the ``embedder-contrastive`` fine-tuning block that produces it::
 2. splits them by a hash into a ``tune`` and a ``check`` half, and sets a fifth of the
    tune half aside (by another hash) as the ``weights`` slice, which training never sees;
 3. pairs each other tune question with the chunk of its answering document that the base
-   retriever ranks highest (the text the index embeds) and with the chunks of other
-   documents it ranks highest (hard negatives: what the tuned embedder must learn to
-   rank lower), and trains the artifact on those pairs (the fine-tuner checkpoints, and
+   retriever ranks highest (the text the index embeds), and, when the block sets
+   ``hard_negatives``, with as many chunks of other documents it ranks highest (what the
+   tuned embedder must learn to rank lower), and trains the artifact on those pairs (the fine-tuner checkpoints, and
    an artifact whose inputs are unchanged is reused, so an interrupted run resumes);
 4. scores the published version (built with the base embedder) on the check half;
 5. refreshes the index with the tuned embedder: every chunk is embedded again into a new
@@ -69,9 +69,6 @@ __all__ = ["Adoption", "adopt_embedder", "choose_settings", "fusion_variant", "F
 
 FINE_TUNER = "embedder-contrastive"
 _CANDIDATES = 20  # passages searched per tune question to find its best chunk
-#: Hard negatives written per training pair: the fine-tuner's ``hard_negatives`` setting
-#: decides how many it uses.
-HARD_NEGATIVES = 3
 
 #: The fusion settings (``retrieval.with``) tried on the weights slice: BM25 keeps its
 #: shipped weight and dense search gets from a third of it to over five times it (a
@@ -247,7 +244,7 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
 
     # 3. training pairs from the tune half, less the weights slice
     progress.start("pairs", len(train))
-    pairs = _pairs(base, train, progress)
+    pairs = _pairs(base, train, progress, negatives=int(manifest.fine_tuning[block].with_.get("hard_negatives") or 0))
     pairs_file = folder / "pairs.jsonl"
     pairs_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
 
@@ -279,7 +276,7 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
         result.reasons = list(refused.verdict.reasons)
         seconds["re-embed and gate"] = time.perf_counter() - t
         # the held version is searched before its embedder is removed
-        _choose_fusion(tuned, refused.verdict.version, weights, check, result, progress)
+        _search_settings(tuned, refused.verdict.version, weights, check, result, progress)
         # Nothing may serve queries embedded by a model the published index was not built with.
         ArtifactStore(domain.settings).delete(name)
         result.reasons.append(f"artifact '{name}' removed; version {refused.verdict.version} is held")
@@ -292,7 +289,7 @@ def adopt_embedder(domain: "Domain", progress: Progress | None = None, *, margin
             result.reasons.append(report.reason or "nothing was published")
         seconds["re-embed and gate"] = time.perf_counter() - t
         if report.version:
-            _choose_fusion(tuned, report.version, weights, check, result, progress)
+            _search_settings(tuned, report.version, weights, check, result, progress)
     seconds["total"] = time.perf_counter() - started
     (folder / "adoption.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     IndexLayout.for_domain(domain).append_history(
@@ -351,16 +348,16 @@ def choose_settings(score: Callable[[dict[str, Any]], float], current: dict[str,
     return {**current, "ndcg_at_10": value(current)}, {**best, "ndcg_at_10": best_score}
 
 
-def _choose_fusion(
+def _search_settings(
     tuned: "Domain", version: str, weights: list[EvalQuestion], check: list[EvalQuestion], result: Adoption, progress: Progress
 ) -> None:
     """Score the built ``version`` with the settings :func:`choose_settings` tries on the
     weights slice and record the manifest's and the best in ``result``; the best is also
     scored on the check half. Fusion settings and depths are domain variants over the
     same version (only the fusion of its two rankings differs); another BM25 title
-    weight needs its own sparse vectors, so the version's chunks and cached vectors are
-    written once per weight into a scratch index under the adoption folder, removed
-    afterwards."""
+    weight needs its own sparse vectors, so the version's chunks and cached vectors (read
+    once) are written once per weight into a scratch index under the adoption folder,
+    removed afterwards. Each index is opened once and searched for every setting."""
     from fourfold.domain import Domain
 
     config = tuned.retriever.config
@@ -373,7 +370,9 @@ def _choose_fusion(
     if not hasattr(config, "engine"):
         current.pop("title_weight", None)  # no local engine to write a scratch index with
     scratch_root = tuned.state_dir / "adoption" / "scratch"
-    scratch: dict[Any, tuple[Any, Path]] = {}  # title weight → (store, location)
+    readers: dict[Any, Any] = {}  # title weight → a reader over the index with it, open until the end
+    scratch: list[tuple[Any, Path]] = []  # (store, location) of each scratch index
+    content: list[Any] = []  # the version's chunks and their cached vectors, read once
 
     def variant_for(settings: dict[str, Any]) -> "Domain":
         change = {f"retrieval.with.{k}": v for k, v in settings.items() if k in _SETTING_KEYS}
@@ -382,35 +381,32 @@ def _choose_fusion(
             change["retrieval.with.engine"] = "edge"
         return Domain(_variant(tuned.manifest, change), tuned.host, tuned.settings)
 
-    def index_for(variant: "Domain", settings: dict[str, Any]) -> tuple[Any, Path]:
+    def reader_for(variant: "Domain", settings: dict[str, Any]) -> Any:
         title_weight = settings.get("title_weight")
-        if title_weight == current.get("title_weight"):
-            return variant.retriever.open_store(), layout.store_dir(version)
-        if title_weight not in scratch:
+        if title_weight not in readers:
             store = variant.retriever.open_store()
-            location = scratch_root / f"title-weight-{title_weight}" / "v000001" / "store"
-            remove_tree(location.parent.parent)
-            location.parent.mkdir(parents=True)
-            chunks = _version_chunks(tuned, layout.store_dir(version))
-            embedder = variant.embedder
-            with VectorCache(layout.vector_cache_file, key, embedder.dimension) as cache:
-                vectors = embed_with_cache(embedder, [embedding_text(c) for c in chunks], cache)
-            write_version(store, location, chunks, vectors)
-            scratch[title_weight] = (store, location)
-        return scratch[title_weight]
+            location = layout.store_dir(version)
+            if title_weight != current.get("title_weight"):
+                location = scratch_root / f"title-weight-{title_weight}" / "v000001" / "store"
+                remove_tree(location.parent.parent)
+                location.parent.mkdir(parents=True)
+                if not content:
+                    chunks = _version_chunks(tuned, layout.store_dir(version))
+                    with VectorCache(layout.vector_cache_file, key, variant.embedder.dimension) as cache:
+                        content.extend([chunks, embed_with_cache(variant.embedder, [embedding_text(c) for c in chunks], cache)])
+                scratch.append((store, location))
+                write_version(store, location, *content)
+            readers[title_weight] = store.open_version(location)
+        return readers[title_weight]
 
     def score(settings: dict[str, Any], questions: list[EvalQuestion]) -> float:
         variant = variant_for(settings)
         retriever = variant.retriever
-        store, location = index_for(variant, settings)
-        reader = store.open_version(location)
-        try:
-            quality = measure(
-                variant, lambda q: retriever.search(reader, q, top_k=10), questions, digest="", version=version,
-                retriever=retriever.name, cache=(layout.vector_cache_file, key),
-            )
-        finally:
-            reader.close()
+        reader = reader_for(variant, settings)
+        quality = measure(
+            variant, lambda q: retriever.search(reader, q, top_k=10), questions, digest="", version=version,
+            retriever=retriever.name, cache=(layout.vector_cache_file, key),
+        )
         progress.advance(1)
         return quality.ndcg_at_10
 
@@ -427,13 +423,15 @@ def _choose_fusion(
         else:
             result.tuned_ndcg_at_10_suggested = result.tuned_ndcg_at_10
     finally:
-        for store, location in scratch.values():
+        for reader in readers.values():
+            reader.close()
+        for store, location in scratch:
             try:
                 store.delete_version(location)
             except Exception:  # noqa: BLE001 - the folder goes below either way
                 pass
         remove_tree(scratch_root)
-    result.seconds["fusion weights"] = time.perf_counter() - started
+    result.seconds["retrieval settings"] = time.perf_counter() - started
 
 
 def _version_chunks(domain: "Domain", location: Path) -> list:
@@ -445,18 +443,20 @@ def _version_chunks(domain: "Domain", location: Path) -> list:
         reader.close()
 
 
-def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress) -> list[dict[str, Any]]:
-    """(question, passage, negatives) triples: each tune question with the chunk of an
-    answering document that the base retriever ranks highest, as the index embeds it,
-    and the :data:`HARD_NEGATIVES` chunks of other documents it ranks highest (what the
-    tuned embedder must learn to rank lower)."""
+def _pairs(base: "Domain", tune: list[EvalQuestion], progress: Progress, *, negatives: int = 0) -> list[dict[str, Any]]:
+    """(question, passage) pairs: each tune question with the chunk of an answering
+    document that the base retriever ranks highest, as the index embeds it; with
+    ``negatives`` (the fine-tuner's ``hard_negatives``), also that many chunks of other
+    documents it ranks highest (what the tuned embedder must learn to rank lower)."""
     pairs = []
     for q in tune:
         passages, _ = base.search(q.question, top_k=_CANDIDATES)
         best = next((p.chunk for p in passages if q.is_answer(p.chunk.source, p.chunk.text)), None)
         if best is not None:
-            negatives = [embedding_text(p.chunk) for p in passages if p.chunk.source not in q.sources][:HARD_NEGATIVES]
-            pairs.append({"question": q.question, "passage": embedding_text(best), "negatives": negatives})
+            pair: dict[str, Any] = {"question": q.question, "passage": embedding_text(best)}
+            if negatives:
+                pair["negatives"] = [embedding_text(p.chunk) for p in passages if p.chunk.source not in q.sources][:negatives]
+            pairs.append(pair)
         progress.advance(1)
     if len(pairs) < 2:
         raise FourfoldError(

@@ -45,7 +45,7 @@ knowledge:
   sources: [{path: kb}]
   eval: eval.jsonl
 embedding: {use: minilm, with: {model: "artifact:clinic-embedder"}}
-fine_tuning: [{use: embedder-contrastive, artifact: clinic-embedder, with: {steps: 2, batch_size: 4, eval_fraction: 0.5, max_eval_passages: 10}}]
+fine_tuning: [{use: embedder-contrastive, artifact: clinic-embedder, with: {steps: 2, batch_size: 4, eval_fraction: 0.5, max_eval_passages: 10, hard_negatives: 1}}]
 retrieval: {use: hybrid, with: {top_k: 3}}
 """
 
@@ -82,14 +82,14 @@ def test_a_tuned_embedder_is_published_only_when_it_wins_on_held_out_questions(c
     assert refused.tuned_ndcg_at_10_suggested is not None
     recorded = json.loads((domain.state_dir / "adoption" / "adoption.json").read_text())
     assert recorded["suggested_fusion"] == refused.suggested_fusion
-    # each pair carries hard negatives: passages the base search ranked high from other documents
+    # with hard_negatives: 1, each pair carries one: a passage the base search ranked high from another document
     topic_of = dict(QUESTIONS)
     pairs = [json.loads(line) for line in (domain.state_dir / "adoption" / "pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == refused.pairs
     for pair in pairs:
         own = TOPICS[topic_of[pair["question"]]]
         assert own in pair["passage"]
-        assert 1 <= len(pair["negatives"]) <= 3 and not any(own in n for n in pair["negatives"])
+        assert len(pair["negatives"]) == 1 and not any(own in n for n in pair["negatives"])
         assert all(any(text in n for text in TOPICS.values()) for n in pair["negatives"])
 
     adopted = adopt_embedder(Domain.from_file(clinic, host), margin=-1.0)
